@@ -1,0 +1,71 @@
+"""The training report: what was solved, how it ended, and what the certificate found."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+
+def _fmt(v: float | None, pct: bool = False) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float) and math.isinf(v):
+        return "inf"
+    return f"{100 * v:.2f}%" if pct else f"{v:.6g}"
+
+
+@dataclass
+class TrainReport:
+    """Everything known about one training solve (``estimator.report_``)."""
+
+    status: str
+    proved_optimal: bool
+    objective: float
+    bound: float
+    gap: float
+    solve_time: float
+    build_time: float
+    total_time: float
+    nodes: int
+    solver: str
+    solver_version: str
+    mip_size: dict
+    weights: list[str]
+    bound_rule: str
+    l1_budget: float | None
+    warm_start_objective: float | None
+    warm_start_accepted: bool | None
+    objective_terms: dict
+    sparsity: dict
+    certificate: dict
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        size = self.mip_size
+        cert = self.certificate
+        lines = [
+            f"status            {self.status}{' (proved)' if self.proved_optimal else ''}",
+            f"objective         {_fmt(self.objective)}   best bound {_fmt(self.bound)}   gap {_fmt(self.gap, True)}",
+            f"time              solve {self.solve_time:.2f}s, build {self.build_time:.2f}s, total "
+            f"{self.total_time:.2f}s, {self.nodes} nodes",
+            f"solver            {self.solver} {self.solver_version}",
+            f"MIP size          {size.get('variables')} variables ({size.get('binaries')} binary), "
+            f"{size.get('constraints')} constraints, {size.get('nonzeros')} nonzeros",
+            f"weight domains    {', '.join(self.weights)}; bounds: {self.bound_rule}"
+            + (f" (L1 budget {self.l1_budget:.4g})" if self.l1_budget is not None else ""),
+            f"warm start        " + ("none" if self.warm_start_objective is None else
+                                     f"objective {_fmt(self.warm_start_objective)}"
+                                     f" (accepted by solver: {self.warm_start_accepted})"),
+            "objective terms   " + ", ".join(f"{k} {_fmt(v)}" for k, v in self.objective_terms.items()),
+            f"sparsity          {self.sparsity.get('nonzero_weights')}/{self.sparsity.get('weights')} weights "
+            f"nonzero; active units per layer {self.sparsity.get('active_units')}; inputs used "
+            f"{self.sparsity.get('inputs_used_count')}",
+            f"certificate       {'OK' if cert.get('ok') else 'FAILED'}: {cert.get('message')}; max output error "
+            f"{cert.get('max_output_error', float('nan')):.2e} (tol {cert.get('output_tolerance', float('nan')):.1e})",
+        ]
+        for k, v in self.extra.items():
+            lines.append(f"{k:<18}{v}")
+        return "\n".join(lines)

@@ -1,0 +1,134 @@
+"""The one small solver interface: options in, a :class:`SolveResult` out, the same words for every backend."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from mipnet.errors import SettingsError
+from mipnet.mip import MIPModel
+
+
+class Status(str, Enum):
+    """How a solve ended."""
+
+    OPTIMAL = "optimal"            #: proven optimal within the relative gap
+    TIME_LIMIT = "time_limit"      #: stopped by the time limit with an incumbent
+    INFEASIBLE = "infeasible"      #: proven infeasible
+    NO_SOLUTION = "no_solution"    #: stopped (time limit) before any feasible solution was found
+    INTERRUPTED = "interrupted"    #: stopped by the user (Ctrl-C or a callback); may hold an incumbent
+    UNBOUNDED = "unbounded"
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass
+class Progress:
+    """One progress event passed to a user callback while the solver runs."""
+
+    time: float
+    incumbent: float
+    bound: float
+    gap: float
+    nodes: int
+
+
+@dataclass
+class SolveOptions:
+    """Options every backend understands.
+
+    Parameters
+    ----------
+    time_limit : float or None
+        Seconds; ``None`` for no limit.
+    threads : int
+    mip_gap : float
+        Relative gap at which the solver may stop and call the solution optimal.
+    seed : int
+    verbose : bool
+        Show the solver's own log.
+    callback : callable or None
+        Called with a :class:`Progress` on every improving solution (and, where the solver allows, periodically).
+    """
+
+    time_limit: float | None = None
+    threads: int = 1
+    mip_gap: float = 1e-4
+    seed: int = 0
+    verbose: bool = False
+    callback: Callable[[Progress], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.time_limit is not None and (not math.isfinite(self.time_limit) or self.time_limit <= 0):
+            raise SettingsError(f"time_limit must be a positive number of seconds, got {self.time_limit}")
+        if int(self.threads) < 1:
+            raise SettingsError(f"threads must be at least 1, got {self.threads}")
+        if not 0 <= self.mip_gap < 1:
+            raise SettingsError(f"mip_gap must be in [0, 1), got {self.mip_gap}")
+
+
+@dataclass
+class SolveResult:
+    """What a solve returned, in the same vocabulary for every backend."""
+
+    status: Status
+    objective: float = math.nan
+    bound: float = math.nan
+    gap: float = math.nan
+    time: float = 0.0
+    nodes: int = 0
+    solver: str = ""
+    version: str = ""
+    x: np.ndarray | None = field(default=None, repr=False)
+    start_accepted: bool | None = None
+
+    @property
+    def has_solution(self) -> bool:
+        return self.x is not None
+
+    @property
+    def proved(self) -> bool:
+        """True when the solver proved optimality or infeasibility."""
+        return self.status in (Status.OPTIMAL, Status.INFEASIBLE)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("x")
+        d["status"] = str(self.status)
+        return d
+
+
+def relative_gap(objective: float, bound: float) -> float:
+    """``|objective - bound| / max(|objective|, 1e-10)``; 0 when both agree, inf without an incumbent."""
+    if not math.isfinite(objective):
+        return math.inf
+    if not math.isfinite(bound):
+        return math.inf
+    diff = abs(objective - bound)
+    return 0.0 if diff <= 1e-12 else diff / max(abs(objective), 1e-10)
+
+
+class Backend:
+    """Interface of a solver backend."""
+
+    name = "backend"
+
+    @classmethod
+    def available(cls) -> bool:
+        raise NotImplementedError
+
+    @classmethod
+    def version(cls) -> str:
+        raise NotImplementedError
+
+    def check(self, model: MIPModel) -> None:
+        """Raise :class:`~mipnet.errors.SolverUnavailableError` if this backend cannot take ``model``."""
+
+    def solve(self, model: MIPModel, options: SolveOptions, start: np.ndarray | None = None) -> SolveResult:
+        raise NotImplementedError

@@ -1,0 +1,172 @@
+"""HiGHS backend (``highspy``): the licence-free default."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from mipnet.errors import SolverUnavailableError
+from mipnet.mip import MIPModel
+from mipnet.solvers.base import Backend, Progress, SolveOptions, SolveResult, Status, relative_gap
+
+
+class HighsBackend(Backend):
+    """Solve with HiGHS. Linear MIPs only (HiGHS has no mixed-integer quadratic or bilinear support)."""
+
+    name = "highs"
+
+    @classmethod
+    def available(cls) -> bool:
+        try:
+            import highspy  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    @classmethod
+    def version(cls) -> str:
+        from importlib.metadata import version
+
+        return version("highspy")
+
+    def check(self, model: MIPModel) -> None:
+        if model.is_bilinear:
+            raise SolverUnavailableError(
+                "the model has bilinear products of continuous variables (weights='continuous-bilinear'), which "
+                "HiGHS cannot solve: use solver='scip', or a discrete weight domain ('sign', 'ternary', "
+                "'grid(bits)') after the first layer")
+        if model.is_quadratic and model.integrality().any():
+            raise SolverUnavailableError(
+                "the objective is quadratic (squared error or l2 on continuous weights) and the model has integer "
+                "variables; HiGHS has no mixed-integer quadratic solver: use solver='scip', or a linear loss "
+                "(hinge, absolute, max error) with l1 instead of l2")
+
+    def solve(self, model: MIPModel, options: SolveOptions, start: np.ndarray | None = None) -> SolveResult:
+        import highspy
+
+        self.check(model)
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", bool(options.verbose))
+        h.setOptionValue("threads", int(options.threads))
+        h.setOptionValue("mip_rel_gap", float(options.mip_gap))
+        h.setOptionValue("random_seed", int(options.seed))
+        if options.time_limit is not None:
+            h.setOptionValue("time_limit", float(options.time_limit))
+
+        lb, ub = model.bounds()
+        A, lo, hi = model.matrix()
+        A = A.tocsc()
+        lp = highspy.HighsLp()
+        lp.num_col_ = model.n_vars
+        lp.num_row_ = model.n_rows
+        lp.col_cost_ = model.objective_vector()
+        lp.col_lower_ = np.where(np.isinf(lb), -highspy.kHighsInf, lb)
+        lp.col_upper_ = np.where(np.isinf(ub), highspy.kHighsInf, ub)
+        lp.row_lower_ = np.where(np.isinf(lo), -highspy.kHighsInf, lo)
+        lp.row_upper_ = np.where(np.isinf(hi), highspy.kHighsInf, hi)
+        lp.offset_ = float(model.obj_constant)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = A.indices.astype(np.int32)
+        lp.a_matrix_.value_ = A.data.astype(float)
+        ints = model.integrality()
+        if ints.any():
+            lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
+                               for b in ints.tolist()]
+        h.passModel(lp)
+        if model.is_quadratic:
+            self._pass_hessian(h, model)
+
+        accepted = None
+        if start is not None:
+            sol = highspy.HighsSolution()
+            sol.col_value = np.asarray(start, dtype=float).tolist()
+            sol.value_valid = True
+            accepted = h.setSolution(sol) == highspy.HighsStatus.kOk
+
+        cb = options.callback
+        if cb is not None and ints.any():
+            def on_improve(e: object) -> None:
+                d = e.data_out
+                cb(Progress(d.running_time, d.objective_function_value, d.mip_dual_bound, d.mip_gap,
+                            int(d.mip_node_count)))
+
+            last = [0.0]
+
+            def on_tick(e: object) -> None:
+                d = e.data_out
+                if d.running_time - last[0] >= 1.0:
+                    last[0] = d.running_time
+                    cb(Progress(d.running_time, d.mip_primal_bound, d.mip_dual_bound, d.mip_gap,
+                                int(d.mip_node_count)))
+
+            h.cbMipImprovingSolution.subscribe(on_improve)
+            h.cbMipInterrupt.subscribe(on_tick)
+
+        h.HandleKeyboardInterrupt = True
+        t0 = time.perf_counter()
+        h.solve()
+        elapsed = time.perf_counter() - t0
+        return self._result(h, model, elapsed, accepted)
+
+    @staticmethod
+    def _pass_hessian(h: object, model: MIPModel) -> None:
+        import highspy
+
+        n = model.n_vars
+        diag = np.zeros(n)
+        for (i, j), c in model.quad_obj.items():
+            if i != j:
+                raise SolverUnavailableError("only diagonal quadratic objectives are supported with HiGHS")
+            diag[i] += 2.0 * c  # HiGHS minimises c'x + 1/2 x'Qx
+        hess = highspy.HighsHessian()
+        hess.dim_ = n
+        hess.format_ = highspy.HessianFormat.kTriangular
+        nz = np.flatnonzero(diag)
+        start = np.zeros(n + 1, dtype=np.int32)
+        start[1:] = np.cumsum(np.isin(np.arange(n), nz))
+        hess.start_ = start
+        hess.index_ = nz.astype(np.int32)
+        hess.value_ = diag[nz]
+        h.passHessian(hess)
+
+    def _result(self, h: object, model: MIPModel, elapsed: float, accepted: bool | None) -> SolveResult:
+        import highspy
+
+        ms = h.getModelStatus()
+        info = h.getInfo()
+        has_sol = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        x = np.asarray(h.getSolution().col_value, dtype=float) if has_sol else None
+        is_mip = bool(model.integrality().any())
+        obj = float(info.objective_function_value) if has_sol else math.nan
+        if is_mip:
+            bound = float(info.mip_dual_bound)
+            nodes = int(info.mip_node_count)
+        else:
+            bound, nodes = obj, 0
+        MS = highspy.HighsModelStatus
+        if ms == MS.kOptimal:
+            status = Status.OPTIMAL
+        elif ms == MS.kInfeasible:
+            status = Status.INFEASIBLE
+        elif ms in (MS.kUnbounded, MS.kUnboundedOrInfeasible):
+            status = Status.UNBOUNDED if ms == MS.kUnbounded else Status.INFEASIBLE
+            if ms == MS.kUnboundedOrInfeasible and has_sol:
+                status = Status.UNBOUNDED
+        elif ms == MS.kInterrupt:
+            status = Status.INTERRUPTED
+        elif ms in (MS.kTimeLimit, MS.kIterationLimit, MS.kSolutionLimit, MS.kObjectiveBound,
+                    MS.kObjectiveTarget):
+            status = Status.TIME_LIMIT if has_sol else Status.NO_SOLUTION
+        else:
+            status = Status.ERROR if not has_sol else Status.TIME_LIMIT
+        if status == Status.OPTIMAL and not is_mip:
+            bound = obj
+        gap = relative_gap(obj, bound) if has_sol else math.inf
+        if status == Status.INFEASIBLE:
+            gap = math.nan
+        return SolveResult(status=status, objective=obj, bound=bound if math.isfinite(bound) else -math.inf,
+                           gap=gap, time=elapsed, nodes=nodes, solver=self.name, version=self.version(), x=x,
+                           start_accepted=accepted)

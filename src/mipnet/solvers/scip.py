@@ -1,0 +1,119 @@
+"""SCIP backend (``pyscipopt``, the ``scip`` extra): also takes quadratic objectives and bilinear equalities."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from mipnet.mip import MIPModel
+from mipnet.solvers.base import Backend, Progress, SolveOptions, SolveResult, Status, relative_gap
+
+_STATUS = {
+    "optimal": Status.OPTIMAL, "gaplimit": Status.OPTIMAL, "infeasible": Status.INFEASIBLE,
+    "unbounded": Status.UNBOUNDED, "inforunbd": Status.INFEASIBLE, "userinterrupt": Status.INTERRUPTED,
+    "terminate": Status.INTERRUPTED,
+}
+
+
+class ScipBackend(Backend):
+    """Solve with SCIP through PySCIPOpt: linear, quadratic-objective and bilinear (nonconvex) models."""
+
+    name = "scip"
+
+    @classmethod
+    def available(cls) -> bool:
+        try:
+            import pyscipopt  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    @classmethod
+    def version(cls) -> str:
+        from importlib.metadata import version
+
+        import pyscipopt
+
+        return f"{pyscipopt.Model().version()} (PySCIPOpt {version('pyscipopt')})"
+
+    def solve(self, model: MIPModel, options: SolveOptions, start: np.ndarray | None = None) -> SolveResult:
+        from pyscipopt import Model, quicksum
+        from pyscipopt.scip import ExprCons
+
+        m = Model()
+        m.hideOutput(not options.verbose)
+        m.setParam("limits/gap", float(options.mip_gap))
+        m.setParam("randomization/randomseedshift", int(options.seed))
+        m.setParam("parallel/maxnthreads", int(options.threads))
+        if options.time_limit is not None:
+            m.setParam("limits/time", float(options.time_limit))
+        lb, ub = model.bounds()
+        ints = model.integrality()
+        xs = [m.addVar(name=f"x{i}", vtype="I" if ints[i] else "C",
+                       lb=None if np.isneginf(lb[i]) else float(lb[i]),
+                       ub=None if np.isposinf(ub[i]) else float(ub[i])) for i in range(model.n_vars)]
+        A, lo, hi = model.matrix()
+        for r in range(A.shape[0]):
+            s, e = A.indptr[r], A.indptr[r + 1]
+            expr = quicksum(float(v) * xs[c] for c, v in zip(A.indices[s:e].tolist(), A.data[s:e].tolist()))
+            m.addCons(ExprCons(expr, lhs=None if np.isneginf(lo[r]) else float(lo[r]),
+                               rhs=None if np.isposinf(hi[r]) else float(hi[r])))
+        for t, a, b in model.bilinear:
+            m.addCons(xs[t] == xs[a] * xs[b])
+        c = model.objective_vector()
+        linear = quicksum(float(c[i]) * xs[i] for i in np.flatnonzero(c).tolist())
+        if model.is_quadratic:
+            epi = m.addVar(name="quadratic_objective", lb=0.0, ub=None)
+            m.addCons(quicksum(v * xs[i] * xs[j] for (i, j), v in model.quad_obj.items()) <= epi)
+            linear = linear + epi
+        m.setObjective(linear + model.obj_constant, "minimize")
+
+        accepted = None
+        if start is not None:
+            sol = m.createSol()
+            for i, v in enumerate(np.asarray(start, dtype=float).tolist()):
+                m.setSolVal(sol, xs[i], v)
+            if model.is_quadratic:
+                m.setSolVal(sol, epi, sum(v * start[i] * start[j] for (i, j), v in model.quad_obj.items()))
+            accepted = bool(m.addSol(sol, free=True))
+
+        if options.callback is not None:
+            self._attach_progress(m, options.callback)
+        t0 = time.perf_counter()
+        m.optimize()
+        elapsed = time.perf_counter() - t0
+
+        raw = m.getStatus()
+        has_sol = m.getNSols() > 0
+        x = np.array([m.getVal(v) for v in xs]) if has_sol else None
+        obj = float(m.getObjVal()) if has_sol else math.nan
+        bound = float(m.getDualbound())
+        status = _STATUS.get(raw)
+        if status is None:  # time, node, memory and other limits
+            status = Status.TIME_LIMIT if has_sol else Status.NO_SOLUTION
+        gap = relative_gap(obj, bound) if has_sol else math.inf
+        if status == Status.INFEASIBLE:
+            gap = math.nan
+        return SolveResult(status=status, objective=obj, bound=bound, gap=gap, time=elapsed,
+                           nodes=int(m.getNNodes()), solver=self.name, version=self.version(), x=x,
+                           start_accepted=accepted)
+
+    @staticmethod
+    def _attach_progress(m: object, callback: object) -> None:
+        from pyscipopt import SCIP_EVENTTYPE, Eventhdlr
+
+        class _Progress(Eventhdlr):
+            def eventinit(self) -> None:
+                self.model.catchEvent(SCIP_EVENTTYPE.BESTSOLFOUND, self)
+
+            def eventexit(self) -> None:
+                self.model.dropEvent(SCIP_EVENTTYPE.BESTSOLFOUND, self)
+
+            def eventexec(self, event: object) -> None:
+                mm = self.model
+                inc, bnd = mm.getPrimalbound(), mm.getDualbound()
+                callback(Progress(mm.getSolvingTime(), inc, bnd, relative_gap(inc, bnd), int(mm.getNNodes())))
+
+        m.includeEventhdlr(_Progress(), "mipnet_progress", "reports improving solutions")

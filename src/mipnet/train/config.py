@@ -1,0 +1,80 @@
+"""Every training option in one validated record, shared by the estimators, the CLI and the benchmarks."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from mipnet.errors import SettingsError
+
+BOUND_RULES = ("interval", "budget")
+
+
+@dataclass
+class TrainConfig:
+    """Options of the training MIP (see the README for what each means).
+
+    Parameters
+    ----------
+    weights : str or list
+        Weight domain(s): ``"auto"``, ``"continuous"``, ``"sign"``, ``"ternary"``, ``"grid(bits)"``,
+        ``"continuous-bilinear"``, or one per affine layer.
+    weight_bound : float
+        ``omega``: every weight lies in ``[-omega, omega]`` (sign weights in ``{-1, 0, 1}``).
+    bias_bound : float or None
+        Bound on every bias; ``None`` uses ``weight_bound``.
+    l1, l2, l0 : float
+        Penalties on ``sum|w|``, ``sum w**2`` and the number of nonzero weights (biases are not penalised).
+    neuron_penalty, input_penalty : float
+        Penalties on the number of active hidden neurons and of input features used.
+    max_inputs, max_neurons : int or None
+        Hard limits on input features used and on active hidden neurons per hidden layer.
+    symmetry : bool
+        Add ordering constraints that remove permuted copies of hidden neurons.
+    bounds : {"interval", "budget"}
+        Pre-activation bound rule (``budget`` needs ``l1 > 0`` and an incumbent; else it equals interval).
+    warm_start : bool
+        Start the solver from a gradient-trained network projected onto the weight domains.
+    margin : float
+        Margin of the misclassification loss.
+    """
+
+    weights: str | list = "auto"
+    weight_bound: float = 1.0
+    bias_bound: float | None = None
+    l1: float = 0.0
+    l2: float = 0.0
+    l0: float = 0.0
+    neuron_penalty: float = 0.0
+    input_penalty: float = 0.0
+    max_inputs: int | None = None
+    max_neurons: int | None = None
+    symmetry: bool = True
+    bounds: str = "budget"
+    warm_start: bool = True
+    margin: float = 1e-2
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("l1", "l2", "l0", "neuron_penalty", "input_penalty"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise SettingsError(f"{name} must be a finite number >= 0, got {v!r}")
+        if not (isinstance(self.weight_bound, (int, float)) and math.isfinite(self.weight_bound)
+                and self.weight_bound > 0):
+            raise SettingsError(f"weight_bound must be a positive number, got {self.weight_bound!r}")
+        if self.bias_bound is not None and not (math.isfinite(self.bias_bound) and self.bias_bound >= 0):
+            raise SettingsError(f"bias_bound must be a number >= 0, got {self.bias_bound!r}")
+        for name in ("max_inputs", "max_neurons"):
+            v = getattr(self, name)
+            if v is not None and (int(v) != v or v < 1):
+                raise SettingsError(f"{name} must be a whole number >= 1, got {v!r}")
+        if self.bounds not in BOUND_RULES:
+            raise SettingsError(f"bounds must be one of {BOUND_RULES}, got {self.bounds!r}")
+        if self.margin <= 0:
+            raise SettingsError(f"margin must be positive, got {self.margin}")
+
+    @property
+    def omega_b(self) -> float:
+        return float(self.weight_bound if self.bias_bound is None else self.bias_bound)

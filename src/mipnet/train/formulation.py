@@ -1,0 +1,502 @@
+"""The training MIP (DESIGN.md section 2): weights are variables, the data are constants.
+
+One encoder serves dense and convolutional layers: an affine layer computes
+``z[i, o, p] = sum_e W[o, e] * in[i, emap[p, e]] + b[o]`` where ``emap`` lists, for each output position ``p``,
+which inputs meet weight column ``e`` (a dense layer has one position and ``emap = arange(in)``; a convolution
+has one position per output pixel and its patch indices). Where the input is data the product is linear in
+the weights; where it is a bounded activation and the weight discrete, the product is linearised exactly
+through the weight's binaries.
+
+When a warm-start network is given, every encoder also computes the value of each variable it creates from
+the forward pass, so that :meth:`TrainingFormulation.start_vector` is a feasible MIP start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mipnet.errors import SettingsError
+from mipnet.layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D, gather_windows
+from mipnet.mip import MIPModel
+from mipnet.network import Network
+from mipnet.train.bounds import affine_bound
+from mipnet.train.config import TrainConfig
+from mipnet.train.domains import WeightDomain
+from mipnet.train.losses import Loss
+
+
+@dataclass
+class Act:
+    """One layer's values for every sample, flattened per sample to ``(N, D)``.
+
+    ``idx`` holds variable indices (``None`` when the values are data constants), ``lo``/``hi`` their bounds
+    and ``val`` their warm-start values (``None`` without a warm start).
+    """
+
+    idx: np.ndarray | None
+    lo: np.ndarray
+    hi: np.ndarray
+    val: np.ndarray | None
+
+    @property
+    def const(self) -> bool:
+        return self.idx is None
+
+
+@dataclass
+class WeightBlock:
+    """The variables of one affine layer's weights, shape ``(out, E)``."""
+
+    layer: Dense | Conv2D
+    domain: WeightDomain
+    mag: float
+    prunable: bool
+    W: np.ndarray
+    b: np.ndarray | None
+    beta: np.ndarray | None = None
+    c0: float = 0.0
+    coef: np.ndarray | None = None
+    absw: np.ndarray | None = None
+    nz: np.ndarray | None = None
+    gate: np.ndarray | None = None
+    warm: tuple = (None, None)
+
+
+def is_prunable(template: Network, config: TrainConfig, layer: Layer) -> bool:
+    """Whether a layer's weights must be able to be 0 (L0 indicators or gates act on it)."""
+    c = config
+    gated = (c.neuron_penalty > 0 or c.max_neurons) and layer is not template.affine_layers()[-1]
+    input_gated = (c.input_penalty > 0 or c.max_inputs) and layer is template.layers[0]
+    return bool(c.l0 > 0 or gated or input_gated)
+
+
+def emap_of(layer: Layer) -> np.ndarray:
+    """For an affine layer, the ``(P, E)`` map from (output position, weight column) to flat input index."""
+    if isinstance(layer, Dense):
+        return np.arange(layer.in_shape[0])[None, :]
+    if isinstance(layer, Conv2D):
+        return layer.patch_index()
+    raise TypeError(f"{layer!r} is not affine")
+
+
+class TrainingFormulation:
+    """Build the training MIP for a network template, data and options.
+
+    Parameters
+    ----------
+    template : Network
+        Architecture (weights, if any, are ignored).
+    X : ndarray, shape ``(N, *input_shape)``
+    y : ndarray
+        Encoded targets: class indices for classification, ``(N, K)`` floats for regression.
+    loss : Loss
+    config : TrainConfig
+    domains : list of WeightDomain
+        One per affine layer.
+    warm : Network or None
+        A network on the weight domains whose forward pass gives a MIP start.
+    incumbent : float or None
+        Objective value of a known solution (enables the budget bound rule).
+    """
+
+    def __init__(self, template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
+                 domains: list[WeightDomain], warm: Network | None = None, incumbent: float | None = None) -> None:
+        self.template, self.loss, self.config, self.domains = template, loss, config, domains
+        self.X = template.check_input(X).reshape(len(X), -1)
+        self.y = y
+        self.n = self.X.shape[0]
+        self.m = MIPModel()
+        self.blocks: list[WeightBlock] = []
+        self._start: list[tuple[np.ndarray, np.ndarray]] = []
+        self.warm = warm
+        self.affine_layers = template.affine_layers()
+        if len(domains) != len(self.affine_layers):
+            raise SettingsError(f"{len(domains)} weight domains for {len(self.affine_layers)} affine layers")
+        self._check_domains()
+        self.budget = self._budget(incumbent)
+        self._build()
+
+    # ------------------------------------------------------------------------------------------ set-up
+    def _check_domains(self) -> None:
+        on_data = True
+        for layer, dom in zip(self.template.layers, self._domains_by_layer()):
+            if layer.is_affine:
+                if dom.kind == "continuous" and not on_data:
+                    raise SettingsError(
+                        "continuous weights are exact as a MILP only where the layer's input is data (the first "
+                        "affine layer); for later layers choose a discrete domain (sign, ternary, grid(bits)) or "
+                        "'continuous-bilinear' with solver='scip'")
+                on_data = False
+
+    def _domains_by_layer(self) -> list[WeightDomain | None]:
+        it = iter(self.domains)
+        return [next(it) if layer.is_affine else None for layer in self.template.layers]
+
+    def _is_hidden(self, layer: Layer) -> bool:
+        return layer is not self.affine_layers[-1]
+
+    def _prunable(self, layer: Layer) -> bool:
+        return is_prunable(self.template, self.config, layer)
+
+    def _budget(self, incumbent: float | None) -> float | None:
+        c = self.config
+        if c.bounds != "budget" or c.l1 <= 0 or incumbent is None or not np.isfinite(incumbent):
+            return None
+        fixed = 0.0
+        for layer, dom in zip(self.affine_layers, self.domains):
+            if dom.kind == "sign" and not self._prunable(layer):
+                fixed += c.l1 * self._n_weights(layer)
+        # tiny slack so the incumbent itself stays feasible after rounding
+        return max(incumbent - fixed, 0.0) / c.l1 * (1 + 1e-7) + 1e-9
+
+    @staticmethod
+    def _n_weights(layer: Dense | Conv2D) -> int:
+        return int(np.prod(layer.out_shape[:1])) * emap_of(layer).shape[1]
+
+    def _record(self, idx: np.ndarray, values: np.ndarray | None) -> None:
+        if self.warm is not None and values is not None:
+            self._start.append((np.asarray(idx).reshape(-1), np.broadcast_to(values, np.shape(idx)).reshape(-1)))
+
+    # ------------------------------------------------------------------------------------------- build
+    def _build(self) -> None:
+        warm_layers = self.warm.layers if self.warm is not None else [None] * len(self.template.layers)
+        act = Act(None, self.X, self.X, self.X if self.warm is not None else None)
+        for layer, dom, wl in zip(self.template.layers, self._domains_by_layer(), warm_layers):
+            if layer.is_affine:
+                block = self._weights(layer, dom, wl)
+                act = self._affine(layer, block, act)
+                if layer.relu:
+                    act = self._relu(act)
+            elif isinstance(layer, Flatten):
+                continue
+            elif isinstance(layer, (MaxPool2D, AvgPool2D)):
+                raise SettingsError(f"{type(layer).__name__} is not supported in training yet")
+            else:
+                raise SettingsError(f"layer {layer!r} is not supported in training")
+        self.out = act
+        self._add_input_gates()
+        self._add_symmetry()
+        self._add_budget_row()
+        self._add_loss()
+
+    def _weights(self, layer: Dense | Conv2D, dom: WeightDomain, warm_layer: Layer | None) -> WeightBlock:
+        m, c = self.m, self.config
+        out = layer.out_shape[0]
+        n_e = emap_of(layer).shape[1]
+        prunable = self._prunable(layer)
+        mag = dom.magnitude(c.weight_bound)
+        W = m.add_vars((out, n_e), -mag, mag)
+        b = m.add_vars(out, -c.omega_b, c.omega_b) if layer.bias_on else None
+        blk = WeightBlock(layer, dom, mag, prunable, W, b)
+        wv = bv = None
+        if warm_layer is not None:
+            wv = warm_layer.weight.reshape(out, -1)
+            bv = warm_layer.bias if warm_layer.bias is not None else np.zeros(out)
+            self._record(W, wv)
+            if b is not None:
+                self._record(b, bv)
+        if dom.discrete:
+            c0, coef = dom.encoding(c.weight_bound, prunable)
+            t = len(coef)
+            beta = m.add_binaries((out, n_e, t))
+            blk.beta, blk.c0, blk.coef = beta, c0, coef
+            # W - sum_t coef_t beta_t = c0
+            m.add_rows(np.concatenate([W[..., None], beta], -1), np.concatenate([[1.0], -coef]), lo=c0, hi=c0)
+            if t == 2 and dom.kind in ("sign", "ternary"):
+                m.add_rows(beta, [1.0, 1.0], hi=1.0)
+            elif dom.kind == "grid" and 2 * dom.grid_k + 1 < 2 ** dom.bits:
+                m.add_rows(beta, 2.0 ** np.arange(t), hi=2 * dom.grid_k)
+            if wv is not None:
+                self._record(beta, dom.binaries_of(wv, c.weight_bound, prunable))
+        # L1: |w| through absw >= +-w
+        if c.l1 > 0:
+            if dom.kind == "sign" and not prunable:
+                m.obj_constant += c.l1 * W.size
+            else:
+                blk.absw = m.add_vars(W.shape, 0.0, mag)
+                m.add_rows(np.stack([blk.absw, W], -1), [1.0, -1.0], lo=0.0)
+                m.add_rows(np.stack([blk.absw, W], -1), [1.0, 1.0], lo=0.0)
+                m.add_objective(blk.absw, c.l1)
+                self._record(blk.absw, None if wv is None else np.abs(wv))
+        # L2: linear in the binaries for sign and ternary, quadratic otherwise
+        if c.l2 > 0:
+            if dom.kind == "sign" and not prunable:
+                m.obj_constant += c.l2 * W.size
+            elif dom.kind in ("sign", "ternary"):
+                m.add_objective(blk.beta, c.l2 * mag ** 2)
+            else:
+                m.add_quadratic_objective(W, c.l2)
+        # L0: nonzero indicators |w| <= mag * s
+        if c.l0 > 0:
+            blk.nz = m.add_binaries(W.shape)
+            self._big_m_link(W, blk.nz, mag)
+            m.add_objective(blk.nz, c.l0)
+            self._record(blk.nz, None if wv is None else (np.abs(wv) > 0).astype(float))
+        # neuron gates: a gated-off unit has all incoming weights and its bias at 0
+        if self._is_hidden(layer) and (c.neuron_penalty > 0 or c.max_neurons):
+            blk.gate = m.add_binaries(out)
+            self._big_m_link(W, np.repeat(blk.gate[:, None], n_e, 1), mag)
+            if b is not None:
+                self._big_m_link(b, blk.gate, c.omega_b)
+            m.add_objective(blk.gate, c.neuron_penalty)
+            if c.max_neurons:
+                m.add_rows(blk.gate[None, :], 1.0, hi=c.max_neurons)
+            if wv is not None:
+                self._record(blk.gate, ((np.abs(wv) > 0).any(1) | (np.abs(bv) > 0)).astype(float))
+        self.blocks.append(blk)
+        blk.warm = (wv, bv)
+        return blk
+
+    def _big_m_link(self, v: np.ndarray, s: np.ndarray, big: float) -> None:
+        """``-big * s <= v <= big * s`` elementwise."""
+        self.m.add_rows(np.stack([s, v], -1), [big, -1.0], lo=0.0)
+        self.m.add_rows(np.stack([s, v], -1), [big, 1.0], lo=0.0)
+
+    def _affine(self, layer: Dense | Conv2D, blk: WeightBlock, act: Act) -> Act:
+        m, c = self.m, self.config
+        emap = emap_of(layer)  # (P, E)
+        n, (p, n_e) = self.n, emap.shape
+        out = layer.out_shape[0]
+        mag_in = gather_windows(np.maximum(np.abs(act.lo), np.abs(act.hi)), emap)  # (N, P, E), 0 on padding
+        width = affine_bound(mag_in, blk.mag, self.budget)  # (N, P)
+        bias = c.omega_b if blk.b is not None else 0.0
+        hi = np.broadcast_to((width + bias)[:, None, :], (n, out, p))
+        z = m.add_vars((n, out, p), -hi, hi)
+        b_cols = np.broadcast_to((blk.b if blk.b is not None else np.full(out, -1))[None, :, None, None],
+                                 (n, out, p, 1))
+        z_cols = z[..., None]
+        wv, bv = blk.warm
+        if act.const:
+            xp = gather_windows(act.lo, emap)  # (N, P, E)
+            w_cols = np.broadcast_to(blk.W[None, :, None, :], (n, out, p, n_e))
+            coefs = np.concatenate([np.ones((n, out, p, 1)), -np.broadcast_to(xp[:, None], (n, out, p, n_e)),
+                                    -np.ones((n, out, p, 1))], -1)
+            m.add_rows(np.concatenate([z_cols, w_cols, b_cols], -1), coefs, lo=0.0, hi=0.0)
+        elif blk.domain.discrete:
+            self._discrete_product(blk, act, emap, z)
+        elif blk.domain.kind == "continuous-bilinear":
+            self._bilinear_product(blk, act, emap, z, mag_in)
+        else:  # guarded in _check_domains
+            raise SettingsError("continuous weights on a non-data input")
+        zval = None
+        if act.val is not None:
+            xp = gather_windows(act.val, emap)
+            zval = np.einsum("npe,oe->nop", xp, wv) + bv[None, :, None]
+            self._record(z, zval)
+        flat = lambda a: None if a is None else a.reshape(n, out * p)  # noqa: E731  (C, H, W) order
+        return Act(flat(z), flat(-hi), flat(hi), flat(zval))
+
+    def _discrete_product(self, blk: WeightBlock, act: Act, emap: np.ndarray, z: np.ndarray) -> None:
+        """``z = sum_e (c0 + sum_t coef_t beta_et) * a_e + b`` with ``r = beta * a`` linearised exactly."""
+        m = self.m
+        n, out, p = z.shape
+        n_e, t = emap.shape[1], len(blk.coef)
+        a_idx = gather_windows(act.idx.astype(float), emap, fill=-1).astype(np.int64)  # (N, P, E)
+        lo = gather_windows(act.lo, emap)
+        hi = gather_windows(act.hi, emap)
+        live = (a_idx >= 0) & ((hi > 0) | (lo < 0))  # (N, P, E)
+        ii, pp, ee = np.nonzero(live)
+        k = len(ii)
+        # r[k, o, t] = beta[o, e_k, t] * a[i_k, p_k, e_k]
+        lo_k, hi_k = lo[ii, pp, ee], hi[ii, pp, ee]
+        r_lo = np.minimum(lo_k, 0.0)[:, None, None] * np.ones((1, out, t))
+        r_hi = np.maximum(hi_k, 0.0)[:, None, None] * np.ones((1, out, t))
+        r = m.add_vars((k, out, t), r_lo, r_hi)
+        beta = blk.beta[:, ee, :].transpose(1, 0, 2)  # (k, out, t)
+        a = np.broadcast_to(a_idx[ii, pp, ee][:, None, None], r.shape)
+        L = np.broadcast_to(lo_k[:, None, None], r.shape)
+        U = np.broadcast_to(hi_k[:, None, None], r.shape)
+        one = np.ones(r.shape)
+        # r <= U beta ; r >= L beta ; r <= a - L (1 - beta) ; r >= a - U (1 - beta)
+        m.add_rows(np.stack([r, beta], -1), np.stack([one, -U], -1), hi=0.0)
+        m.add_rows(np.stack([r, beta], -1), np.stack([one, -L], -1), lo=0.0)
+        m.add_rows(np.stack([r, a, beta], -1), np.stack([one, -one, -L], -1), hi=-L)
+        m.add_rows(np.stack([r, a, beta], -1), np.stack([one, -one, -U], -1), lo=-U)
+        # z - c0 * sum_e a - sum_{e,t} coef_t r - b = 0, gathered per (i, o, p)
+        rows = np.full((n, out, p, n_e, t), -1, dtype=np.int64)
+        rows[ii, :, pp, ee, :] = r
+        a_cols = np.where(live, a_idx, -1)  # (N, P, E)
+        cols = np.concatenate([z[..., None], np.broadcast_to(a_cols[:, None], (n, out, p, n_e)),
+                               rows.reshape(n, out, p, n_e * t),
+                               np.broadcast_to((blk.b if blk.b is not None else np.full(out, -1))[None, :, None, None],
+                                               (n, out, p, 1))], -1)
+        coefs = np.concatenate([np.ones((n, out, p, 1)), np.full((n, out, p, n_e), -blk.c0),
+                                np.broadcast_to(-np.tile(blk.coef, n_e), (n, out, p, n_e * t)),
+                                -np.ones((n, out, p, 1))], -1)
+        m.add_rows(cols, coefs, lo=0.0, hi=0.0)
+        if act.val is not None:
+            bval = blk.domain.binaries_of(blk.warm[0], self.config.weight_bound, blk.prunable)  # (out, E, t)
+            aval = gather_windows(act.val, emap)[ii, pp, ee]
+            self._record(r, bval[:, ee, :].transpose(1, 0, 2) * aval[:, None, None])
+
+    def _bilinear_product(self, blk: WeightBlock, act: Act, emap: np.ndarray, z: np.ndarray,
+                          mag_in: np.ndarray) -> None:
+        """``t = W * a`` as nonconvex bilinear equalities (SCIP's spatial branch-and-bound)."""
+        m = self.m
+        n, out, p = z.shape
+        a_idx = gather_windows(act.idx.astype(float), emap, fill=-1).astype(np.int64)
+        ii, pp, ee = np.nonzero((a_idx >= 0) & (mag_in > 0))
+        bound = blk.mag * mag_in[ii, pp, ee][:, None] * np.ones((1, out))
+        t = m.add_vars((len(ii), out), -bound, bound)
+        m.add_bilinear(t, np.broadcast_to(blk.W[:, ee].T, t.shape), np.broadcast_to(a_idx[ii, pp, ee][:, None], t.shape))
+        rows = np.full((n, out, p, emap.shape[1]), -1, dtype=np.int64)
+        rows[ii, :, pp, ee] = t
+        b_cols = np.broadcast_to((blk.b if blk.b is not None else np.full(out, -1))[None, :, None, None], (n, out, p, 1))
+        cols = np.concatenate([z[..., None], rows, b_cols], -1)
+        coefs = np.concatenate([np.ones((n, out, p, 1)), -np.ones(rows.shape), -np.ones((n, out, p, 1))], -1)
+        m.add_rows(cols, coefs, lo=0.0, hi=0.0)
+        if act.val is not None:
+            aval = gather_windows(act.val, emap)[ii, pp, ee]
+            self._record(t, blk.warm[0][:, ee].T * aval[:, None])
+
+    def _relu(self, z: Act) -> Act:
+        """``a = max(z, 0)`` with per-entry bounds; stable entries get no binary."""
+        m = self.m
+        L, U = z.lo, z.hi
+        a = m.add_vars(z.idx.shape, 0.0, np.maximum(U, 0.0))
+        on = L >= 0
+        unstable = (L < 0) & (U > 0)
+        if on.any():
+            m.add_rows(np.stack([a[on], z.idx[on]], -1), [1.0, -1.0], lo=0.0, hi=0.0)
+        if unstable.any():
+            au, zu, Lu, Uu = a[unstable], z.idx[unstable], L[unstable], U[unstable]
+            d = m.add_binaries(au.shape)
+            one = np.ones(au.shape)
+            m.add_rows(np.stack([au, zu], -1), [1.0, -1.0], lo=0.0)                                   # a >= z
+            m.add_rows(np.stack([au, zu, d], -1), np.stack([one, -one, -Lu], -1), hi=-Lu)             # a <= z - L(1-d)
+            m.add_rows(np.stack([au, d], -1), np.stack([one, -Uu], -1), hi=0.0)                       # a <= U d
+            if z.val is not None:
+                self._record(d, (z.val[unstable] > 0).astype(float))
+        aval = None if z.val is None else np.maximum(z.val, 0.0)
+        self._record(a, aval)
+        return Act(a, np.maximum(L, 0.0), np.maximum(U, 0.0), aval)
+
+    # ------------------------------------------------------------------------------- global pieces
+    def _add_input_gates(self) -> None:
+        c, m = self.config, self.m
+        first = self.template.layers[0]
+        self.input_gate = None
+        if not (c.input_penalty > 0 or c.max_inputs):
+            return
+        if not isinstance(first, Dense):
+            raise SettingsError("input feature gates need a Dense first layer on flat features")
+        blk = self.blocks[0]
+        g = m.add_binaries(first.in_shape[0])
+        self._big_m_link(blk.W, np.repeat(g[None, :], blk.W.shape[0], 0), blk.mag)
+        m.add_objective(g, c.input_penalty)
+        if c.max_inputs:
+            m.add_rows(g[None, :], 1.0, hi=c.max_inputs)
+        self.input_gate = g
+        if blk.warm[0] is not None:
+            self._record(g, (np.abs(blk.warm[0]) > 0).any(0).astype(float))
+
+    def _add_symmetry(self) -> None:
+        """Order the hidden neurons of each dense layer followed by a dense layer (valid: any permutation of
+        a hidden layer's neurons, with their gates and outgoing weights, gives the same network)."""
+        if not self.config.symmetry:
+            return
+        layers = self.template.layers
+        for k, blk in enumerate(self.blocks[:-1]):
+            nxt = self.blocks[k + 1]
+            li = layers.index(blk.layer)
+            if not (isinstance(blk.layer, Dense) and isinstance(layers[li + 1], Dense) and blk.b is not None
+                    and blk.layer.relu and len(blk.b) > 1):
+                continue
+            b = blk.b
+            if nxt.layer.out_shape[0] == 1 and nxt.domain.discrete:
+                v = nxt.W[0]
+                step = float(np.min(np.diff(nxt.domain.levels(self.config.weight_bound, nxt.prunable))))
+                big = 2 * self.config.omega_b / step
+                self.m.add_rows(np.stack([v[:-1], v[1:]], -1), [1.0, -1.0], lo=0.0)              # v_j >= v_j+1
+                self.m.add_rows(np.stack([b[:-1], b[1:], v[:-1], v[1:]], -1), [1.0, -1.0, big, -big], lo=0.0)
+            else:
+                self.m.add_rows(np.stack([b[:-1], b[1:]], -1), [1.0, -1.0], lo=0.0)              # b_j >= b_j+1
+
+    def _add_budget_row(self) -> None:
+        if self.budget is None:
+            return
+        absw = [blk.absw.reshape(-1) for blk in self.blocks if blk.absw is not None]
+        if absw:
+            cols = np.concatenate(absw)
+            self.m.add_rows(cols[None, :], 1.0, hi=self.budget)
+
+    def _add_loss(self) -> None:
+        out = self.out
+        self.loss_vars = self.loss.encode(self.m, out.idx, out.lo, out.hi, self.y)
+        self.loss.objective(self.m, self.loss_vars, self.n)
+        if out.val is not None:
+            self._record(self.loss_vars, self.loss.start(out.val, self.y))
+
+    # --------------------------------------------------------------------------------------- results
+    def start_vector(self) -> np.ndarray | None:
+        """The warm start as a full variable vector (``None`` without a warm start)."""
+        if self.warm is None:
+            return None
+        x = np.full(self.m.n_vars, np.nan)
+        for idx, val in self._start:
+            x[idx] = val
+        missing = np.flatnonzero(np.isnan(x))
+        if missing.size:  # variables left free by the encoding (e.g. unused gates): their lower bound
+            lb, ub = self.m.bounds()
+            x[missing] = np.clip(0.0, lb[missing], ub[missing])
+        return x
+
+    def extract(self, x: np.ndarray) -> Network:
+        """The trained network read from a solution vector: discrete weights snapped to their levels,
+        weights whose indicator or gate is off set to exactly 0."""
+        layers = []
+        it = iter(self.blocks)
+        for layer in self.template.layers:
+            new = _copy_layer(layer)
+            if layer.is_affine:
+                blk = next(it)
+                w = x[blk.W]
+                if blk.domain.discrete:
+                    w = blk.domain.project(w, self.config.weight_bound, blk.prunable)
+                if blk.nz is not None:
+                    w = np.where(x[blk.nz] > 0.5, w, 0.0)
+                b = x[blk.b] if blk.b is not None else None
+                if blk.gate is not None:
+                    on = x[blk.gate] > 0.5
+                    w = np.where(on[:, None], w, 0.0)
+                    if b is not None:
+                        b = np.where(on, b, 0.0)
+                if blk is self.blocks[0] and self.input_gate is not None:
+                    w = np.where(x[self.input_gate][None, :] > 0.5, w, 0.0)
+                tiny = 1e-9 * max(blk.mag, 1.0)
+                w = np.where(np.abs(w) <= tiny, 0.0, w)
+                new.weight = w.reshape((layer.out_shape[0],) + _weight_tail(layer))
+                new.bias = b if b is not None else None
+            layers.append(new)
+        return Network(layers, self.template.input_shape)
+
+    def outputs(self, x: np.ndarray) -> np.ndarray:
+        """The MIP's output variables at ``x``: shape ``(N, K)``."""
+        return x[self.out.idx]
+
+    def fix_weights(self, net: Network) -> None:
+        """Pin every weight (and its binaries) and bias to ``net``'s values (tests and what-if checks)."""
+        for blk, layer in zip(self.blocks, net.affine_layers()):
+            w = layer.weight.reshape(blk.W.shape)
+            self.m.fix(blk.W, w)
+            if blk.beta is not None:
+                self.m.fix(blk.beta, blk.domain.binaries_of(w, self.config.weight_bound, blk.prunable))
+            if blk.b is not None:
+                self.m.fix(blk.b, layer.bias if layer.bias is not None else np.zeros(len(blk.b)))
+
+
+def _weight_tail(layer: Dense | Conv2D) -> tuple[int, ...]:
+    if isinstance(layer, Conv2D):
+        return (layer.in_shape[0], *layer.kernel)
+    return (layer.in_shape[0],)
+
+
+def _copy_layer(layer: Layer) -> Layer:
+    """A fresh, unbuilt copy of a layer's hyper-parameters (no weights)."""
+    from mipnet.layers import LAYER_TYPES
+
+    cls = LAYER_TYPES[layer.kind]
+    params = layer.params()
+    return cls(**params) if params else cls()

@@ -1,0 +1,74 @@
+"""Train a network by MIP: warm start, bounds, build, solve, extract, certify, report."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from mipnet.errors import NoSolutionError
+from mipnet.network import Network
+from mipnet.report import TrainReport
+from mipnet.solvers import SolveOptions, Status, get_backend
+from mipnet.train.certificate import certify, objective_terms
+from mipnet.train.config import TrainConfig
+from mipnet.train.domains import resolve_domains
+from mipnet.train.formulation import TrainingFormulation, is_prunable
+from mipnet.train.losses import Loss
+from mipnet.train.warmstart import warm_start
+
+
+def sparsity(net: Network, tol: float = 0.0) -> dict:
+    s = net.summary(tol)
+    affine = [entry for entry in s["layers"] if "weights" in entry]
+    used = s["inputs_used"]
+    return {"nonzero_weights": sum(e["nonzero_weights"] for e in affine), "weights": sum(e["weights"] for e in affine),
+            "active_units": [e["active_units"] for e in affine], "inputs_used": used,
+            "inputs_used_count": None if used is None else len(used)}
+
+
+def train_network(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
+                  solver: str = "highs", options: SolveOptions | None = None) -> tuple[Network, TrainReport]:
+    """Solve the training MIP and return the trained network with its report.
+
+    Raises
+    ------
+    NoSolutionError
+        When the solver proves the constraints infeasible or stops before finding any network.
+    """
+    t_start = time.perf_counter()
+    options = options or SolveOptions()
+    backend = get_backend(solver)
+    domains = resolve_domains(config.weights, len(template.affine_layers()), template.n_outputs)
+    prunable = [is_prunable(template, config, layer) for layer in template.affine_layers()]
+
+    warm, warm_value = None, None
+    if config.warm_start:
+        found = warm_start(template, X, y, loss, config, domains, prunable)
+        if found is not None:
+            warm, warm_value = found
+    form = TrainingFormulation(template, X, y, loss, config, domains, warm=warm, incumbent=warm_value)
+    backend.check(form.m)
+    build_time = time.perf_counter() - t_start
+    result = backend.solve(form.m, options, start=form.start_vector())
+    if not result.has_solution:
+        why = {Status.INFEASIBLE: "the constraints are infeasible (no network satisfies them)",
+               Status.NO_SOLUTION: "the solver found no feasible network before the time limit",
+               Status.INTERRUPTED: "the solve was interrupted before any network was found"}
+        raise NoSolutionError(why.get(result.status, f"the solver ended with status {result.status}"))
+    net = form.extract(result.x)
+    scale = float(np.max(np.abs(np.concatenate([form.out.lo.ravel(), form.out.hi.ravel()])), initial=0.0))
+    cert = certify(net, X, y, loss, config, form.outputs(result.x), result.objective, scale)
+    terms = objective_terms(net, X, y, loss, config)
+    report = TrainReport(
+        status=str(result.status), proved_optimal=result.status == Status.OPTIMAL, objective=result.objective,
+        bound=result.bound, gap=result.gap, solve_time=result.time, build_time=build_time,
+        total_time=time.perf_counter() - t_start, nodes=result.nodes, solver=result.solver,
+        solver_version=result.version, mip_size=form.m.size(), weights=[str(d) for d in domains],
+        bound_rule=config.bounds, l1_budget=form.budget, warm_start_objective=warm_value,
+        warm_start_accepted=result.start_accepted, objective_terms=terms, sparsity=sparsity(net),
+        certificate=cert.as_dict(),
+        extra={"mip gap option": f"{options.mip_gap:g} (optimal means within this relative gap)"}
+        if math.isfinite(options.mip_gap) else {})
+    return net, report
