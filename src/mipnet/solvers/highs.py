@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
 import time
 
 import numpy as np
@@ -10,6 +12,25 @@ import numpy as np
 from mipnet.errors import SolverUnavailableError
 from mipnet.mip import MIPModel
 from mipnet.solvers.base import Backend, Progress, SolveOptions, SolveResult, Status, relative_gap
+
+
+def _new_highs(verbose: bool) -> object:
+    """A ``Highs`` instance; its constructor prints a banner on file descriptor 1, hidden unless verbose."""
+    import highspy
+
+    if verbose:
+        return highspy.Highs()
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    h.setOptionValue("output_flag", False)
+    return h
 
 
 class HighsBackend(Backend):
@@ -47,7 +68,7 @@ class HighsBackend(Backend):
         import highspy
 
         self.check(model)
-        h = highspy.Highs()
+        h = _new_highs(options.verbose)
         h.setOptionValue("output_flag", bool(options.verbose))
         h.setOptionValue("threads", int(options.threads))
         h.setOptionValue("mip_rel_gap", float(options.mip_gap))

@@ -1,0 +1,345 @@
+"""The ``mipnet`` command line: train, predict, info, demo, verify."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from mipnet.errors import DataError, MIPNetError, SettingsError
+
+# --------------------------------------------------------------------------------------------------- data
+
+
+def read_csv(path: str | Path) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a CSV file (comma separated, first row is the header)."""
+    try:
+        with open(path, newline="") as fh:
+            rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read file ({exc.strerror})") from None
+    if len(rows) < 2:
+        raise DataError(f"{path}: needs a header row and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    for i, r in enumerate(rows[1:], start=2):
+        if len(r) != len(header):
+            raise DataError(f"{path}: line {i} has {len(r)} fields, the header has {len(header)}")
+    return header, rows[1:]
+
+
+def numeric_columns(path: str | Path, header: list[str], rows: list[list[str]], columns: list[str]) -> np.ndarray:
+    out = np.empty((len(rows), len(columns)))
+    for j, name in enumerate(columns):
+        col = header.index(name)
+        for i, r in enumerate(rows):
+            try:
+                out[i, j] = float(r[col])
+            except ValueError:
+                raise DataError(f"{path}: column {name!r} line {i + 2} is not a number: {r[col]!r}") from None
+    if not np.all(np.isfinite(out)):
+        raise DataError(f"{path}: the features contain NaN or infinite values")
+    return out
+
+
+class Scaler:
+    """Per-feature affine preprocessing ``x' = (x - offset) * scale``, saved with the model."""
+
+    def __init__(self, kind: str, offset: np.ndarray, scale: np.ndarray) -> None:
+        self.kind, self.offset, self.scale = kind, np.asarray(offset, float), np.asarray(scale, float)
+
+    @classmethod
+    def fit(cls, kind: str, X: np.ndarray) -> Scaler:
+        if kind == "none":
+            return cls(kind, np.zeros(X.shape[1]), np.ones(X.shape[1]))
+        if kind == "standard":
+            sd = X.std(0)
+            return cls(kind, X.mean(0), 1.0 / np.where(sd > 0, sd, 1.0))
+        if kind == "minmax":  # to [-1, 1]
+            lo, hi = X.min(0), X.max(0)
+            span = np.where(hi > lo, hi - lo, 1.0)
+            return cls(kind, (lo + hi) / 2, 2.0 / span)
+        raise SettingsError(f"unknown scaling {kind!r}: choose minmax, standard or none")
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.offset) * self.scale
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "offset": self.offset.tolist(), "scale": self.scale.tolist()}
+
+
+# ------------------------------------------------------------------------------------------- progress
+
+
+def _progress_printer(console: object) -> object:
+    """A solver callback that prints each improving incumbent with the bound and gap."""
+    state = {"best": np.inf, "last": -1e9}
+
+    def cb(p: object) -> None:
+        improved = p.incumbent < state["best"] - 1e-12
+        if improved or p.time - state["last"] >= 10.0:
+            state["best"] = min(state["best"], p.incumbent)
+            state["last"] = p.time
+            gap = "-" if not np.isfinite(p.gap) else f"{100 * p.gap:6.2f}%"
+            mark = "*" if improved else " "
+            console.print(f"  {mark} {p.time:8.1f}s  incumbent {p.incumbent:12.6g}  bound {p.bound:12.6g}  "
+                          f"gap {gap}  nodes {p.nodes}", highlight=False)
+
+    return cb
+
+
+# ------------------------------------------------------------------------------------------- commands
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise SettingsError(f"--hidden takes comma-separated widths like 4,4, got {text!r}") from None
+    return widths
+
+
+def _estimator_kwargs(args: argparse.Namespace, console: object) -> dict:
+    kw = dict(hidden=_hidden(args.hidden), loss=args.loss, weights=args.weights, weight_bound=args.weight_bound,
+              l1=args.l1, l0=args.l0, l2=args.l2, neuron_penalty=args.neuron_penalty,
+              input_penalty=args.input_penalty, max_inputs=args.max_inputs, max_neurons=args.max_neurons,
+              solver=args.solver, time_limit=args.time_limit, threads=args.threads, seed=args.seed,
+              callback=None if args.quiet else _progress_printer(console))
+    if getattr(args, "arch", None):
+        from mipnet.arch import parse_architecture
+
+        kw["architecture"] = parse_architecture(args.arch)
+    return kw
+
+
+def _make_estimator(task: str, kwargs: dict) -> object:
+    from mipnet.estimators import MIPNetClassifier, MIPNetRegressor
+
+    return (MIPNetClassifier if task == "classification" else MIPNetRegressor)(**kwargs)
+
+
+def _guess_task(loss: str | None, target: list[str]) -> str:
+    from mipnet.train.losses import make_loss
+
+    if loss:
+        return make_loss(loss).task
+    try:
+        vals = np.array([float(t) for t in target])
+    except ValueError:
+        return "classification"
+    if np.all(vals == np.round(vals)) and len(np.unique(vals)) <= 20:
+        return "classification"
+    return "regression"
+
+
+def cmd_train(args: argparse.Namespace, console: object) -> int:
+    header, rows = read_csv(args.data)
+    if args.target not in header:
+        raise DataError(f"{args.data}: no column named {args.target!r} (columns: {', '.join(header)})")
+    features = [h for h in header if h != args.target]
+    X = numeric_columns(args.data, header, rows, features)
+    target = [r[header.index(args.target)].strip() for r in rows]
+    task = args.task if args.task != "auto" else _guess_task(args.loss, target)
+    if task == "classification":
+        labels = [int(float(t)) if _is_int(t) else t for t in target]
+        y = np.asarray(labels)
+    else:
+        y = numeric_columns(args.data, header, rows, [args.target])[:, 0]
+    scaler = Scaler.fit(args.scale, X)
+    est = _make_estimator(task, _estimator_kwargs(args, console))
+    console.print(f"training a {task} network on {len(X)} samples x {len(features)} features "
+                  f"({args.solver}, time limit {args.time_limit or 'none'}s)", highlight=False)
+    est.fit(scaler(X), y)
+    console.print(str(est.report_), highlight=False)
+    if args.out:
+        from mipnet.io.json_format import save_json
+
+        meta = est._metadata()
+        meta.update(features=features, target=args.target, preprocessing=scaler.as_dict())
+        save_json(est.network_, args.out, meta)
+        console.print(f"saved {args.out}", highlight=False)
+    return 0
+
+
+def _is_int(t: str) -> bool:
+    try:
+        return float(t) == int(float(t))
+    except ValueError:
+        return False
+
+
+def _load_model(path: str) -> tuple[object, dict]:
+    from mipnet.io.json_format import load_json
+
+    return load_json(path)
+
+
+def cmd_predict(args: argparse.Namespace, console: object) -> int:
+    net, meta = _load_model(args.model)
+    header, rows = read_csv(args.data)
+    features = meta.get("features")
+    if features is None:
+        features = [h for h in header if h != meta.get("target")][: net.n_inputs]
+    missing = [f for f in features if f not in header]
+    if missing:
+        raise DataError(f"{args.data}: missing feature columns {missing}")
+    X = numeric_columns(args.data, header, rows, features)
+    pre = meta.get("preprocessing")
+    if pre:
+        X = Scaler(pre["kind"], pre["offset"], pre["scale"])(X)
+    out = net.forward(X)
+    if meta.get("task") == "classification":
+        classes = np.asarray(meta["classes"], dtype=object)
+        pred = classes[(out[:, 0] > 0).astype(int)] if out.shape[1] == 1 else classes[out.argmax(1)]
+        lines = ["prediction"] + [str(p) for p in pred]
+    else:
+        lines = [",".join(f"output_{k}" for k in range(out.shape[1]))] + [",".join(f"{v:.10g}" for v in r)
+                                                                        for r in out]
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace, console: object) -> int:
+    net, meta = _load_model(args.model)
+    s = net.summary(tol=0.0)
+    if args.json:
+        print(json.dumps({"summary": s, "metadata": {k: v for k, v in meta.items() if k != "report"}}, indent=1))
+        return 0
+    console.print(f"input shape {tuple(s['input_shape'])} -> output shape {tuple(s['output_shape'])}", highlight=False)
+    for i, entry in enumerate(s["layers"]):
+        desc = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in ("kind", "nonzero_weights", "weights",
+                                                                          "active_units", "units", "out_shape"))
+        line = f"  [{i}] {entry['kind']}({desc}) -> {tuple(entry['out_shape'])}"
+        if "weights" in entry:
+            unit = "filters" if entry["kind"] == "conv2d" else "neurons"
+            line += (f"   nonzero weights {entry['nonzero_weights']}/{entry['weights']}, active {unit} "
+                     f"{entry['active_units']}/{entry['units']}")
+        console.print(line, highlight=False)
+    console.print(f"parameters {s['nonzero_parameters']} nonzero of {s['parameters']}", highlight=False)
+    if s["inputs_used"] is not None:
+        names = meta.get("features")
+        used = [names[k] for k in s["inputs_used"]] if names else s["inputs_used"]
+        console.print(f"inputs used ({len(used)} of {net.n_inputs}): {', '.join(map(str, used))}", highlight=False)
+    rep = meta.get("report")
+    if rep:
+        console.print(f"trained: status {rep.get('status')}, objective {rep.get('objective')}, gap {rep.get('gap')}",
+                      highlight=False)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, console: object) -> int:
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    from mipnet.estimators import MIPNetClassifier
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = MinMaxScaler((-1, 1)).fit_transform(StandardScaler().fit_transform(X))
+    n = args.n
+    console.print(f"mipnet demo: breast cancer (scikit-learn), first {n} rows for training, the other {len(X) - n} "
+                  f"held out; one hidden layer of {args.hidden} ReLU neurons, hinge loss + {args.l1} * L1, HiGHS",
+                  highlight=False)
+    clf = MIPNetClassifier(hidden=(args.hidden,), l1=args.l1, time_limit=args.time_limit,
+                           callback=None if args.quiet else _progress_printer(console))
+    clf.fit(X[:n], y[:n])
+    console.print(str(clf.report_), highlight=False)
+    console.print(f"train accuracy {clf.score(X[:n], y[:n]):.3f}; held-out accuracy {clf.score(X[n:], y[n:]):.3f} "
+                  f"on {len(X) - n} samples", highlight=False)
+    if args.out:
+        clf.save(args.out)
+        console.print(f"saved {args.out}", highlight=False)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mipnet", description="Train ReLU networks to proven optimality by MIP, and "
+                                                           "verify trained networks exactly.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a network on a CSV file")
+    t.add_argument("data")
+    t.add_argument("--target", required=True, help="name of the target column")
+    t.add_argument("--task", choices=("auto", "classification", "regression"), default="auto")
+    t.add_argument("--hidden", default="4", help="hidden widths, e.g. 4,4 (default 4)")
+    t.add_argument("--arch", default=None, help="architecture text, e.g. 'conv(4,k=3,p=1)-maxpool(2)-flatten-dense(2)'")
+    t.add_argument("--loss", default=None, help="hinge | zero_one | absolute | max | squared")
+    t.add_argument("--weights", default="auto", help="auto | continuous | sign | ternary | grid(bits) | "
+                                                     "continuous-bilinear")
+    t.add_argument("--weight-bound", type=float, default=1.0)
+    for name in ("l1", "l2", "l0", "neuron-penalty", "input-penalty"):
+        t.add_argument(f"--{name}", type=float, default=0.0)
+    t.add_argument("--max-inputs", type=int, default=None)
+    t.add_argument("--max-neurons", type=int, default=None)
+    t.add_argument("--scale", default="minmax", help="feature scaling saved with the model: minmax (to [-1, 1]), "
+                                                    "standard or none")
+    _solver_args(t)
+    t.add_argument("--out", default=None, help="where to save the model (JSON)")
+
+    pr = sub.add_parser("predict", help="predict with a saved model")
+    pr.add_argument("model")
+    pr.add_argument("data")
+    pr.add_argument("--out", default=None)
+
+    i = sub.add_parser("info", help="describe a saved model")
+    i.add_argument("model")
+    i.add_argument("--json", action="store_true")
+
+    d = sub.add_parser("demo", help="train on breast cancer (ships with scikit-learn) to proven optimality")
+    d.add_argument("--n", type=int, default=40, help="training rows (default 40)")
+    d.add_argument("--hidden", type=int, default=2)
+    d.add_argument("--l1", type=float, default=0.01)
+    d.add_argument("--time-limit", type=float, default=300.0)
+    d.add_argument("--quiet", action="store_true")
+    d.add_argument("--out", default=None)
+
+    try:
+        from mipnet.verify.cli import add_parser as add_verify
+    except ImportError:
+        add_verify = None
+    if add_verify is not None:
+        add_verify(sub)
+    return p
+
+
+def _solver_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--solver", default="highs", help="highs (default) | scip")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds; the best network so far is kept")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no live progress")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``mipnet`` command."""
+    from rich.console import Console
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = Console(soft_wrap=True, highlight=False)
+    commands = {"train": cmd_train, "predict": cmd_predict, "info": cmd_info, "demo": cmd_demo}
+    try:
+        if args.command in commands:
+            return commands[args.command](args, console)
+        from mipnet.verify.cli import run
+
+        return run(args)
+    except (MIPNetError, OSError) as exc:
+        print(f"mipnet: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mipnet: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

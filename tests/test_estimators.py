@@ -1,0 +1,147 @@
+"""scikit-learn estimator API: fit/predict/score/params, pipelines, grid search, labels, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
+
+from mipnet import MIPNetClassifier, MIPNetRegressor
+from mipnet.errors import DataError, NoSolutionError, SettingsError, SolverUnavailableError
+from mipnet.solvers import BACKENDS
+
+
+@pytest.fixture
+def wine():
+    from sklearn.datasets import load_wine
+
+    X, y = load_wine(return_X_y=True)
+    X = MinMaxScaler((-1, 1)).fit_transform(X)
+    idx = np.random.default_rng(0).permutation(len(X))[:24]
+    return X[idx][:, :4], y[idx]
+
+
+def test_binary_string_labels_and_report(small_breast_cancer):
+    X, y = small_breast_cancer
+    labels = np.where(y == 1, "benign", "malignant")
+    clf = MIPNetClassifier(hidden=(2,), l1=0.01, time_limit=60).fit(X[:20], labels[:20])
+    assert set(clf.classes_) == {"benign", "malignant"}
+    assert set(clf.predict(X[:30])) <= set(clf.classes_)
+    rep = clf.report_
+    assert rep.status == "optimal" and rep.proved_optimal and rep.gap <= 1e-4
+    assert rep.certificate["ok"]
+    assert rep.objective == pytest.approx(rep.objective_terms["total"], abs=1e-6)
+    assert rep.warm_start_objective is None or rep.warm_start_objective >= rep.objective - 1e-9
+    assert "status" in str(rep) and "certificate" in str(rep)
+    scores = clf.decision_function(X[:20])
+    assert scores.shape == (20,)
+    assert np.array_equal(clf.predict(X[:20]), np.where(scores > 0, clf.classes_[1], clf.classes_[0]))
+    assert clf.network_.forward(X[:3]).shape == (3, 1)
+
+
+def test_multiclass(wine):
+    X, y = wine
+    clf = MIPNetClassifier(hidden=(2,), l1=0.01, time_limit=30).fit(X, y)
+    assert clf.decision_function(X).shape == (len(X), 3)
+    assert clf.report_.status in ("optimal", "time_limit")
+    assert clf.report_.certificate["ok"]
+    assert 0 <= clf.score(X, y) <= 1
+
+
+def test_params_clone_pipeline_gridsearch(small_breast_cancer):
+    X, y = small_breast_cancer
+    clf = MIPNetClassifier(hidden=(2,), l1=0.01, time_limit=20)
+    assert clone(clf).get_params()["l1"] == 0.01
+    clf.set_params(l1=0.02)
+    assert clf.l1 == 0.02
+    pipe = make_pipeline(MinMaxScaler((-1, 1)), MIPNetClassifier(hidden=(1,), time_limit=20))
+    pipe.fit(X[:16], y[:16])
+    assert pipe.score(X[:16], y[:16]) >= 0.5
+    gs = GridSearchCV(MIPNetClassifier(hidden=(1,), time_limit=10), {"l1": [0.01, 0.1]}, cv=2)
+    gs.fit(X[:16], y[:16])
+    assert gs.best_params_["l1"] in (0.01, 0.1)
+
+
+def test_regressor_losses():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (12, 2))
+    y = np.abs(X[:, 0]) + 0.1 * X[:, 1]
+    for loss in ("absolute", "max"):
+        reg = MIPNetRegressor(hidden=(2,), loss=loss, l1=0.001, time_limit=60).fit(X, y)
+        assert reg.predict(X).shape == (12,)
+        assert reg.report_.certificate["ok"]
+    reg2 = MIPNetRegressor(hidden=(2,), time_limit=30).fit(X, np.stack([y, -y], 1))
+    assert reg2.predict(X).shape == (12, 2)
+
+
+def test_save_and_load(tmp_path, small_breast_cancer):
+    X, y = small_breast_cancer
+    clf = MIPNetClassifier(hidden=(2,), l1=0.01, time_limit=30).fit(X[:16], y[:16])
+    path = tmp_path / "m.json"
+    clf.save(path)
+    back = MIPNetClassifier.load(path)
+    assert np.array_equal(back.predict(X), clf.predict(X))
+    assert np.array_equal(back.decision_function(X), clf.decision_function(X))
+
+
+@pytest.mark.parametrize("X,y,match", [
+    (np.array([[0.0, np.nan], [1.0, 2.0]]), [0, 1], "NaN"),
+    (np.array([[0.0, np.inf], [1.0, 2.0]]), [0, 1], "infinite"),
+    (np.zeros((3, 2)), [0, 1], "samples"),
+    (np.zeros((3, 2)), [1, 1, 1], "one class"),
+    (np.zeros((0, 2)), [], "empty"),
+    (np.zeros(4), [0, 1, 0, 1], "2-D"),
+])
+def test_bad_data(X, y, match):
+    with pytest.raises(DataError, match=match):
+        MIPNetClassifier().fit(X, y)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"time_limit": -1}, "time_limit"),
+    ({"l1": -0.1}, "l1"),
+    ({"solver": "cplex"}, "unknown solver"),
+    ({"loss": "absolute"}, "regression"),
+    ({"weights": "quaternary"}, "weight domain"),
+    ({"hidden": (0,)}, "hidden"),
+    ({"bounds": "magic"}, "bounds"),
+])
+def test_bad_settings(kwargs, match, tiny_binary):
+    X, y = tiny_binary
+    with pytest.raises(SettingsError, match=match):
+        MIPNetClassifier(**kwargs).fit(X, y)
+
+
+def test_missing_solver(monkeypatch, tiny_binary):
+    X, y = tiny_binary
+    monkeypatch.setattr(BACKENDS["scip"], "available", classmethod(lambda cls: False))
+    with pytest.raises(SolverUnavailableError, match="not installed"):
+        MIPNetClassifier(solver="scip").fit(X, y)
+
+
+def test_hard_limit_and_infeasible_report(monkeypatch, tiny_binary):
+    X, y = tiny_binary
+    clf = MIPNetClassifier(hidden=(1,), max_inputs=1, time_limit=20).fit(X, y)
+    assert len(clf.network_.summary()["inputs_used"]) <= 1
+    from mipnet.solvers import SolveResult, Status
+    from mipnet.solvers.highs import HighsBackend
+
+    monkeypatch.setattr(HighsBackend, "solve", lambda self, m, o, start=None: SolveResult(Status.INFEASIBLE))
+    with pytest.raises(NoSolutionError, match="infeasible"):
+        MIPNetClassifier(hidden=(1,)).fit(X, y)
+    with pytest.raises(SettingsError, match="max_inputs"):
+        MIPNetClassifier(max_inputs=0).fit(X, y)
+
+
+def test_time_limit_returns_best_network(small_breast_cancer):
+    X, y = small_breast_cancer
+    clf = MIPNetClassifier(hidden=(3,), l1=0.001, time_limit=1.0).fit(X[:60], y[:60])
+    rep = clf.report_
+    assert rep.status in ("time_limit", "optimal")
+    if rep.status == "time_limit":
+        assert not rep.proved_optimal and rep.gap > 0
+    assert rep.certificate["ok"]
+    assert clf.predict(X[:5]).shape == (5,)
