@@ -20,8 +20,8 @@ def wine():
 
     X, y = load_wine(return_X_y=True)
     X = MinMaxScaler((-1, 1)).fit_transform(X)
-    idx = np.random.default_rng(0).permutation(len(X))[:24]
-    return X[idx][:, :4], y[idx]
+    idx = np.random.default_rng(0).permutation(len(X))[:15]
+    return X[idx][:, :3], y[idx]
 
 
 def test_binary_string_labels_and_report(small_breast_cancer):
@@ -44,7 +44,7 @@ def test_binary_string_labels_and_report(small_breast_cancer):
 
 def test_multiclass(wine):
     X, y = wine
-    clf = MIPNetClassifier(hidden=(2,), l1=0.01, time_limit=30).fit(X, y)
+    clf = MIPNetClassifier(hidden=(2,), l1=0.01, time_limit=10).fit(X, y)
     assert clf.decision_function(X).shape == (len(X), 3)
     assert clf.report_.status in ("optimal", "time_limit")
     assert clf.report_.certificate["ok"]

@@ -106,13 +106,14 @@ def test_optimum_equals_brute_force(domain, loss, tiny_binary):
 @pytest.mark.parametrize("weights", ["auto", ["continuous", "ternary", "sign"]])
 def test_highs_and_scip_agree(weights, small_breast_cancer):
     X, y = small_breast_cancer
-    X, y = X[:12, :3], y[:12]
+    n, d = (12, 3) if weights == "auto" else (6, 2)
+    X, y = X[:n, :d], y[:n]
     hidden = [Dense(2), Dense(1)] if weights == "auto" else [Dense(2), Dense(2), Dense(1)]
-    template = Network(hidden, 3)
+    template = Network(hidden, d)
     cfg = TrainConfig(weights=weights, l1=0.01)
     objs = []
     for solver in ("highs", "scip"):
-        t = Network([Dense(layer.units) for layer in template.layers], 3)
+        t = Network([Dense(layer.units) for layer in template.layers], d)
         net, rep = train_network(t, X, y, make_loss("hinge"), cfg, solver, SolveOptions(time_limit=120))
         assert rep.status == "optimal" and rep.certificate["ok"]
         objs.append(rep.objective)
@@ -172,7 +173,7 @@ def test_squared_error_and_l2_with_scip():
 
 def test_structure_penalties_and_limits(small_breast_cancer):
     X, y = small_breast_cancer
-    X, y = X[:20], y[:20]
+    X, y = X[:12, :3], y[:12]
     template = Network([Dense(3), Dense(1)], X.shape[1])
     cfg = TrainConfig(l1=0.01, neuron_penalty=0.02, input_penalty=0.01, max_inputs=2, max_neurons=2)
     net, rep = train_network(template, X, y, make_loss("hinge"), cfg, options=SolveOptions(time_limit=120))

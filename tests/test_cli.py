@@ -1,0 +1,86 @@
+"""The command line end to end: train, info, predict, demo, errors without tracebacks."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mipnet.cli import main
+
+
+@pytest.fixture
+def data_csv(tmp_path, small_breast_cancer):
+    X, y = small_breast_cancer
+    path = tmp_path / "data.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["f0", "f1", "f2", "f3", "f4", "diagnosis"])
+        for x, t in zip(X[:16], y[:16]):
+            w.writerow([*map(float, x), "benign" if t else "malignant"])
+    return path
+
+
+def test_train_info_predict(tmp_path, data_csv, capsys):
+    model = tmp_path / "model.json"
+    assert main(["train", str(data_csv), "--target", "diagnosis", "--hidden", "2", "--l1", "0.01",
+                 "--time-limit", "60", "--out", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "status" in out and "certificate       OK" in out and "incumbent" in out
+    doc = json.loads(model.read_text())
+    assert doc["format"] == "mipnet-network" and doc["metadata"]["classes"] == ["benign", "malignant"]
+    assert main(["info", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "nonzero weights" in out and "inputs used" in out
+    assert main(["predict", str(model), str(data_csv)]) == 0
+    preds = capsys.readouterr().out.split()
+    assert preds[0] == "prediction" and len(preds) == 17 and set(preds[1:]) <= {"benign", "malignant"}
+
+
+def test_regression_task(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "reg.csv"
+    X = rng.uniform(-1, 1, (10, 2))
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["a", "b", "t"])
+        for x in X:
+            w.writerow([x[0], x[1], abs(x[0]) + 0.123])
+    model = tmp_path / "m.json"
+    assert main(["train", str(path), "--target", "t", "--hidden", "2", "--time-limit", "30", "--quiet",
+                 "--out", str(model)]) == 0
+    assert "regression" in capsys.readouterr().out
+    assert main(["predict", str(model), str(path)]) == 0
+    assert capsys.readouterr().out.startswith("output_0")
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["train", "nope.csv", "--target", "y"], "cannot read"),
+    (["info", "nope.json"], "cannot read"),
+    (["train", "DATA", "--target", "missing"], "no column named"),
+    (["train", "DATA", "--target", "diagnosis", "--time-limit", "-3"], "time_limit"),
+    (["train", "DATA", "--target", "diagnosis", "--solver", "gurobix"], "unknown solver"),
+])
+def test_errors_are_one_line(argv, match, data_csv, capsys):
+    argv = [str(data_csv) if a == "DATA" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert match in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_damaged_model_file(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "mipnet-network", "version": 1, "input_shape": [2], "layers": [{"kind": "dense"')
+    assert main(["info", str(bad)]) == 2
+    assert "damaged JSON" in capsys.readouterr().err
+
+
+def test_console_script_demo_runs():
+    res = subprocess.run([sys.executable, "-m", "mipnet.cli", "demo", "--n", "20", "--hidden", "1", "--quiet"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "held-out accuracy" in res.stdout and "certificate       OK" in res.stdout
