@@ -96,7 +96,8 @@ class MIPModel:
         self.n_rows += m
         return idx
 
-    def add_sparse_rows(self, A: sp.spmatrix, lo: float | np.ndarray = -INF, hi: float | np.ndarray = INF) -> np.ndarray:
+    def add_sparse_rows(self, A: sp.spmatrix, lo: float | np.ndarray = -INF,
+                        hi: float | np.ndarray = INF) -> np.ndarray:
         """Add rows given as a sparse matrix over all current variables."""
         A = sp.coo_matrix(A)
         m = A.shape[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from mipnet.errors import SettingsError
 from mipnet.mip import MIPModel
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """How a solve ended."""
 
     OPTIMAL = "optimal"            #: proven optimal within the relative gap
@@ -23,9 +23,6 @@ class Status(str, Enum):
     INTERRUPTED = "interrupted"    #: stopped by the user (Ctrl-C or a callback); may hold an incumbent
     UNBOUNDED = "unbounded"
     ERROR = "error"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass

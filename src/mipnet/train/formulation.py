@@ -340,10 +340,12 @@ class TrainingFormulation:
         ii, pp, ee = np.nonzero((a_idx >= 0) & (mag_in > 0))
         bound = blk.mag * mag_in[ii, pp, ee][:, None] * np.ones((1, out))
         t = m.add_vars((len(ii), out), -bound, bound)
-        m.add_bilinear(t, np.broadcast_to(blk.W[:, ee].T, t.shape), np.broadcast_to(a_idx[ii, pp, ee][:, None], t.shape))
+        m.add_bilinear(t, np.broadcast_to(blk.W[:, ee].T, t.shape),
+                       np.broadcast_to(a_idx[ii, pp, ee][:, None], t.shape))
         rows = np.full((n, out, p, emap.shape[1]), -1, dtype=np.int64)
         rows[ii, :, pp, ee] = t
-        b_cols = np.broadcast_to((blk.b if blk.b is not None else np.full(out, -1))[None, :, None, None], (n, out, p, 1))
+        b_idx = blk.b if blk.b is not None else np.full(out, -1)
+        b_cols = np.broadcast_to(b_idx[None, :, None, None], (n, out, p, 1))
         cols = np.concatenate([z[..., None], rows, b_cols], -1)
         coefs = np.concatenate([np.ones((n, out, p, 1)), -np.ones(rows.shape), -np.ones((n, out, p, 1))], -1)
         m.add_rows(cols, coefs, lo=0.0, hi=0.0)
