@@ -84,3 +84,26 @@ def test_console_script_demo_runs():
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "held-out accuracy" in res.stdout and "certificate       OK" in res.stdout
+
+
+def test_ctrl_c_keeps_the_best_network(tmp_path):
+    """SIGINT during the solve stops it and still reports, certifies and saves the incumbent."""
+    import os
+    import signal
+
+    model = tmp_path / "m.json"
+    proc = subprocess.Popen([sys.executable, "-m", "mipnet.cli", "demo", "--n", "150", "--hidden", "4",
+                             "--time-limit", "600", "--out", str(model)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "incumbent" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    out = "".join(seen) + out
+    assert proc.returncode == 0, err
+    assert "status            interrupted" in out or "status            optimal" in out
+    assert "certificate       OK" in out
+    assert json.loads(model.read_text())["format"] == "mipnet-network"

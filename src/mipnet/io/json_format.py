@@ -26,6 +26,19 @@ FORMAT = "mipnet-network"
 VERSION = 1
 
 
+def json_safe(obj: Any) -> Any:
+    """``obj`` with numpy scalars made plain and non-finite floats written as the strings "inf", "-inf", "nan"."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    return obj
+
+
 def network_to_dict(net: Network, metadata: dict | None = None) -> dict:
     """The JSON-ready description of ``net``."""
     layers = []
@@ -36,7 +49,7 @@ def network_to_dict(net: Network, metadata: dict | None = None) -> dict:
             entry["bias"] = None if layer.bias is None else layer.bias.tolist()
         layers.append(entry)
     return {"format": FORMAT, "version": VERSION, "input_shape": list(net.input_shape), "layers": layers,
-            "metadata": metadata or {}}
+            "metadata": json_safe(metadata or {})}
 
 
 def network_from_dict(doc: Any, source: str = "document") -> tuple[Network, dict]:
