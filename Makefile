@@ -18,6 +18,8 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[scip,dev]'
 	# PyTorch (CPU) is optional: its cross-check tests skip without it
 	$(BIN)/pip install --quiet torch==2.13.0 || echo "torch not installed: the PyTorch tests will be skipped"
+	# Gurobi is optional too (its pip wheel carries a size-limited licence, enough for the tests)
+	$(BIN)/pip install --quiet gurobipy || echo "gurobipy not installed: the Gurobi tests will be skipped"
 	touch $@
 
 demo: $(VENV)/.installed

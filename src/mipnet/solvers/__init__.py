@@ -1,13 +1,15 @@
-"""Solver backends behind one interface: HiGHS (default, always installed), SCIP (``pip install mipnet[scip]``)."""
+"""Solver backends behind one interface: HiGHS (default, always installed), SCIP (``pip install mipnet[scip]``),
+Gurobi (``pip install mipnet[gurobi]``, with a licence)."""
 
 from __future__ import annotations
 
 from mipnet.errors import SettingsError, SolverUnavailableError
 from mipnet.solvers.base import Backend, Progress, SolveOptions, SolveResult, Status
+from mipnet.solvers.gurobi import GurobiBackend
 from mipnet.solvers.highs import HighsBackend
 from mipnet.solvers.scip import ScipBackend
 
-BACKENDS: dict[str, type[Backend]] = {"highs": HighsBackend, "scip": ScipBackend}
+BACKENDS: dict[str, type[Backend]] = {"highs": HighsBackend, "scip": ScipBackend, "gurobi": GurobiBackend}
 
 
 def get_backend(name: str) -> Backend:
@@ -17,7 +19,8 @@ def get_backend(name: str) -> Backend:
         raise SettingsError(f"unknown solver {name!r}: choose one of {sorted(BACKENDS)}")
     cls = BACKENDS[key]
     if not cls.available():
-        hint = {"scip": "pip install 'mipnet[scip]' (PySCIPOpt)", "highs": "pip install highspy"}[key]
+        hint = {"scip": "pip install 'mipnet[scip]' (PySCIPOpt)", "highs": "pip install highspy",
+                "gurobi": "pip install 'mipnet[gurobi]' (gurobipy; a licence for models past its size limit)"}[key]
         raise SolverUnavailableError(f"solver {key!r} is not installed: {hint}")
     return cls()
 
