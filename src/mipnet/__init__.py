@@ -1,8 +1,16 @@
 """mipnet: train sparse ReLU networks to proven optimality by mixed-integer programming, and encode trained
 networks exactly for verification."""
 
-from mipnet.errors import (CertificateWarning, DataError, FormatError, MIPNetError, NoSolutionError,
-                           SettingsError, ShapeError, SolverUnavailableError)
+from mipnet.errors import (
+                           CertificateWarning,
+                           DataError,
+                           FormatError,
+                           MIPNetError,
+                           NoSolutionError,
+                           SettingsError,
+                           ShapeError,
+                           SolverUnavailableError,
+)
 from mipnet.layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D
 from mipnet.network import Network
 
