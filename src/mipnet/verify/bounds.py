@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
@@ -36,15 +36,12 @@ LP_MARGIN = 1e-6      # relative widening of LP safe dual bounds
 MIP_MARGIN = 1e-5     # relative widening of MIP dual bounds (margin + 10 x mip_feasibility_tolerance)
 
 
-class BoundTightening(str, Enum):
+class BoundTightening(StrEnum):
     """How hard to work on neuron bounds before the final MIP."""
 
     INTERVAL = "interval"   #: interval arithmetic only
     LP = "lp"               #: + LP relaxation bounds for unstable neurons (default)
     MIP = "mip"             #: + MIP bounds (per-neuron time limit) for neurons the LP leaves unstable
-
-    def __str__(self) -> str:
-        return self.value
 
     @classmethod
     def parse(cls, value: str | BoundTightening) -> BoundTightening:
@@ -113,7 +110,8 @@ def interval_layer(layer: Layer, lo: np.ndarray, hi: np.ndarray) -> tuple[np.nda
         return _widen(zlo, zhi, ROUND_EPS)
     if isinstance(layer, MaxPool2D):
         idx = layer.window_index()
-        return gather_windows(lo[None], idx)[0].max(-1).reshape(-1), gather_windows(hi[None], idx)[0].max(-1).reshape(-1)
+        return (gather_windows(lo[None], idx)[0].max(-1).reshape(-1),
+                gather_windows(hi[None], idx)[0].max(-1).reshape(-1))
     if isinstance(layer, AvgPool2D):
         idx = layer.window_index()
         return _widen(gather_windows(lo[None], idx)[0].mean(-1).reshape(-1),

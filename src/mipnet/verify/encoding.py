@@ -118,9 +118,9 @@ def encode(net: Network, bounds: LayerBounds, upto: int | None = None, relax: bo
                 d = m.add_vars(au.shape, 0.0, 1.0, integer=not relax)
                 enc.n_binaries += 0 if relax else int(au.size)
                 one = np.ones(au.shape)
-                m.add_rows(np.stack([au, zu], -1), np.stack([one, -one], -1), lo=0.0)                   # a >= z
-                m.add_rows(np.stack([au, zu, d], -1), np.stack([one, -one, -Lu], -1), hi=-Lu)           # a <= z - L(1-d)
-                m.add_rows(np.stack([au, d], -1), np.stack([one, -Uu], -1), hi=0.0)                     # a <= U d
+                m.add_rows(np.stack([au, zu], -1), np.stack([one, -one], -1), lo=0.0)            # a >= z
+                m.add_rows(np.stack([au, zu, d], -1), np.stack([one, -one, -Lu], -1), hi=-Lu)    # a <= z - L(1-d)
+                m.add_rows(np.stack([au, d], -1), np.stack([one, -Uu], -1), hi=0.0)              # a <= U d
                 new_a[unstable] = au
             a = new_a
         elif isinstance(layer, Flatten):
