@@ -1,10 +1,18 @@
-"""Reading and writing networks: mipnet JSON here; ONNX, NNet, PyTorch and VNN-LIB beside it."""
+"""Reading and writing networks: mipnet JSON; ONNX, NNet and PyTorch import/export; VNN-LIB properties.
+
+Optional dependencies (``onnx``, ``torch``) are imported only when the matching function is called.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from mipnet.io.json_format import load_json, save_json
+from mipnet.io.loaders import load_any
+from mipnet.io.nnet import load_nnet
+from mipnet.io.onnx_io import load_onnx, to_onnx
+from mipnet.io.torch_io import from_torch, to_torch
+from mipnet.io.vnnlib import Disjunct, Property, load_vnnlib, parse_vnnlib
 from mipnet.network import Network
 
 
@@ -17,9 +25,8 @@ def load_network(path: str | Path) -> Network:
     """Load a network from mipnet JSON (``.json``), ONNX (``.onnx``) or NNet (``.nnet``)."""
     if str(path).lower().endswith(".json"):
         return load_json(path)[0]
-    from mipnet.io.loaders import load_any
-
     return load_any(path)
 
 
-__all__ = ["load_json", "load_network", "save_json", "save_network"]
+__all__ = ["Disjunct", "Property", "from_torch", "load_any", "load_json", "load_network", "load_nnet", "load_onnx",
+           "load_vnnlib", "parse_vnnlib", "save_json", "save_network", "to_onnx", "to_torch"]

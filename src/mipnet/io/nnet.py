@@ -1,0 +1,96 @@
+"""The NNet text format (Julian et al., used for the ACAS Xu networks).
+
+Layout: ``//`` comment lines, then ``numLayers, inputSize, outputSize, maxLayerSize``; the layer sizes; a legacy
+flag; the input minimums, maximums, means (inputs + 1 output) and ranges (inputs + 1 output); then for each layer
+its weight rows (one line per output neuron) followed by its biases (one line each). Hidden layers have ReLU, the
+last is linear.
+
+**Which space the network works in.** An NNet file stores the raw weights, which act on *normalised* inputs
+``(x - mean) / range`` (after clipping ``x`` to ``[min, max]``) and give *normalised* outputs; the physical output
+is ``y * range_out + mean_out``. :func:`load_nnet` returns, by default (``space="normalized"``), the network on
+normalised inputs and outputs: exactly what the ACAS Xu ONNX files compute and what the ACAS Xu ``.vnnlib``
+properties are written in. ``space="physical"`` folds the (affine) normalisation of inputs and outputs into the
+first and last layers; the clipping to ``[min, max]`` is not represented, so that network equals the NNet
+semantics only for inputs inside ``[min, max]`` (verify over regions inside that box).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mipnet.errors import FormatError, SettingsError
+from mipnet.layers import Dense
+from mipnet.network import Network
+
+
+def _numbers(line: str) -> list[float]:
+    return [float(t) for t in line.replace(",", " ").split()]
+
+
+def read_nnet(path: str | Path) -> dict:
+    """Parse an NNet file into its parts: ``sizes``, ``weights``, ``biases``, ``mins``, ``maxs``, ``means``,
+    ``ranges``."""
+    with open(path, encoding="utf-8") as fh:
+        lines = [ln.strip() for ln in fh if ln.strip() and not ln.lstrip().startswith("//")]
+    try:
+        n_layers, n_in, n_out, _ = (int(v) for v in _numbers(lines[0])[:4])
+        sizes = [int(v) for v in _numbers(lines[1])]
+        if len(sizes) != n_layers + 1 or sizes[0] != n_in or sizes[-1] != n_out:
+            raise FormatError(f"{path}: layer sizes {sizes} do not match the header ({n_layers} layers, "
+                              f"{n_in} inputs, {n_out} outputs)")
+        mins, maxs = np.array(_numbers(lines[3])), np.array(_numbers(lines[4]))
+        means, ranges = np.array(_numbers(lines[5])), np.array(_numbers(lines[6]))
+        pos = 7
+        weights, biases = [], []
+        for k in range(n_layers):
+            rows = [_numbers(lines[pos + r]) for r in range(sizes[k + 1])]
+            pos += sizes[k + 1]
+            W = np.array(rows, dtype=float)
+            if W.shape != (sizes[k + 1], sizes[k]):
+                raise FormatError(f"{path}: layer {k} weights have shape {W.shape}, expected "
+                                  f"{(sizes[k + 1], sizes[k])}")
+            b = np.array([_numbers(lines[pos + r])[0] for r in range(sizes[k + 1])], dtype=float)
+            pos += sizes[k + 1]
+            weights.append(W)
+            biases.append(b)
+    except (IndexError, ValueError) as exc:
+        raise FormatError(f"{path}: not a valid NNet file ({exc})") from None
+    if len(mins) < n_in or len(maxs) < n_in or len(means) < n_in + 1 or len(ranges) < n_in + 1:
+        raise FormatError(f"{path}: the normalisation lines are too short")
+    return {"sizes": sizes, "weights": weights, "biases": biases, "mins": mins[:n_in], "maxs": maxs[:n_in],
+            "means": means[:n_in + 1], "ranges": ranges[:n_in + 1]}
+
+
+def load_nnet(path: str | Path, space: str = "normalized") -> Network:
+    """Read an NNet file as a :class:`~mipnet.network.Network`.
+
+    Parameters
+    ----------
+    path : str or Path
+    space : {"normalized", "physical"}
+        ``"normalized"`` (default): the stored weights as they are, on normalised inputs and outputs (the space of
+        the ACAS Xu ONNX and VNN-LIB files). ``"physical"``: input normalisation and output scaling folded into the
+        first and last layers (without the input clipping; see the module notes).
+
+    Returns
+    -------
+    Network
+    """
+    if space not in ("normalized", "physical"):
+        raise SettingsError(f"space must be 'normalized' or 'physical', got {space!r}")
+    d = read_nnet(path)
+    Ws, bs = [w.copy() for w in d["weights"]], [b.copy() for b in d["biases"]]
+    if space == "physical":
+        n_in = d["sizes"][0]
+        mean_in, range_in = d["means"][:n_in], d["ranges"][:n_in]
+        # W ((x - m) / r) + b = (W / r) x + (b - (W / r) m)
+        Ws[0] = Ws[0] / range_in[None, :]
+        bs[0] = bs[0] - Ws[0] @ mean_in
+        Ws[-1] = Ws[-1] * d["ranges"][-1]
+        bs[-1] = bs[-1] * d["ranges"][-1] + d["means"][-1]
+    layers = [Dense(W.shape[0], relu=k < len(Ws) - 1, weight=W, bias=b) for k, (W, b) in enumerate(zip(Ws, bs))]
+    net = Network(layers, d["sizes"][0])
+    net.nnet_normalization = {k: d[k] for k in ("mins", "maxs", "means", "ranges")}  # type: ignore[attr-defined]
+    return net

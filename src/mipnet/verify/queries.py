@@ -1,0 +1,463 @@
+"""The three verification queries: VNN-LIB property, local robustness, output bounds.
+
+Every query follows the same steps: a cheap search for a counterexample (sampling, and signed-gradient steps for
+robustness); neuron bounds (:func:`~mipnet.verify.bounds.compute_bounds`); a proof from the bounds alone where they
+suffice; otherwise the exact MIP (:func:`~mipnet.verify.encoding.encode`). Every counterexample is re-run through
+:meth:`Network.forward` and reported only if that plain forward pass breaks the property; ``holds`` is reported only
+from a solver's proof of infeasibility or optimality (or from sound bounds).
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mipnet.errors import FormatError, SettingsError
+from mipnet.io.vnnlib import Disjunct, Property, load_vnnlib
+from mipnet.network import Network
+from mipnet.solvers import SolveOptions, SolveResult, Status, get_backend
+from mipnet.verify.bounds import MIP_MARGIN, BoundTightening, LayerBounds, compute_bounds
+from mipnet.verify.encoding import Encoding, encode
+from mipnet.verify.results import HOLDS, UNKNOWN, VIOLATED, BoundsResult, RobustnessResult, VerificationResult
+
+ROW_RELAX = 1e-6      # "holds" is proved for the region with every row relaxed by ROW_RELAX (1 + |b|)
+ROW_SHRINK = 1e-5     # second search for a counterexample strictly inside, rows tightened by ROW_SHRINK (1 + |b|)
+BOUND_SHARE = 0.5     # at most this share of the time limit goes to bound tightening
+
+
+class _Clock:
+    def __init__(self, limit: float | None) -> None:
+        if limit is not None and (not math.isfinite(limit) or limit <= 0):
+            raise SettingsError(f"time_limit must be a positive number of seconds, got {limit}")
+        self.t0 = time.perf_counter()
+        self.limit = limit
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def left(self) -> float | None:
+        return None if self.limit is None else self.limit - self.elapsed
+
+    def out(self) -> bool:
+        left = self.left()
+        return left is not None and left <= 0.01
+
+
+def _solve(model: object, solver: str, clock: _Clock, threads: int, share: float = 1.0) -> SolveResult:
+    left = clock.left()
+    limit = None if left is None else max(left * share, 0.01)
+    return get_backend(solver).solve(model, SolveOptions(time_limit=limit, threads=threads, mip_gap=1e-4))
+
+
+def _bounds(net: Network, lo: np.ndarray, hi: np.ndarray, tightening: BoundTightening, clock: _Clock,
+            input_rows: tuple[np.ndarray, np.ndarray] | None, threads: int) -> LayerBounds:
+    left = clock.left()
+    return compute_bounds(net, lo, hi, tightening, input_rows=input_rows,
+                          time_limit=None if left is None else left * BOUND_SHARE, threads=threads)
+
+
+def _bigger(a: dict, b: dict) -> dict:
+    return b if b.get("variables", 0) > a.get("variables", 0) else a
+
+
+def _forward(net: Network, X: np.ndarray) -> np.ndarray:
+    return net.forward(np.asarray(X, dtype=float).reshape(-1, *net.input_shape)).reshape(len(X), -1)
+
+
+# ------------------------------------------------------------------------------------------------ property
+def _sample_box(lo: np.ndarray, hi: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    pts = [(lo + hi) / 2, lo, hi]
+    k = max(n - 3, 0)
+    corners = np.where(rng.random((k // 2, lo.size)) < 0.5, lo, hi)
+    uniform = rng.uniform(lo, hi, (k - k // 2, lo.size))
+    return np.vstack([np.array(pts), corners, uniform])
+
+
+def _split_rows(d: Disjunct) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """(multi-variable input-only rows, rows with outputs) of a disjunct, both as (A, b) over [x; y]."""
+    A, b = d.other_rows()
+    only_in = ~np.any(A[:, d.n_inputs:] != 0, axis=1)
+    return (A[only_in, :d.n_inputs], b[only_in]), (A[~only_in], b[~only_in])
+
+
+def _rows_infeasible_by_bounds(A: np.ndarray, b: np.ndarray, vlo: np.ndarray, vhi: np.ndarray) -> bool:
+    """True when some row ``a v <= b`` cannot hold for any ``v`` in the box ``[vlo, vhi]`` (sound)."""
+    if not len(b):
+        return False
+    low = np.maximum(A, 0) @ vlo + np.minimum(A, 0) @ vhi
+    return bool(np.any(low > b + ROW_RELAX * (1 + np.abs(b)) + 1e-9 * (1 + np.abs(low))))
+
+
+def _disjunct_mip(net: Network, lb: LayerBounds, in_rows: tuple, out_rows: tuple, lo: np.ndarray,
+                  hi: np.ndarray, delta: np.ndarray | float, delta_in: np.ndarray | float) -> Encoding:
+    """The MIP of one disjunct with its rows relaxed (``delta > 0``) or tightened (``delta < 0``)."""
+    A_in, b_in = in_rows
+    enc = encode(net, lb, input_rows=(A_in, b_in + delta_in) if len(b_in) else None)
+    A, b = out_rows
+    if len(b):
+        cols = np.concatenate([enc.x, enc.out])
+        enc.model.add_rows(np.broadcast_to(cols, A.shape), A, hi=b + delta)
+    return enc
+
+
+def _check_disjunct(net: Network, d: Disjunct, x: np.ndarray, lo: np.ndarray, hi: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Clip a candidate to the box, run it forward; return (x, y) if it really lies in the unsafe region."""
+    x = np.clip(np.asarray(x, dtype=float), lo, hi)
+    y = _forward(net, x[None])[0]
+    return (x, y) if d.holds_at(x, y) else None
+
+
+def property(net: Network, prop: str | Path | Property, time_limit: float | None = None, solver: str = "highs",
+             tightening: BoundTightening | str = BoundTightening.LP, threads: int = 1, samples: int = 512,
+             seed: int = 0) -> VerificationResult:
+    """Check a VNN-LIB property: prove its unsafe region empty, or find an input in it.
+
+    Parameters
+    ----------
+    net : Network
+    prop : path or Property
+        A ``.vnnlib`` file (or a parsed :class:`~mipnet.io.vnnlib.Property`) describing the *unsafe* region.
+    time_limit : float, optional
+        Seconds for the whole query (bounds and every disjunct).
+    solver : {"highs", "scip"}
+    tightening : BoundTightening or {"interval", "lp", "mip"}
+    threads : int
+    samples : int
+        Random inputs tried per disjunct before any MIP (a cheap search for counterexamples).
+    seed : int
+
+    Returns
+    -------
+    VerificationResult
+        ``holds`` when every disjunct was proved empty; ``violated`` with a re-checked counterexample;
+        ``unknown`` otherwise.
+    """
+    clock = _Clock(time_limit)
+    tightening = BoundTightening.parse(tightening)
+    if not isinstance(prop, Property):
+        prop = load_vnnlib(prop, net.n_inputs, net.n_outputs)
+    elif prop.n_inputs != net.n_inputs or prop.n_outputs != net.n_outputs:
+        raise FormatError(f"the property has {prop.n_inputs} inputs and {prop.n_outputs} outputs, the network "
+                          f"{net.n_inputs} and {net.n_outputs}")
+    rng = np.random.default_rng(seed)
+    res = VerificationResult(UNKNOWN, bounds_method=str(tightening), solver=solver, query="property")
+
+    def violated(x: np.ndarray, y: np.ndarray, k: int, how: str) -> VerificationResult:
+        res.status, res.counterexample = VIOLATED, x.reshape(net.input_shape)
+        res.counterexample_output = y
+        res.note = f"disjunct {k}: counterexample found by {how}, re-checked by Network.forward"
+        res.time = clock.elapsed
+        return res
+
+    boxes = []
+    for k, d in enumerate(prop.disjuncts):
+        lo, hi = d.box()
+        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+            free = [f"X_{i}" for i in np.flatnonzero(~(np.isfinite(lo) & np.isfinite(hi)))]
+            raise FormatError(f"disjunct {k} of the property leaves inputs {', '.join(free)} unbounded: every input "
+                              "needs a lower and an upper bound")
+        boxes.append((lo, hi))
+    # 1. cheap search: sampling
+    for k, (d, (lo, hi)) in enumerate(zip(prop.disjuncts, boxes)):
+        if np.any(lo > hi):
+            continue
+        X = _sample_box(lo, hi, samples, rng)
+        Y = _forward(net, X)
+        V = np.concatenate([X, Y], axis=1)
+        inside = np.all(V @ d.A.T <= d.b, axis=1)
+        if inside.any():
+            hit = int(np.flatnonzero(inside)[0])
+            checked = _check_disjunct(net, d, X[hit], lo, hi)
+            if checked is not None:
+                return violated(*checked, k, "random sampling")
+    # 2. bounds, then the MIP, disjunct by disjunct
+    open_disjuncts = 0
+    for k, (d, (lo, hi)) in enumerate(zip(prop.disjuncts, boxes)):
+        entry: dict = {"disjunct": k}
+        res.details.append(entry)
+        if np.any(lo > hi):
+            entry.update(status=HOLDS, how="empty input box")
+            continue
+        in_rows, out_rows = _split_rows(d)
+        if _rows_infeasible_by_bounds(in_rows[0], in_rows[1], lo, hi):
+            entry.update(status=HOLDS, how="input rows infeasible over the box")
+            continue
+        if clock.out():
+            entry.update(status=UNKNOWN, how="time limit")
+            open_disjuncts += 1
+            continue
+        lb = _bounds(net, lo, hi, tightening, clock, in_rows if len(in_rows[1]) else None, threads)
+        entry["unstable_relus"] = lb.unstable(net)
+        if lb.empty:
+            entry.update(status=HOLDS, how="LP relaxation of the input region infeasible")
+            continue
+        out_lo, out_hi = lb.post(net, len(net.layers) - 1)
+        if _rows_infeasible_by_bounds(out_rows[0], out_rows[1], np.concatenate([lo, out_lo]),
+                                      np.concatenate([hi, out_hi])):
+            entry.update(status=HOLDS, how=f"{tightening} bounds")
+            continue
+        relax_out = ROW_RELAX * (1 + np.abs(out_rows[1]))
+        relax_in = ROW_RELAX * (1 + np.abs(in_rows[1]))
+        enc = _disjunct_mip(net, lb, in_rows, out_rows, lo, hi, relax_out, relax_in)
+        res.mip_size = _bigger(res.mip_size, {**enc.model.size()})
+        sr = _solve(enc.model, solver, clock, threads)
+        entry.update(solver_status=str(sr.status), solve_time=sr.time, nodes=sr.nodes)
+        if sr.status == Status.INFEASIBLE:
+            entry.update(status=HOLDS, how="MIP infeasible")
+            continue
+        if sr.x is not None:
+            checked = _check_disjunct(net, d, sr.x[enc.x], lo, hi)
+            if checked is not None:
+                return violated(*checked, k, "the MIP")
+            # the solver's point lies within tolerance of the region's boundary: look strictly inside
+            if not clock.out():
+                enc2 = _disjunct_mip(net, lb, in_rows, out_rows, lo, hi, -ROW_SHRINK * (1 + np.abs(out_rows[1])),
+                                     -ROW_SHRINK * (1 + np.abs(in_rows[1])))
+                sr2 = _solve(enc2.model, solver, clock, threads)
+                if sr2.x is not None:
+                    checked = _check_disjunct(net, d, sr2.x[enc2.x], lo, hi)
+                    if checked is not None:
+                        return violated(*checked, k, "the MIP (strictly inside the region)")
+            entry.update(status=UNKNOWN, how="the solver's candidate failed the forward-pass re-check (a boundary "
+                                            "case within solver tolerance)")
+        else:
+            entry.update(status=UNKNOWN, how=f"solver stopped: {sr.status}")
+        open_disjuncts += 1
+    res.time = clock.elapsed
+    if open_disjuncts == 0:
+        res.status = HOLDS
+        res.note = "every disjunct of the unsafe region was proved empty"
+    else:
+        reasons = sorted({e.get("how", "") for e in res.details if e.get("status") == UNKNOWN})
+        res.note = f"{open_disjuncts} disjunct(s) unresolved: {'; '.join(reasons)}"
+    return res
+
+
+# ---------------------------------------------------------------------------------------------- robustness
+def _margins(Y: np.ndarray, label: int) -> np.ndarray:
+    """``o_label - o_k`` for every k (``+inf`` at k = label), per row."""
+    M = Y[:, [label]] - Y
+    M[:, label] = np.inf
+    return M
+
+
+def _attack(net: Network, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, label: int, rng: np.random.Generator,
+            samples: int, steps: int = 30) -> np.ndarray:
+    """Candidate inputs: random points and corners of the box, then signed finite-difference gradient steps."""
+    X = _sample_box(lo, hi, samples, rng)
+    best = X[np.argmin(_margins(_forward(net, X), label).min(axis=1))]
+    starts = [best, x0]
+    found = [X]
+    n = x0.size
+    h = 1e-4 * np.maximum(hi - lo, 1e-9)
+    if n > 2000:
+        return X
+    for x in starts:
+        x = x.copy()
+        step = (hi - lo) / 4
+        for _ in range(steps):
+            m0 = _margins(_forward(net, x[None]), label)[0]
+            k = int(np.argmin(m0))
+            P = x[None] + np.diag(h)
+            g = (_margins(_forward(net, P), label)[:, k] - m0[k]) / h
+            x = np.clip(x - step * np.sign(g), lo, hi)
+            found.append(x[None])
+            step = step * 0.8
+    return np.vstack(found)
+
+
+def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None, time_limit: float | None = None,
+               solver: str = "highs", tightening: BoundTightening | str = BoundTightening.LP,
+               domain: tuple[float | np.ndarray, float | np.ndarray] | None = None, threads: int = 1,
+               samples: int = 256, seed: int = 0) -> RobustnessResult:
+    """Worst-case classification margin in the L-infinity ball of radius ``eps`` around ``x``.
+
+    The margin is ``min over inputs of min over k != label of (o_label - o_k)``. The ball is robust (``holds``)
+    when a proved lower bound on it is positive; ``violated`` when an input of the ball (re-checked by a forward
+    pass) has margin ``<= 0``.
+
+    Parameters
+    ----------
+    net : Network
+    x : array
+        Centre of the ball (network input shape, or flat).
+    eps : float
+        Radius (L-infinity).
+    label : int, optional
+        Class that must win; default: the network's prediction (argmax of the outputs) at ``x``.
+    time_limit : float, optional
+        Seconds for the whole query.
+    solver : {"highs", "scip"}
+    tightening : BoundTightening or str
+    domain : (low, high), optional
+        Valid input range (e.g. ``(0, 1)`` for images); the ball is intersected with it.
+    threads, samples, seed : see :func:`property`
+
+    Returns
+    -------
+    RobustnessResult
+    """
+    clock = _Clock(time_limit)
+    tightening = BoundTightening.parse(tightening)
+    eps = float(eps)
+    if not math.isfinite(eps) or eps < 0:
+        raise SettingsError(f"eps must be a non-negative number, got {eps}")
+    if net.n_outputs < 2:
+        raise SettingsError("robustness needs a network with at least two outputs (classes)")
+    x0 = net.check_input(x).reshape(-1)
+    if x0.size != net.n_inputs:
+        raise SettingsError(f"x must be one input of {net.n_inputs} values")
+    y0 = _forward(net, x0[None])[0]
+    label = int(np.argmax(y0)) if label is None else int(label)
+    if not 0 <= label < net.n_outputs:
+        raise SettingsError(f"label must be in 0..{net.n_outputs - 1}, got {label}")
+    lo, hi = x0 - eps, x0 + eps
+    if domain is not None:
+        lo = np.maximum(lo, np.broadcast_to(np.asarray(domain[0], dtype=float), lo.shape))
+        hi = np.minimum(hi, np.broadcast_to(np.asarray(domain[1], dtype=float), hi.shape))
+        if np.any(lo > hi):
+            raise SettingsError("the ball does not meet the input domain")
+        x0 = np.clip(x0, lo, hi)
+    res = RobustnessResult(UNKNOWN, bounds_method=str(tightening), solver=solver, label=label, eps=eps)
+    others = [k for k in range(net.n_outputs) if k != label]
+    best_x, best_m = x0, float(_margins(y0[None], label)[0].min())
+    # 1. attack
+    X = _attack(net, x0, lo, hi, label, np.random.default_rng(seed), samples)
+    M = _margins(_forward(net, X), label).min(axis=1)
+    if M.min() < best_m:
+        best_x, best_m = X[int(np.argmin(M))], float(M.min())
+    # 2. bounds; a class whose margin is bounded above 0 needs no MIP
+    lb = _bounds(net, lo, hi, tightening, clock, None, threads)
+    proved = {k: _margin_bound(net, lb, label, k) for k in others}
+    enc = None
+    for k in sorted(others, key=lambda k: proved[k]):
+        entry = {"class": k, "bound_from_" + str(tightening): proved[k]}
+        res.details.append(entry)
+        if proved[k] > 0:
+            entry.update(status=HOLDS, how=f"{tightening} bounds")
+            continue
+        if clock.out():
+            entry.update(status=UNKNOWN, how="time limit")
+            continue
+        if enc is None:
+            enc = encode(net, lb)
+            res.mip_size = enc.model.size()
+        enc.model.obj = {}
+        enc.model.add_objective(np.array([enc.out[label], enc.out[k]]), np.array([1.0, -1.0]))
+        sr = _solve(enc.model, solver, clock, threads, share=1.0 / max(1, len(others) - others.index(k)))
+        entry.update(solver_status=str(sr.status), solve_time=sr.time, nodes=sr.nodes)
+        if sr.x is not None:
+            xc = np.clip(sr.x[enc.x], lo, hi)
+            mc = float(_margins(_forward(net, xc[None]), label)[0].min())
+            entry["margin_found"] = mc
+            if mc < best_m:
+                best_x, best_m = xc, mc
+        if sr.status == Status.OPTIMAL and math.isfinite(sr.bound):
+            proved[k] = max(proved[k], sr.bound - MIP_MARGIN * (1 + abs(sr.bound)))
+            entry.update(status=HOLDS if proved[k] > 0 else VIOLATED, how="MIP optimal")
+        else:
+            entry.update(status=UNKNOWN, how=f"solver stopped: {sr.status}")
+    res.margin = best_m
+    res.margin_bound = float(min(proved.values()))
+    solved = all(e.get("how", "").endswith("bounds") or e.get("how") == "MIP optimal" for e in res.details)
+    if best_m <= 0:
+        res.status, res.counterexample = VIOLATED, best_x.reshape(net.input_shape)
+        res.counterexample_output = _forward(net, best_x[None])[0]
+        res.note = f"input with margin {best_m:.6g} <= 0 (re-checked by Network.forward)"
+    elif solved and res.margin_bound > 0:
+        res.status = HOLDS
+        res.note = f"worst-case margin proved >= {res.margin_bound:.6g}"
+    else:
+        res.note = "no counterexample found and no proof within the limits"
+    res.time = clock.elapsed
+    return res
+
+
+def _margin_bound(net: Network, lb: LayerBounds, label: int, k: int) -> float:
+    """Sound lower bound on ``o_label - o_k`` from the layer bounds (exact interval rule on the last layer)."""
+    last = len(net.layers) - 1
+    layer = net.layers[last]
+    if layer.is_affine and layer.weight.ndim == 2 and not layer.relu:
+        a_lo, a_hi = lb.post(net, last - 1) if last else (lb.input_lo, lb.input_hi)
+        w = layer.weight[label] - layer.weight[k]
+        b = 0.0 if layer.bias is None else layer.bias[label] - layer.bias[k]
+        v = float(np.maximum(w, 0) @ a_lo + np.minimum(w, 0) @ a_hi + b)
+        return v - 1e-9 * (1 + abs(v))
+    lo, hi = lb.post(net, last)
+    return float(lo[label] - hi[k])
+
+
+# -------------------------------------------------------------------------------------------- output bounds
+def output_bounds(net: Network, lower: np.ndarray | float, upper: np.ndarray | float, time_limit: float | None = None,
+                  solver: str = "highs", tightening: BoundTightening | str = BoundTightening.LP, exact: bool = True,
+                  threads: int = 1, samples: int = 256, seed: int = 0) -> BoundsResult:
+    """Proved lower and upper bounds on every output over the input box ``[lower, upper]``.
+
+    Parameters
+    ----------
+    net : Network
+    lower, upper : array or float
+        The input box (broadcast to the input shape).
+    time_limit : float, optional
+    solver : {"highs", "scip"}
+    tightening : BoundTightening or str
+        Bound method before the MIPs (and the whole answer when ``exact=False``).
+    exact : bool
+        Solve two MIPs per output (min and max) for the tightest bounds; ``False`` returns the tightened bounds.
+    threads, samples, seed : see :func:`property`
+
+    Returns
+    -------
+    BoundsResult
+    """
+    clock = _Clock(time_limit)
+    tightening = BoundTightening.parse(tightening)
+    lo = np.broadcast_to(np.asarray(lower, dtype=float), net.input_shape).reshape(-1).copy()
+    hi = np.broadcast_to(np.asarray(upper, dtype=float), net.input_shape).reshape(-1).copy()
+    if np.any(lo > hi):
+        raise SettingsError("lower must not exceed upper")
+    Y = _forward(net, _sample_box(lo, hi, samples, np.random.default_rng(seed)))
+    att_lo, att_hi = Y.min(axis=0), Y.max(axis=0)
+    lb = _bounds(net, lo, hi, tightening, clock, None, threads)
+    s_lo, s_hi = (a.copy() for a in lb.post(net, len(net.layers) - 1))
+    n_out = net.n_outputs
+    exact_flags = np.zeros((n_out, 2), dtype=bool)
+    res = BoundsResult(s_lo, s_hi, att_lo, att_hi, exact_flags, bounds_method=str(tightening), solver=solver)
+    if exact:
+        enc = encode(net, lb)
+        res.mip_size = enc.model.size()
+        todo = [(j, side) for j in range(n_out) for side in (0, 1)]
+        for n_done, (j, side) in enumerate(todo):
+            if clock.out():
+                break
+            sign = 1.0 if side == 0 else -1.0
+            enc.model.obj = {}
+            enc.model.add_objective(enc.out[j:j + 1], sign)
+            sr = _solve(enc.model, solver, clock, threads, share=1.0 / (len(todo) - n_done))
+            if sr.x is not None:
+                yv = _forward(net, np.clip(sr.x[enc.x], lo, hi)[None])[0]
+                att_lo, att_hi = np.minimum(att_lo, yv), np.maximum(att_hi, yv)
+            if math.isfinite(sr.bound) and sr.status in (Status.OPTIMAL, Status.TIME_LIMIT, Status.NO_SOLUTION):
+                b = sign * (sr.bound - MIP_MARGIN * (1 + abs(sr.bound)))
+                if side == 0:
+                    s_lo[j] = max(s_lo[j], b)
+                else:
+                    s_hi[j] = min(s_hi[j], b)
+            exact_flags[j, side] = sr.status == Status.OPTIMAL
+        res.lower_attained, res.upper_attained = att_lo, att_hi
+        res.status = "exact" if exact_flags.all() else "sound"
+        res.note = f"{int(exact_flags.sum())} of {2 * n_out} bounds proved optimal by the MIP"
+    else:
+        res.note = f"{tightening} bounds only (exact=False)"
+    res.time = clock.elapsed
+    return res
+
+
+__all__ = ["output_bounds", "property", "robustness"]
+_ = builtins  # the module defines a function named ``property``; keep the builtin reachable as builtins.property
