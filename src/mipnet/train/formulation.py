@@ -400,7 +400,10 @@ class TrainingFormulation:
         """Filter gates (one per output channel of a convolution) and the layer gate of a shape-preserving layer."""
         m, c, layer = self.m, self.config, blk.layer
         out, n_e = blk.W.shape
-        wv, bv = blk.warm
+        wv = bv = None
+        if warm_layer is not None:
+            wv = warm_layer.weight.reshape(out, -1)
+            bv = warm_layer.bias if warm_layer.bias is not None else np.zeros(out)
         if c.filter_gates and isinstance(layer, Conv2D):
             f = m.add_binaries(out)
             self._big_m_link(blk.W, np.repeat(f[:, None], n_e, 1), blk.mag)

@@ -16,16 +16,22 @@ from mipnet.train.config import TrainConfig
 from mipnet.train.domains import resolve_domains
 from mipnet.train.formulation import TrainingFormulation, is_prunable
 from mipnet.train.losses import Loss
+from mipnet.train.structure import active_filters, active_layers
 from mipnet.train.warmstart import warm_start
 
 
 def sparsity(net: Network, tol: float = 0.0) -> dict:
+    """Structure of a trained network: nonzero weights, active units per affine layer, inputs used, active
+    filters per convolution layer, active (not gated-off) affine layers, and the flag of every gateable layer."""
     s = net.summary(tol)
     affine = [entry for entry in s["layers"] if "weights" in entry]
     used = s["inputs_used"]
     return {"nonzero_weights": sum(e["nonzero_weights"] for e in affine), "weights": sum(e["weights"] for e in affine),
             "active_units": [e["active_units"] for e in affine], "inputs_used": used,
-            "inputs_used_count": None if used is None else len(used)}
+            "inputs_used_count": None if used is None else len(used),
+            "active_filters": active_filters(net, tol), "filters": [e["units"] for e in affine if e["kind"] == "conv2d"],
+            "active_layers": sum(e.get("active", True) for e in affine), "layers": len(affine),
+            "gated_layers_active": active_layers(net)}
 
 
 def train_network(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
