@@ -6,8 +6,13 @@ import json
 
 import pytest
 
-from mipnet.arch import (architecture_from_json, architecture_to_json, format_architecture, load_architecture,
-                         parse_architecture)
+from mipnet.arch import (
+    architecture_from_json,
+    architecture_to_json,
+    format_architecture,
+    load_architecture,
+    parse_architecture,
+)
 from mipnet.errors import SettingsError, ShapeError
 from mipnet.layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D
 from mipnet.network import Network
