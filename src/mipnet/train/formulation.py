@@ -406,7 +406,7 @@ class TrainingFormulation:
             bv = warm_layer.bias if warm_layer.bias is not None else np.zeros(out)
         if c.filter_gates and isinstance(layer, Conv2D):
             f = m.add_binaries(out)
-            self._big_m_link(blk.W, np.repeat(f[:, None], n_e, 1), blk.mag)
+            self._gate_link(blk, np.repeat(f[:, None], n_e, 1))
             if blk.b is not None:
                 self._big_m_link(blk.b, f, c.omega_b)
             m.add_objective(f, c.filter_penalty)
@@ -417,7 +417,7 @@ class TrainingFormulation:
                 self._record(f, ((np.abs(wv) > 0).any(1) | (np.abs(bv) > 0)).astype(float))
         if c.layer_gates and is_gateable(self.template, layer):
             u = int(m.add_binaries(1)[0])
-            self._big_m_link(blk.W, np.full(blk.W.shape, u), blk.mag)
+            self._gate_link(blk, np.full(blk.W.shape, u))
             if blk.b is not None:
                 self._big_m_link(blk.b, np.full(out, u), c.omega_b)
             if blk.filter_gate is not None:  # f_c <= u: a skipped layer has no active filter
@@ -426,6 +426,14 @@ class TrainingFormulation:
             blk.layer_gate = u
             if warm_layer is not None:
                 self._record(np.array([u]), np.array([float(warm_layer.active)]))
+
+    def _gate_link(self, blk: WeightBlock, gate: np.ndarray) -> None:
+        """Weights are 0 where ``gate`` (shaped like ``W``) is 0. For sign and ternary weights encoded by two
+        binaries ``w = c (p - q)`` this is ``p + q <= gate`` (tighter than ``|w| <= mag * gate``)."""
+        if blk.beta is not None and blk.beta.shape[-1] == 2 and blk.domain.kind in ("sign", "ternary"):
+            self.m.add_rows(np.concatenate([blk.beta, gate[..., None]], -1), [1.0, 1.0, -1.0], hi=0.0)
+        else:
+            self._big_m_link(blk.W, gate, blk.mag)
 
     def _layer_skip(self, blk: WeightBlock, prev: Act, cur: Act) -> Act:
         """``a = r + s``: ``r`` is the layer's own output (0 when ``u = 0``: its weights and bias are 0) and the
