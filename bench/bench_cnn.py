@@ -70,8 +70,8 @@ def gd_cnn(X, y, Xt, yt, seed: int = 0) -> dict:
         torch = None
     if torch is not None:
         torch.manual_seed(seed)
-        model = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(),
-                                    torch.nn.Linear(27, 1)).double()
+        nn = torch.nn
+        model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(27, 1)).double()
         opt = torch.optim.Adam(model.parameters(), lr=0.02)
         xt, s = torch.tensor(X), torch.tensor(np.where(y == 1, 1.0, -1.0))
         for _ in range(600):

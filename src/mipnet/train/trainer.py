@@ -29,7 +29,8 @@ def sparsity(net: Network, tol: float = 0.0) -> dict:
     return {"nonzero_weights": sum(e["nonzero_weights"] for e in affine), "weights": sum(e["weights"] for e in affine),
             "active_units": [e["active_units"] for e in affine], "inputs_used": used,
             "inputs_used_count": None if used is None else len(used),
-            "active_filters": active_filters(net, tol), "filters": [e["units"] for e in affine if e["kind"] == "conv2d"],
+            "active_filters": active_filters(net, tol),
+            "filters": [e["units"] for e in affine if e["kind"] == "conv2d"],
             "active_layers": sum(e.get("active", True) for e in affine), "layers": len(affine),
             "gated_layers_active": active_layers(net)}
 
