@@ -263,3 +263,19 @@ def test_cnn_warm_start_is_feasible(options):
     x0 = form.start_vector()
     assert form.m.violation(x0) < 1e-7
     assert form.m.objective_value(x0) == pytest.approx(value, abs=1e-7)
+
+
+def test_dense_layer_gates_use_the_general_warm_start():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(8, 3))
+    y = (X[:, 0] > 0).astype(int)
+    template = Network(parse_architecture("dense(3)-dense(3)-dense(1)"), 3)
+    config = TrainConfig(weights=["continuous", "ternary", "sign"], layer_penalty=0.01, max_layers=1)
+    domains = resolve_domains(config.weights, 3, 1)
+    prunable = [is_prunable(template, config, layer) for layer in template.affine_layers()]
+    net, value = warm_start(template, X, y, Hinge(), config, domains, prunable)
+    assert [layer.active for layer in net.affine_layers()] == [True, False, True]  # at most one gated layer on
+    form = TrainingFormulation(template, X, y, Hinge(), config, domains, warm=net, incumbent=value)
+    x0 = form.start_vector()
+    assert form.m.violation(x0) < 1e-7
+    assert form.m.objective_value(x0) == pytest.approx(value, abs=1e-7)
