@@ -236,6 +236,33 @@ def _order_dense(template: Network, params: Params, domains: list[WeightDomain],
     return params
 
 
+def prune_filters(net: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
+                  value: float) -> float:
+    """Greedily switch off filters (smallest first) while that lowers the exact objective; returns the new value.
+
+    ``net`` is changed in place.
+    """
+    for layer in net.layers:
+        if not isinstance(layer, Conv2D):
+            continue
+        norms = np.abs(layer.weight).reshape(layer.out_channels, -1).sum(1)
+        for c in np.argsort(norms):
+            if not norms[c] and (layer.bias is None or not layer.bias[c]):
+                continue
+            saved = layer.weight[c].copy(), None if layer.bias is None else float(layer.bias[c])
+            layer.weight[c] = 0.0
+            if layer.bias is not None:
+                layer.bias[c] = 0.0
+            trial = objective_value(net, X, y, loss, config)
+            if trial < value:
+                value = trial
+            else:
+                layer.weight[c] = saved[0]
+                if layer.bias is not None:
+                    layer.bias[c] = saved[1]
+    return value
+
+
 def warm_start_layers(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
                       domains: list[WeightDomain], prunable: list[bool],
                       restarts: int = 2) -> tuple[Network, float] | None:
@@ -253,6 +280,8 @@ def warm_start_layers(template: Network, X: np.ndarray, y: np.ndarray, loss: Los
                 params = project_layers(raw, template, domains, config, prunable, scale_first, thr)
                 net = build_network(template, params, config, domains)
                 value = objective_value(net, X, y, loss, config)
+                if config.filter_gates:
+                    value = prune_filters(net, X, y, loss, config, value)
                 if best is None or value < best[1]:
                     best = (net, value)
     return best
