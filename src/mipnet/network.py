@@ -31,7 +31,8 @@ class Network:
         self.layers = list(layers)
         if not self.layers:
             raise ShapeError("a network needs at least one layer")
-        self.input_shape: Shape = (int(input_shape),) if np.isscalar(input_shape) else tuple(int(s) for s in input_shape)
+        self.input_shape: Shape = ((int(input_shape),) if np.isscalar(input_shape)
+                                   else tuple(int(s) for s in input_shape))
         affine = [i for i, layer in enumerate(self.layers) if layer.is_affine]
         if not affine:
             raise ShapeError("a network needs at least one Dense or Conv2D layer")

@@ -56,7 +56,7 @@ class TrainReport:
             f"{size.get('constraints')} constraints, {size.get('nonzeros')} nonzeros",
             f"weight domains    {', '.join(self.weights)}; bounds: {self.bound_rule}"
             + (f" (L1 budget {self.l1_budget:.4g})" if self.l1_budget is not None else ""),
-            f"warm start        " + ("none" if self.warm_start_objective is None else
+            "warm start        " + ("none" if self.warm_start_objective is None else
                                      f"objective {_fmt(self.warm_start_objective)}"
                                      f" (accepted by solver: {self.warm_start_accepted})"),
             "objective terms   " + ", ".join(f"{k} {_fmt(v)}" for k, v in self.objective_terms.items()),
