@@ -3,12 +3,14 @@
 Data: scikit-learn digits (8x8), two classes at a time, N training images, the rest of the two classes held out.
 For each (pair, N):
 
-* ``mip-cnn``   conv(3,k=3)-maxpool(2)-flatten-dense(1), hinge loss, continuous first layer, sign output layer,
+* ``mip-cnn``   conv(3,k=3)-maxpool(2)-flatten-dense(1), hinge loss, continuous first layer, grid(3) output layer
+                (``weights="auto"`` for a CNN),
                 filter gates (penalty 0.01) and L1 0.001, trained by :func:`mipnet.train.trainer.train_network`
                 (HiGHS, one thread, time limit per run) from the projected gradient warm start;
 * ``gd-cnn``    the same architecture trained by full-batch Adam on the hinge loss (PyTorch when installed, else
                 the numpy trainer used for the warm start), no projection, no pruning;
-* ``mip-dense`` flatten-dense(2)-dense(1) by MIP, same loss and penalties (neuron penalty instead of filters).
+* ``mip-dense`` flatten-dense(2)-dense(1) by MIP (continuous first layer, sign output layer), same loss and
+                penalties (neuron penalty instead of filters).
 
 Run (manual, not a test)::
 

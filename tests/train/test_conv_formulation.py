@@ -279,3 +279,8 @@ def test_dense_layer_gates_use_the_general_warm_start():
     x0 = form.start_vector()
     assert form.m.violation(x0) < 1e-7
     assert form.m.objective_value(x0) == pytest.approx(value, abs=1e-7)
+
+
+def test_auto_domains_for_convolutional_networks():
+    assert [str(d) for d in resolve_domains("auto", 2, 1, convolutional=True)] == ["continuous", "grid(3)"]
+    assert [str(d) for d in resolve_domains("auto", 2, 1)] == ["continuous", "sign"]

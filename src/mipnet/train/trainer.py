@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from mipnet.errors import NoSolutionError
+from mipnet.layers import Conv2D
 from mipnet.network import Network
 from mipnet.report import TrainReport
 from mipnet.solvers import SolveOptions, Status, get_backend
@@ -47,7 +48,8 @@ def train_network(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, c
     t_start = time.perf_counter()
     options = options or SolveOptions()
     backend = get_backend(solver)
-    domains = resolve_domains(config.weights, len(template.affine_layers()), template.n_outputs)
+    convolutional = any(isinstance(layer, Conv2D) for layer in template.layers)
+    domains = resolve_domains(config.weights, len(template.affine_layers()), template.n_outputs, convolutional)
     prunable = [is_prunable(template, config, layer) for layer in template.affine_layers()]
 
     warm, warm_value = None, None
