@@ -103,15 +103,20 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class Dense(Layer):
-    """Fully connected layer ``z = W a + b`` (``W`` of shape ``(units, in)``), optionally followed by ReLU."""
+    """Fully connected layer ``z = W a + b`` (``W`` of shape ``(units, in)``), optionally followed by ReLU.
+
+    ``active=False`` marks a layer switched off by its layer gate: it passes its input through unchanged (so it
+    needs ``units`` equal to its input width) and its weights are ignored.
+    """
 
     units: int
     relu: bool | None = None
     bias_on: bool = True
     weight: np.ndarray | None = field(default=None)
     bias: np.ndarray | None = field(default=None)
+    active: bool = True
     kind = "dense"
 
     def __post_init__(self) -> None:
@@ -134,23 +139,33 @@ class Dense(Layer):
         if len(in_shape) != 1:
             raise ShapeError(f"Dense({self.units}) needs a flat input, got shape {in_shape}: add Flatten() before it")
         if self.weight is not None and self.weight.shape[1] != in_shape[0]:
-            raise ShapeError(f"Dense({self.units}) weight has {self.weight.shape[1]} inputs, the layer gets {in_shape[0]}")
+            raise ShapeError(f"Dense({self.units}) weight has {self.weight.shape[1]} inputs, "
+                             f"the layer gets {in_shape[0]}")
+        if not self.active and in_shape[0] != self.units:
+            raise ShapeError(f"an inactive (gated-off) Dense({self.units}) passes its input through, so it needs "
+                             f"{self.units} inputs, got {in_shape[0]}")
         self.in_shape = tuple(in_shape)
         return (self.units,)
 
     def forward(self, X: np.ndarray) -> np.ndarray:
+        if not self.active:
+            return X
         z = X @ self.weight.T
         if self.bias is not None:
             z = z + self.bias
         return np.maximum(z, 0.0) if self.relu else z
 
     def params(self) -> dict[str, Any]:
-        return {"units": self.units, "relu": self.relu, "bias_on": self.bias_on}
+        return {"units": self.units, "relu": self.relu, "bias_on": self.bias_on, "active": bool(self.active)}
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class Conv2D(Layer):
-    """2-D convolution with zero padding (cross-correlation, as in PyTorch), optionally followed by ReLU."""
+    """2-D convolution with zero padding (cross-correlation, as in PyTorch), optionally followed by ReLU.
+
+    ``active=False`` marks a layer switched off by its layer gate: it passes its input through unchanged (its
+    output shape must equal its input shape) and its weights are ignored.
+    """
 
     out_channels: int
     kernel: int | tuple[int, int] = 3
@@ -160,6 +175,7 @@ class Conv2D(Layer):
     relu: bool | None = None
     weight: np.ndarray | None = field(default=None)
     bias: np.ndarray | None = field(default=None)
+    active: bool = True
     kind = "conv2d"
 
     def __post_init__(self) -> None:
@@ -185,6 +201,9 @@ class Conv2D(Layer):
         expect = (self.out_channels, in_shape[0], *self.kernel)
         if self.weight is not None and self.weight.shape != expect:
             raise ShapeError(f"Conv2D weight must have shape {expect}, got {self.weight.shape}")
+        if not self.active and (self.out_channels, oh, ow) != tuple(in_shape):
+            raise ShapeError(f"an inactive (gated-off) Conv2D passes its input through, so its output shape "
+                             f"{(self.out_channels, oh, ow)} must equal its input shape {tuple(in_shape)}")
         self.in_shape = tuple(in_shape)
         return (self.out_channels, oh, ow)
 
@@ -194,6 +213,8 @@ class Conv2D(Layer):
         return idx.transpose(1, 0, 2).reshape(idx.shape[1], -1)
 
     def forward(self, X: np.ndarray) -> np.ndarray:
+        if not self.active:
+            return X
         n = X.shape[0]
         out_shape = self.out_shape
         patches = gather_windows(X.reshape(n, -1), self.patch_index())  # (N, P, C*k*k)
@@ -205,10 +226,10 @@ class Conv2D(Layer):
 
     def params(self) -> dict[str, Any]:
         return {"out_channels": self.out_channels, "kernel": list(self.kernel), "stride": list(self.stride),
-                "padding": list(self.padding), "bias_on": self.bias_on, "relu": self.relu}
+                "padding": list(self.padding), "bias_on": self.bias_on, "relu": self.relu, "active": bool(self.active)}
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class _Pool2D(Layer):
     kernel: int | tuple[int, int] = 2
     stride: int | tuple[int, int] | None = None

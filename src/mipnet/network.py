@@ -95,7 +95,7 @@ class Network:
         a = self.check_input(X)
         outs = []
         for layer in self.layers:
-            if layer.is_affine and layer.relu:
+            if layer.is_affine and layer.relu and getattr(layer, "active", True):
                 layer.relu = False
                 try:
                     z = layer.forward(a)

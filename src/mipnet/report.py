@@ -66,6 +66,10 @@ class TrainReport:
             f"certificate       {'OK' if cert.get('ok') else 'FAILED'}: {cert.get('message')}; max output error "
             f"{cert.get('max_output_error', float('nan')):.2e} (tol {cert.get('output_tolerance', float('nan')):.1e})",
         ]
+        if self.sparsity.get("filters") or self.sparsity.get("gated_layers_active"):
+            lines.append(f"structure         active filters per conv layer {self.sparsity.get('active_filters')} of "
+                         f"{self.sparsity.get('filters')}; active layers {self.sparsity.get('active_layers')} of "
+                         f"{self.sparsity.get('layers')}")
         for k, v in self.extra.items():
             lines.append(f"{k:<18}{v}")
         return "\n".join(lines)

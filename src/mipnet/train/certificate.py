@@ -8,9 +8,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from mipnet.errors import CertificateWarning
+from mipnet.layers import Dense
 from mipnet.network import Network
 from mipnet.train.config import TrainConfig
 from mipnet.train.losses import Loss
+from mipnet.train.structure import active_filters, active_layers
 
 #: relative tolerance of the certificate: outputs agree within ``TOL * (1 + max |output bound|)`` and the
 #: objective within ``TOL * (1 + |objective|)`` (HiGHS and SCIP accept integrality and feasibility errors
@@ -22,7 +24,7 @@ def objective_terms(net: Network, X: np.ndarray, y: np.ndarray, loss: Loss, conf
     """Every term of the composite objective of ``net`` on ``(X, y)``, computed with numpy."""
     layers = net.affine_layers()
     weights = [layer.weight for layer in layers]
-    hidden = layers[:-1]
+    hidden = [layer for layer in layers[:-1] if isinstance(layer, Dense)]  # conv layers have filter gates
     active = sum(int(((np.abs(layer.weight.reshape(layer.weight.shape[0], -1)) > 0).any(1)
                       | (np.abs(layer.bias if layer.bias is not None else 0) > 0)).sum()) for layer in hidden)
     first = layers[0].weight
@@ -34,6 +36,8 @@ def objective_terms(net: Network, X: np.ndarray, y: np.ndarray, loss: Loss, conf
         "l0": config.l0 * float(sum((np.abs(w) > 0).sum() for w in weights)),
         "neurons": config.neuron_penalty * active if (config.neuron_penalty > 0) else 0.0,
         "inputs": config.input_penalty * inputs_used if (config.input_penalty > 0) else 0.0,
+        "filters": config.filter_penalty * sum(active_filters(net)) if config.filter_penalty > 0 else 0.0,
+        "layers": config.layer_penalty * sum(active_layers(net)) if config.layer_penalty > 0 else 0.0,
     }
     terms["total"] = float(sum(terms.values()))
     return terms

@@ -29,6 +29,16 @@ class TrainConfig:
         Penalties on the number of active hidden neurons and of input features used.
     max_inputs, max_neurons : int or None
         Hard limits on input features used and on active hidden neurons per hidden layer.
+    filter_penalty : float
+        Penalty per active filter of a convolution (a filter gate ``f_c = 0`` sets every weight and the bias of
+        filter ``c`` to 0).
+    max_filters : int or None
+        Hard limit on active filters per convolution layer.
+    layer_penalty : float
+        Penalty per active gated layer. Every hidden affine layer whose output shape equals its input shape gets
+        a layer gate ``u``; ``u = 0`` makes the layer pass its input through unchanged (depth is a decision).
+    max_layers : int or None
+        Hard limit on the number of active gated layers (0 allowed: every gated layer may be skipped).
     symmetry : bool
         Add ordering constraints that remove permuted copies of hidden neurons.
     bounds : {"interval", "budget"}
@@ -49,6 +59,10 @@ class TrainConfig:
     input_penalty: float = 0.0
     max_inputs: int | None = None
     max_neurons: int | None = None
+    filter_penalty: float = 0.0
+    max_filters: int | None = None
+    layer_penalty: float = 0.0
+    max_layers: int | None = None
     symmetry: bool = True
     bounds: str = "budget"
     warm_start: bool = True
@@ -57,7 +71,7 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("l1", "l2", "l0", "neuron_penalty", "input_penalty"):
+        for name in ("l1", "l2", "l0", "neuron_penalty", "input_penalty", "filter_penalty", "layer_penalty"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise SettingsError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -66,14 +80,26 @@ class TrainConfig:
             raise SettingsError(f"weight_bound must be a positive number, got {self.weight_bound!r}")
         if self.bias_bound is not None and not (math.isfinite(self.bias_bound) and self.bias_bound >= 0):
             raise SettingsError(f"bias_bound must be a number >= 0, got {self.bias_bound!r}")
-        for name in ("max_inputs", "max_neurons"):
+        for name in ("max_inputs", "max_neurons", "max_filters"):
             v = getattr(self, name)
             if v is not None and (int(v) != v or v < 1):
                 raise SettingsError(f"{name} must be a whole number >= 1, got {v!r}")
+        if self.max_layers is not None and (int(self.max_layers) != self.max_layers or self.max_layers < 0):
+            raise SettingsError(f"max_layers must be a whole number >= 0, got {self.max_layers!r}")
         if self.bounds not in BOUND_RULES:
             raise SettingsError(f"bounds must be one of {BOUND_RULES}, got {self.bounds!r}")
         if self.margin <= 0:
             raise SettingsError(f"margin must be positive, got {self.margin}")
+
+    @property
+    def filter_gates(self) -> bool:
+        """Whether convolution layers get filter gates."""
+        return self.filter_penalty > 0 or self.max_filters is not None
+
+    @property
+    def layer_gates(self) -> bool:
+        """Whether shape-preserving hidden layers get layer gates."""
+        return self.layer_penalty > 0 or self.max_layers is not None
 
     @property
     def omega_b(self) -> float:

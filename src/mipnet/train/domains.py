@@ -106,18 +106,23 @@ class WeightDomain:
         return levels[np.argmin(np.abs(w[..., None] - levels), axis=-1)]
 
 
-def resolve_domains(spec: str | WeightDomain | list, n_affine: int, n_outputs: int) -> list[WeightDomain]:
+def resolve_domains(spec: str | WeightDomain | list, n_affine: int, n_outputs: int,
+                    convolutional: bool = False) -> list[WeightDomain]:
     """Turn the user's ``weights`` option into one domain per affine layer.
 
     ``"auto"``: continuous weights where the layer's input is data (the first layer), then ``sign`` for a
     last layer with one output after one hidden layer (exact by positive homogeneity), else ``ternary``.
-    A single domain applies to every layer; a list gives one per layer.
+    For a network with convolutions (``convolutional=True``) ``"auto"`` gives ``grid(3)`` after the first
+    layer: a filter's scale is shared by all its positions, so the homogeneity argument behind ``sign`` does not
+    hold per output weight. A single domain applies to every layer; a list gives one per layer.
     """
     if isinstance(spec, (list, tuple)):
         if len(spec) != n_affine:
             raise SettingsError(f"weights lists {len(spec)} domains for {n_affine} affine layers")
         return [WeightDomain.parse(s) for s in spec]
     if str(spec).lower() == "auto":
+        if convolutional:
+            return [WeightDomain("continuous")] + [WeightDomain("grid", 3)] * (n_affine - 1)
         if n_affine == 2 and n_outputs == 1:
             return [WeightDomain("continuous"), WeightDomain("sign")]
         return [WeightDomain("continuous")] + [WeightDomain("ternary")] * (n_affine - 1)

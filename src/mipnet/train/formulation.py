@@ -25,6 +25,7 @@ from mipnet.train.bounds import affine_bound
 from mipnet.train.config import TrainConfig
 from mipnet.train.domains import WeightDomain
 from mipnet.train.losses import Loss
+from mipnet.train.structure import is_gateable
 
 
 @dataclass
@@ -62,14 +63,19 @@ class WeightBlock:
     nz: np.ndarray | None = None
     gate: np.ndarray | None = None
     warm: tuple = (None, None)
+    filter_gate: np.ndarray | None = None
+    layer_gate: int | None = None
 
 
 def is_prunable(template: Network, config: TrainConfig, layer: Layer) -> bool:
     """Whether a layer's weights must be able to be 0 (L0 indicators or gates act on it)."""
     c = config
-    gated = (c.neuron_penalty > 0 or c.max_neurons) and layer is not template.affine_layers()[-1]
+    gated = (c.neuron_penalty > 0 or c.max_neurons) and layer is not template.affine_layers()[-1] \
+        and isinstance(layer, Dense)
     input_gated = (c.input_penalty > 0 or c.max_inputs) and layer is template.layers[0]
-    return bool(c.l0 > 0 or gated or input_gated)
+    filter_gated = c.filter_gates and isinstance(layer, Conv2D)
+    layer_gated = c.layer_gates and is_gateable(template, layer)
+    return bool(c.l0 > 0 or gated or input_gated or filter_gated or layer_gated)
 
 
 def emap_of(layer: Layer) -> np.ndarray:
@@ -163,19 +169,26 @@ class TrainingFormulation:
     def _build(self) -> None:
         warm_layers = self.warm.layers if self.warm is not None else [None] * len(self.template.layers)
         act = Act(None, self.X, self.X, self.X if self.warm is not None else None)
+        self._check_structure()
         for layer, dom, wl in zip(self.template.layers, self._domains_by_layer(), warm_layers):
             if layer.is_affine:
+                prev = act
                 block = self._weights(layer, dom, wl)
                 act = self._affine(layer, block, act)
                 if layer.relu:
                     act = self._relu(act)
+                if block.layer_gate is not None:
+                    act = self._layer_skip(block, prev, act)
             elif isinstance(layer, Flatten):
                 continue
-            elif isinstance(layer, (MaxPool2D, AvgPool2D)):
-                raise SettingsError(f"{type(layer).__name__} is not supported in training yet")
+            elif isinstance(layer, MaxPool2D):
+                act = self._maxpool(layer, act)
+            elif isinstance(layer, AvgPool2D):
+                act = self._avgpool(layer, act)
             else:
                 raise SettingsError(f"layer {layer!r} is not supported in training")
         self.out = act
+        self._add_layer_limit()
         self._add_input_gates()
         self._add_symmetry()
         self._add_budget_row()
@@ -235,7 +248,7 @@ class TrainingFormulation:
             m.add_objective(blk.nz, c.l0)
             self._record(blk.nz, None if wv is None else (np.abs(wv) > 0).astype(float))
         # neuron gates: a gated-off unit has all incoming weights and its bias at 0
-        if self._is_hidden(layer) and (c.neuron_penalty > 0 or c.max_neurons):
+        if self._is_hidden(layer) and (c.neuron_penalty > 0 or c.max_neurons) and isinstance(layer, Dense):
             blk.gate = m.add_binaries(out)
             self._big_m_link(W, np.repeat(blk.gate[:, None], n_e, 1), mag)
             if b is not None:
@@ -245,6 +258,7 @@ class TrainingFormulation:
                 m.add_rows(blk.gate[None, :], 1.0, hi=c.max_neurons)
             if wv is not None:
                 self._record(blk.gate, ((np.abs(wv) > 0).any(1) | (np.abs(bv) > 0)).astype(float))
+        self._structure_gates(blk, warm_layer)
         self.blocks.append(blk)
         blk.warm = (wv, bv)
         return blk
@@ -375,6 +389,166 @@ class TrainingFormulation:
         self._record(a, aval)
         return Act(a, np.maximum(L, 0.0), np.maximum(U, 0.0), aval)
 
+    # ------------------------------------------------------------------- pooling and structure gates
+    def _check_structure(self) -> None:
+        c, t = self.config, self.template
+        if c.filter_gates and not any(isinstance(layer, Conv2D) for layer in t.layers):
+            raise SettingsError("filter_penalty / max_filters need a Conv2D layer in the architecture")
+        if c.layer_gates and not any(is_gateable(t, layer) for layer in t.layers):
+            raise SettingsError("layer_penalty / max_layers need a hidden Dense or Conv2D layer whose output shape "
+                                "equals its input shape (a gated-off layer passes its input through)")
+
+    def _structure_gates(self, blk: WeightBlock, warm_layer: Layer | None) -> None:
+        """Filter gates (one per output channel of a convolution) and the layer gate of a shape-preserving layer."""
+        m, c, layer = self.m, self.config, blk.layer
+        out, n_e = blk.W.shape
+        wv = bv = None
+        if warm_layer is not None:
+            wv = warm_layer.weight.reshape(out, -1)
+            bv = warm_layer.bias if warm_layer.bias is not None else np.zeros(out)
+        if c.filter_gates and isinstance(layer, Conv2D):
+            f = m.add_binaries(out)
+            self._gate_link(blk, np.repeat(f[:, None], n_e, 1))
+            if blk.b is not None:
+                self._big_m_link(blk.b, f, c.omega_b)
+            m.add_objective(f, c.filter_penalty)
+            if c.max_filters:
+                m.add_rows(f[None, :], 1.0, hi=c.max_filters)
+            blk.filter_gate = f
+            if wv is not None:
+                self._record(f, ((np.abs(wv) > 0).any(1) | (np.abs(bv) > 0)).astype(float))
+        if c.layer_gates and is_gateable(self.template, layer):
+            u = int(m.add_binaries(1)[0])
+            self._gate_link(blk, np.full(blk.W.shape, u))
+            if blk.b is not None:
+                self._big_m_link(blk.b, np.full(out, u), c.omega_b)
+            if blk.filter_gate is not None:  # f_c <= u: a skipped layer has no active filter
+                m.add_rows(np.stack([blk.filter_gate, np.full(out, u)], -1), [1.0, -1.0], hi=0.0)
+            m.add_objective(np.array([u]), c.layer_penalty)
+            blk.layer_gate = u
+            if warm_layer is not None:
+                self._record(np.array([u]), np.array([float(warm_layer.active)]))
+
+    def _gate_link(self, blk: WeightBlock, gate: np.ndarray) -> None:
+        """Weights are 0 where ``gate`` (shaped like ``W``) is 0. For sign and ternary weights encoded by two
+        binaries ``w = c (p - q)`` this is ``p + q <= gate`` (tighter than ``|w| <= mag * gate``)."""
+        if blk.beta is not None and blk.beta.shape[-1] == 2 and blk.domain.kind in ("sign", "ternary"):
+            self.m.add_rows(np.concatenate([blk.beta, gate[..., None]], -1), [1.0, 1.0, -1.0], hi=0.0)
+        else:
+            self._big_m_link(blk.W, gate, blk.mag)
+
+    def _layer_skip(self, blk: WeightBlock, prev: Act, cur: Act) -> Act:
+        """``a = r + s``: ``r`` is the layer's own output (0 when ``u = 0``: its weights and bias are 0) and the
+        skip path ``s`` equals the layer's input when ``u = 0`` and 0 when ``u = 1``."""
+        m, u = self.m, blk.layer_gate
+        n, d = cur.lo.shape
+        uu = np.full((n, d), u)
+        one = np.ones((n, d))
+        lp, up = np.minimum(prev.lo, 0.0), np.maximum(prev.hi, 0.0)
+        s = m.add_vars((n, d), lp, up)
+        if prev.const:  # s = x (1 - u)
+            m.add_rows(np.stack([s, uu], -1), np.stack([one, prev.lo], -1), lo=prev.lo, hi=prev.lo)
+        else:
+            m.add_rows(np.stack([s, uu], -1), np.stack([one, up], -1), hi=up)                       # s <= U+(1-u)
+            m.add_rows(np.stack([s, uu], -1), np.stack([one, lp], -1), lo=lp)                       # s >= L-(1-u)
+            m.add_rows(np.stack([s, prev.idx, uu], -1), np.stack([one, -one, up], -1), lo=0.0)      # s >= a - U+ u
+            m.add_rows(np.stack([s, prev.idx, uu], -1), np.stack([one, -one, lp], -1), hi=0.0)      # s <= a - L- u
+        lo, hi = np.minimum(cur.lo, prev.lo), np.maximum(cur.hi, prev.hi)
+        a = m.add_vars((n, d), lo, hi)
+        m.add_rows(np.stack([a, cur.idx, s], -1), [1.0, -1.0, -1.0], lo=0.0, hi=0.0)
+        aval = None
+        if cur.val is not None:
+            on = float(blk.layer_gate is not None and self._warm_active(blk))
+            sval = prev.val * (1.0 - on)
+            aval = cur.val + sval
+            self._record(s, sval)
+            self._record(a, aval)
+        return Act(a, lo, hi, aval)
+
+    def _warm_active(self, blk: WeightBlock) -> bool:
+        warm_affine = self.warm.affine_layers()
+        return bool(warm_affine[self.blocks.index(blk)].active)
+
+    @staticmethod
+    def _pool_index(layer: MaxPool2D | AvgPool2D) -> np.ndarray:
+        idx = layer.window_index()  # (C, P, K), no padding
+        return idx.reshape(-1, idx.shape[-1])
+
+    def _avgpool(self, layer: AvgPool2D, act: Act) -> Act:
+        """Average pooling: one linear equality per sample and output entry."""
+        win = self._pool_index(layer)  # (R, K)
+        k = win.shape[1]
+        lo, hi = act.lo[:, win].mean(-1), act.hi[:, win].mean(-1)
+        val = None if act.val is None else act.val[:, win].mean(-1)
+        if act.const:
+            return Act(None, lo, hi, val)
+        n, r = lo.shape
+        mvar = self.m.add_vars((n, r), lo, hi)
+        cols = np.concatenate([mvar[..., None], act.idx[:, win]], -1)
+        self.m.add_rows(cols, np.concatenate([[1.0], np.full(k, -1.0 / k)]), lo=0.0, hi=0.0)
+        self._record(mvar, val)
+        return Act(mvar, lo, hi, val)
+
+    def _maxpool(self, layer: MaxPool2D, act: Act) -> Act:
+        """Max pooling with selector binaries; entries that can never be the maximum get none, and a window with
+        one possible maximum gets an equality (a window of entries fixed at 0 gives 0)."""
+        m = self.m
+        win = self._pool_index(layer)
+        L, U = act.lo[:, win], act.hi[:, win]  # (N, R, K)
+        val = None if act.val is None else act.val[:, win].max(-1)
+        if act.const:
+            return Act(None, L.max(-1), U.max(-1), val)
+        idx = act.idx[:, win]
+        n, r, k = L.shape
+        lstar, kstar = L.max(-1), L.argmax(-1)
+        cand = U > lstar[..., None]
+        cand[np.arange(n)[:, None], np.arange(r)[None, :], kstar] = True
+        umax = U.max(-1)
+        mvar = m.add_vars((n, r), lstar, umax)
+        count = cand.sum(-1)
+        single = count == 1
+        if single.any():
+            a_star = idx[np.arange(n)[:, None], np.arange(r)[None, :], kstar]
+            m.add_rows(np.stack([mvar[single], a_star[single]], -1), [1.0, -1.0], lo=0.0, hi=0.0)
+        ii, rr, kk = np.nonzero(cand & ~single[..., None])
+        if len(ii):
+            mk, ak, lk, uk = mvar[ii, rr], idx[ii, rr, kk], L[ii, rr, kk], umax[ii, rr]
+            sig = m.add_binaries(len(ii))
+            sel = np.full((n, r, k), -1, dtype=np.int64)
+            sel[ii, rr, kk] = sig
+            multi = ~single
+            m.add_rows(sel[multi], 1.0, lo=1.0, hi=1.0)                                           # sum sigma = 1
+            one = np.ones(len(ii))
+            m.add_rows(np.stack([mk, ak], -1), [1.0, -1.0], lo=0.0)                              # m >= a_k
+            big = uk - lk
+            m.add_rows(np.stack([mk, ak, sig], -1), np.stack([one, -one, big], -1), hi=big)      # m <= a_k + M(1-s)
+            if act.val is not None:
+                v = np.where(cand, act.val[:, win], -np.inf)
+                choice = np.zeros((n, r, k))
+                choice[np.arange(n)[:, None], np.arange(r)[None, :], v.argmax(-1)] = 1.0
+                self._record(sig, choice[ii, rr, kk])
+        self._record(mvar, val)
+        return Act(mvar, lstar, umax, val)
+
+    def _add_layer_limit(self) -> None:
+        gates = [blk.layer_gate for blk in self.blocks if blk.layer_gate is not None]
+        if gates and self.config.max_layers is not None:
+            self.m.add_rows(np.array(gates)[None, :], 1.0, hi=self.config.max_layers)
+
+    def _apply_structure(self, blk: WeightBlock, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+                         new: Layer) -> tuple[np.ndarray, np.ndarray | None]:
+        """Zero the filters whose gate is off; mark a layer whose layer gate is off as inactive (weights 0)."""
+        if blk.filter_gate is not None:
+            on = x[blk.filter_gate] > 0.5
+            w = np.where(on[:, None], w, 0.0)
+            b = None if b is None else np.where(on, b, 0.0)
+        if blk.layer_gate is not None:
+            new.active = bool(x[blk.layer_gate] > 0.5)
+            if not new.active:
+                w = np.zeros_like(w)
+                b = None if b is None else np.zeros_like(b)
+        return w, b
+
     # ------------------------------------------------------------------------------- global pieces
     def _add_input_gates(self) -> None:
         c, m = self.config, self.m
@@ -404,7 +578,7 @@ class TrainingFormulation:
             nxt = self.blocks[k + 1]
             li = layers.index(blk.layer)
             if not (isinstance(blk.layer, Dense) and isinstance(layers[li + 1], Dense) and blk.b is not None
-                    and blk.layer.relu and len(blk.b) > 1):
+                    and blk.layer.relu and len(blk.b) > 1) or blk.layer_gate is not None:
                 continue
             b = blk.b
             if nxt.layer.out_shape[0] == 1 and nxt.domain.discrete:
@@ -465,6 +639,7 @@ class TrainingFormulation:
                     w = np.where(on[:, None], w, 0.0)
                     if b is not None:
                         b = np.where(on, b, 0.0)
+                w, b = self._apply_structure(blk, x, w, b, new)
                 if blk is self.blocks[0] and self.input_gate is not None:
                     w = np.where(x[self.input_gate][None, :] > 0.5, w, 0.0)
                 tiny = 1e-9 * max(blk.mag, 1.0)
@@ -487,6 +662,8 @@ class TrainingFormulation:
                 self.m.fix(blk.beta, blk.domain.binaries_of(w, self.config.weight_bound, blk.prunable))
             if blk.b is not None:
                 self.m.fix(blk.b, layer.bias if layer.bias is not None else np.zeros(len(blk.b)))
+            if blk.layer_gate is not None:
+                self.m.fix(np.array([blk.layer_gate]), np.array([float(layer.active)]))
 
 
 def _weight_tail(layer: Dense | Conv2D) -> tuple[int, ...]:

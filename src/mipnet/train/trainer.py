@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from mipnet.errors import NoSolutionError
+from mipnet.layers import Conv2D
 from mipnet.network import Network
 from mipnet.report import TrainReport
 from mipnet.solvers import SolveOptions, Status, get_backend
@@ -16,16 +17,23 @@ from mipnet.train.config import TrainConfig
 from mipnet.train.domains import resolve_domains
 from mipnet.train.formulation import TrainingFormulation, is_prunable
 from mipnet.train.losses import Loss
+from mipnet.train.structure import active_filters, active_layers
 from mipnet.train.warmstart import warm_start
 
 
 def sparsity(net: Network, tol: float = 0.0) -> dict:
+    """Structure of a trained network: nonzero weights, active units per affine layer, inputs used, active
+    filters per convolution layer, active (not gated-off) affine layers, and the flag of every gateable layer."""
     s = net.summary(tol)
     affine = [entry for entry in s["layers"] if "weights" in entry]
     used = s["inputs_used"]
     return {"nonzero_weights": sum(e["nonzero_weights"] for e in affine), "weights": sum(e["weights"] for e in affine),
             "active_units": [e["active_units"] for e in affine], "inputs_used": used,
-            "inputs_used_count": None if used is None else len(used)}
+            "inputs_used_count": None if used is None else len(used),
+            "active_filters": active_filters(net, tol),
+            "filters": [e["units"] for e in affine if e["kind"] == "conv2d"],
+            "active_layers": sum(e.get("active", True) for e in affine), "layers": len(affine),
+            "gated_layers_active": active_layers(net)}
 
 
 def train_network(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
@@ -40,7 +48,8 @@ def train_network(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, c
     t_start = time.perf_counter()
     options = options or SolveOptions()
     backend = get_backend(solver)
-    domains = resolve_domains(config.weights, len(template.affine_layers()), template.n_outputs)
+    convolutional = any(isinstance(layer, Conv2D) for layer in template.layers)
+    domains = resolve_domains(config.weights, len(template.affine_layers()), template.n_outputs, convolutional)
     prunable = [is_prunable(template, config, layer) for layer in template.affine_layers()]
 
     warm, warm_value = None, None

@@ -142,8 +142,10 @@ def order_hidden(params: list, domains: list[WeightDomain]) -> list:
 def warm_start(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
                domains: list[WeightDomain], prunable: list[bool], restarts: int = 3) -> tuple[Network, float] | None:
     """Best projected gradient-trained network and its objective; ``None`` for unsupported architectures."""
-    if not all(isinstance(layer, Dense) for layer in template.layers):
-        return None
+    if not all(isinstance(layer, Dense) for layer in template.layers) or config.layer_gates:
+        from mipnet.train.warmstart_cnn import warm_start_layers  # convolutions, pooling, layer gates
+
+        return warm_start_layers(template, X, y, loss, config, domains, prunable)
     X2 = X.reshape(len(X), -1)
     sizes = [X2.shape[1]] + [layer.units for layer in template.layers]
     yy = y if loss.task == "regression" else y.astype(int)
