@@ -107,3 +107,26 @@ def test_ctrl_c_keeps_the_best_network(tmp_path):
     assert "status            interrupted" in out or "status            optimal" in out
     assert "certificate       OK" in out
     assert json.loads(model.read_text())["format"] == "mipnet-network"
+
+
+def test_train_cnn_from_csv(tmp_path, capsys):
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    keep = np.isin(y, (0, 1))
+    X, y = X[keep][:8], y[keep][:8]
+    path = tmp_path / "digits.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow([f"p{k}" for k in range(64)] + ["digit"])
+        for x, t in zip(X, y):
+            w.writerow([*map(float, x), int(t)])
+    model = tmp_path / "cnn.json"
+    assert main(["train", str(path), "--target", "digit", "--arch", "conv(2,k=3,s=2)-maxpool(3)-flatten-dense(1)",
+                 "--image-shape", "1,8,8", "--filter-penalty", "0.01", "--time-limit", "10", "--quiet",
+                 "--out", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(model)]) == 0
+    assert "active filters" in capsys.readouterr().out
+    assert main(["predict", str(model), str(path)]) == 0
+    assert len(capsys.readouterr().out.split()) == 9

@@ -145,3 +145,22 @@ def test_time_limit_returns_best_network(small_breast_cancer):
         assert not rep.proved_optimal and rep.gap > 0
     assert rep.certificate["ok"]
     assert clf.predict(X[:5]).shape == (5,)
+
+
+def test_cnn_classifier_with_filter_pruning():
+    from sklearn.datasets import load_digits
+
+    from mipnet import Conv2D, Dense, Flatten, MaxPool2D
+
+    X, y = load_digits(return_X_y=True)
+    keep = np.isin(y, (0, 1))
+    X, y = X[keep][:10] / 16.0, y[keep][:10]
+    images = X.reshape(-1, 1, 8, 8)
+    arch = [Conv2D(2, kernel=3, stride=2), MaxPool2D(3), Flatten(), Dense(1)]
+    clf = MIPNetClassifier(architecture=arch, filter_penalty=0.01, l1=0.001, time_limit=30).fit(images, y)
+    rep = clf.report_
+    assert rep.certificate["ok"]
+    assert rep.sparsity["active_filters"] is not None
+    assert clf.predict(images).shape == (10,)
+    text = MIPNetClassifier(architecture="conv(2,k=3,s=2)-maxpool(3)-flatten-dense(1)", time_limit=10)
+    assert text.fit(images, y).network_.layers[0].kind == "conv2d"

@@ -1,6 +1,7 @@
 """mipnet: train sparse ReLU networks to proven optimality by mixed-integer programming, and encode trained
 networks exactly for verification."""
 
+from mipnet import verify  # noqa: E402,I001  (the verification API as mipnet.verify)
 from mipnet.errors import (
     CertificateWarning,
     DataError,
@@ -17,8 +18,6 @@ from mipnet.layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D
 from mipnet.network import Network
 from mipnet.report import TrainReport
 from mipnet.train.config import TrainConfig
-
-from mipnet import verify  # noqa: E402,I001  (the verification API as mipnet.verify)
 
 __version__ = "0.1.0"
 

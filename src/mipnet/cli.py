@@ -106,12 +106,14 @@ def _estimator_kwargs(args: argparse.Namespace, console: object) -> dict:
     kw = dict(hidden=_hidden(args.hidden), loss=args.loss, weights=args.weights, weight_bound=args.weight_bound,
               l1=args.l1, l0=args.l0, l2=args.l2, neuron_penalty=args.neuron_penalty,
               input_penalty=args.input_penalty, max_inputs=args.max_inputs, max_neurons=args.max_neurons,
+              filter_penalty=args.filter_penalty, max_filters=args.max_filters, layer_penalty=args.layer_penalty,
+              max_layers=args.max_layers,
               solver=args.solver, time_limit=args.time_limit, threads=args.threads, seed=args.seed,
               callback=None if args.quiet else _progress_printer(console))
     if getattr(args, "arch", None):
-        from mipnet.arch import parse_architecture
+        from mipnet.arch import load_architecture
 
-        kw["architecture"] = parse_architecture(args.arch)
+        kw["architecture"] = load_architecture(args.arch)
     return kw
 
 
@@ -152,7 +154,10 @@ def cmd_train(args: argparse.Namespace, console: object) -> int:
     est = _make_estimator(task, _estimator_kwargs(args, console))
     console.print(f"training a {task} network on {len(X)} samples x {len(features)} features "
                   f"({args.solver}, time limit {args.time_limit or 'none'}s)", highlight=False)
-    est.fit(scaler(X), y)
+    Xs = scaler(X)
+    if args.image_shape:
+        Xs = Xs.reshape(len(Xs), *_shape(args.image_shape, Xs.shape[1]))
+    est.fit(Xs, y)
     console.print(str(est.report_), highlight=False)
     if args.out:
         from mipnet.io.json_format import save_json
@@ -162,6 +167,16 @@ def cmd_train(args: argparse.Namespace, console: object) -> int:
         save_json(est.network_, args.out, meta)
         console.print(f"saved {args.out}", highlight=False)
     return 0
+
+
+def _shape(text: str, n_features: int) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise SettingsError(f"--image-shape takes C,H,W like 1,8,8, got {text!r}") from None
+    if int(np.prod(shape)) != n_features:
+        raise DataError(f"--image-shape {text} holds {int(np.prod(shape))} values; the data has {n_features} features")
+    return shape
 
 
 def _is_int(t: str) -> bool:
@@ -276,10 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--weights", default="auto", help="auto | continuous | sign | ternary | grid(bits) | "
                                                      "continuous-bilinear")
     t.add_argument("--weight-bound", type=float, default=1.0)
-    for name in ("l1", "l2", "l0", "neuron-penalty", "input-penalty"):
+    for name in ("l1", "l2", "l0", "neuron-penalty", "input-penalty", "filter-penalty", "layer-penalty"):
         t.add_argument(f"--{name}", type=float, default=0.0)
-    t.add_argument("--max-inputs", type=int, default=None)
-    t.add_argument("--max-neurons", type=int, default=None)
+    for name in ("max-inputs", "max-neurons", "max-filters", "max-layers"):
+        t.add_argument(f"--{name}", type=int, default=None)
+    t.add_argument("--image-shape", default=None, help="C,H,W: reshape each row's features into an image (for --arch "
+                                                       "with convolutions), e.g. 1,8,8")
     t.add_argument("--scale", default="minmax", help="feature scaling saved with the model: minmax (to [-1, 1]), "
                                                     "standard or none")
     _solver_args(t)

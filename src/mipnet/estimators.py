@@ -21,7 +21,8 @@ from mipnet.train.losses import make_loss
 from mipnet.train.trainer import train_network
 
 _CONFIG_FIELDS = ("weights", "weight_bound", "bias_bound", "l1", "l2", "l0", "neuron_penalty", "input_penalty",
-                  "max_inputs", "max_neurons", "symmetry", "bounds", "warm_start", "margin", "seed")
+                  "max_inputs", "max_neurons", "filter_penalty", "max_filters", "layer_penalty", "max_layers",
+                  "symmetry", "bounds", "warm_start", "margin", "seed")
 
 
 def check_features(X: object, name: str = "X") -> np.ndarray:
@@ -50,7 +51,9 @@ class _MIPNetBase(BaseEstimator):
                  loss: str | None = None, weights: str | list = "auto", weight_bound: float = 1.0,
                  bias_bound: float | None = None, l1: float = 0.0, l2: float = 0.0, l0: float = 0.0,
                  neuron_penalty: float = 0.0, input_penalty: float = 0.0, max_inputs: int | None = None,
-                 max_neurons: int | None = None, margin: float = 1e-2, symmetry: bool = True,
+                 max_neurons: int | None = None, filter_penalty: float = 0.0, max_filters: int | None = None,
+                 layer_penalty: float = 0.0, max_layers: int | None = None, margin: float = 1e-2,
+                 symmetry: bool = True,
                  bounds: str = "budget", warm_start: bool = True, solver: str = "highs",
                  time_limit: float | None = None, threads: int = 1, mip_gap: float = 1e-4, seed: int = 0,
                  verbose: bool = False, callback: Callable | None = None) -> None:
@@ -67,6 +70,10 @@ class _MIPNetBase(BaseEstimator):
         self.input_penalty = input_penalty
         self.max_inputs = max_inputs
         self.max_neurons = max_neurons
+        self.filter_penalty = filter_penalty
+        self.max_filters = max_filters
+        self.layer_penalty = layer_penalty
+        self.max_layers = max_layers
         self.margin = margin
         self.symmetry = symmetry
         self.bounds = bounds
@@ -84,7 +91,9 @@ class _MIPNetBase(BaseEstimator):
         if self.architecture is not None:
             import copy
 
-            layers = [copy.deepcopy(layer) for layer in self.architecture]
+            from mipnet.arch import load_architecture
+
+            layers = [copy.deepcopy(layer) for layer in load_architecture(self.architecture)]
             for layer in layers:
                 if layer.is_affine:
                     layer.weight = layer.bias = None
@@ -161,8 +170,8 @@ class MIPNetClassifier(ClassifierMixin, _MIPNetBase):
     loss : {"hinge", "zero_one"}
     weights : str or list
         Weight domain(s), see :class:`mipnet.train.config.TrainConfig`.
-    weight_bound, bias_bound, l1, l2, l0, neuron_penalty, input_penalty, max_inputs, max_neurons, margin,
-    symmetry, bounds, warm_start, seed
+    weight_bound, bias_bound, l1, l2, l0, neuron_penalty, input_penalty, max_inputs, max_neurons, filter_penalty,
+    max_filters, layer_penalty, max_layers, margin, symmetry, bounds, warm_start, seed
         See :class:`mipnet.train.config.TrainConfig`.
     solver : {"highs", "scip"}
     time_limit : float or None
