@@ -23,7 +23,8 @@ def load_any(path: str | Path) -> Network:
     p = Path(path)
     ext = p.suffix.lower()
     if ext not in SUPPORTED:
-        raise FormatError(f"{p}: unknown network file type {ext or '(none)'!r}; supported: .json (mipnet), {', '.join(SUPPORTED)}")
+        raise FormatError(f"{p}: unknown network file type {ext or '(none)'!r}; "
+                          f"supported: .json (mipnet), {', '.join(SUPPORTED)}")
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no such file")
     if ext == ".onnx":
