@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -115,10 +116,11 @@ class Backend:
     """Interface of a solver backend."""
 
     name = "backend"
+    module = ""  #: the Python module the backend needs
 
     @classmethod
     def available(cls) -> bool:
-        raise NotImplementedError
+        return importlib.util.find_spec(cls.module) is not None
 
     @classmethod
     def version(cls) -> str:

@@ -19,14 +19,8 @@ class GurobiBackend(Backend):
     """Solve with Gurobi: linear, quadratic-objective and bilinear (``NonConvex=2``) models."""
 
     name = "gurobi"
+    module = "gurobipy"
 
-    @classmethod
-    def available(cls) -> bool:
-        try:
-            import gurobipy  # noqa: F401
-        except ImportError:
-            return False
-        return True
 
     @classmethod
     def version(cls) -> str:

@@ -37,14 +37,8 @@ class HighsBackend(Backend):
     """Solve with HiGHS. Linear MIPs only (HiGHS has no mixed-integer quadratic or bilinear support)."""
 
     name = "highs"
+    module = "highspy"
 
-    @classmethod
-    def available(cls) -> bool:
-        try:
-            import highspy  # noqa: F401
-        except ImportError:
-            return False
-        return True
 
     @classmethod
     def version(cls) -> str:

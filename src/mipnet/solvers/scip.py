@@ -21,14 +21,8 @@ class ScipBackend(Backend):
     """Solve with SCIP through PySCIPOpt: linear, quadratic-objective and bilinear (nonconvex) models."""
 
     name = "scip"
+    module = "pyscipopt"
 
-    @classmethod
-    def available(cls) -> bool:
-        try:
-            import pyscipopt  # noqa: F401
-        except ImportError:
-            return False
-        return True
 
     @classmethod
     def version(cls) -> str:
