@@ -113,9 +113,41 @@ def _check_disjunct(net: Network, d: Disjunct, x: np.ndarray, lo: np.ndarray, hi
     return (x, y) if d.holds_at(x, y) else None
 
 
+def _decide_by_mip(net: Network, d: Disjunct, lb: LayerBounds, lo: np.ndarray, hi: np.ndarray, in_rows: tuple,
+                   out_rows: tuple, solver: str, clock: _Clock, threads: int, cap: float | None, entry: dict
+                   ) -> tuple[str, tuple | None]:
+    """Exact decision of one disjunct on one box: ``holds`` (MIP infeasible), ``violated`` (re-checked point)."""
+    relax_out = ROW_RELAX * (1 + np.abs(out_rows[1]))
+    relax_in = ROW_RELAX * (1 + np.abs(in_rows[1]))
+    enc = _disjunct_mip(net, lb, in_rows, out_rows, lo, hi, relax_out, relax_in)
+    entry["mip_size"] = _bigger(entry.get("mip_size", {}), enc.model.size())
+    sub = _Clock(None if cap is None and clock.limit is None else
+                 min(x for x in (cap, clock.left()) if x is not None))
+    sr = _solve(enc.model, solver, sub, threads)
+    entry["solves"] = entry.get("solves", 0) + 1
+    entry["last_solver_status"] = str(sr.status)
+    if sr.status == Status.INFEASIBLE:
+        return HOLDS, None
+    if sr.x is None:
+        return UNKNOWN, None
+    checked = _check_disjunct(net, d, sr.x[enc.x], lo, hi)
+    if checked is not None:
+        return VIOLATED, checked
+    # the solver's point lies within tolerance of the region's boundary: look strictly inside
+    enc2 = _disjunct_mip(net, lb, in_rows, out_rows, lo, hi, -ROW_SHRINK * (1 + np.abs(out_rows[1])),
+                         -ROW_SHRINK * (1 + np.abs(in_rows[1])))
+    sr2 = _solve(enc2.model, solver, sub, threads)
+    if sr2.x is not None:
+        checked = _check_disjunct(net, d, sr2.x[enc2.x], lo, hi)
+        if checked is not None:
+            return VIOLATED, checked
+    entry["boundary_case"] = True
+    return UNKNOWN, None
+
+
 def property(net: Network, prop: str | Path | Property, time_limit: float | None = None, solver: str = "highs",
-             tightening: BoundTightening | str = BoundTightening.LP, threads: int = 1, samples: int = 512,
-             seed: int = 0) -> VerificationResult:
+             tightening: BoundTightening | str = BoundTightening.LP, threads: int = 1, method: str = "auto",
+             samples: int = 512, seed: int = 0) -> VerificationResult:
     """Check a VNN-LIB property: prove its unsafe region empty, or find an input in it.
 
     Parameters
@@ -127,9 +159,14 @@ def property(net: Network, prop: str | Path | Property, time_limit: float | None
         Seconds for the whole query (bounds and every disjunct).
     solver : {"highs", "scip"}
     tightening : BoundTightening or {"interval", "lp", "mip"}
+        Bound tightening before the MIP (``method="mip"``; splitting uses symbolic bounds per box).
     threads : int
+    method : {"auto", "mip", "split"}
+        ``mip``: one MIP per disjunct over its whole input box. ``split``: branch and bound on the input box with
+        symbolic bounds, small boxes decided by MIP (:mod:`mipnet.verify.splitting`; dense networks only).
+        ``auto`` (default): ``split`` for dense networks with at most 16 inputs, else ``mip``.
     samples : int
-        Random inputs tried per disjunct before any MIP (a cheap search for counterexamples).
+        Random inputs tried per disjunct before anything else (a cheap search for counterexamples).
     seed : int
 
     Returns
@@ -138,15 +175,24 @@ def property(net: Network, prop: str | Path | Property, time_limit: float | None
         ``holds`` when every disjunct was proved empty; ``violated`` with a re-checked counterexample;
         ``unknown`` otherwise.
     """
+    from mipnet.verify import splitting, symbolic
+
     clock = _Clock(time_limit)
     tightening = BoundTightening.parse(tightening)
+    if method not in ("auto", "mip", "split"):
+        raise SettingsError(f"method must be 'auto', 'mip' or 'split', got {method!r}")
+    if method == "split" and not symbolic.supports(net):
+        raise SettingsError("input splitting needs a network of Dense layers only: use method='mip'")
+    if method == "auto":
+        method = "split" if symbolic.supports(net) and net.n_inputs <= 16 else "mip"
     if not isinstance(prop, Property):
         prop = load_vnnlib(prop, net.n_inputs, net.n_outputs)
     elif prop.n_inputs != net.n_inputs or prop.n_outputs != net.n_outputs:
         raise FormatError(f"the property has {prop.n_inputs} inputs and {prop.n_outputs} outputs, the network "
                           f"{net.n_inputs} and {net.n_outputs}")
     rng = np.random.default_rng(seed)
-    res = VerificationResult(UNKNOWN, bounds_method=str(tightening), solver=solver, query="property")
+    res = VerificationResult(UNKNOWN, bounds_method="symbolic+split" if method == "split" else str(tightening),
+                             solver=solver, query="property")
 
     def violated(x: np.ndarray, y: np.ndarray, k: int, how: str) -> VerificationResult:
         res.status, res.counterexample = VIOLATED, x.reshape(net.input_shape)
@@ -169,14 +215,12 @@ def property(net: Network, prop: str | Path | Property, time_limit: float | None
             continue
         X = _sample_box(lo, hi, samples, rng)
         Y = _forward(net, X)
-        V = np.concatenate([X, Y], axis=1)
-        inside = np.all(V @ d.A.T <= d.b, axis=1)
+        inside = np.all(np.concatenate([X, Y], axis=1) @ d.A.T <= d.b, axis=1)
         if inside.any():
-            hit = int(np.flatnonzero(inside)[0])
-            checked = _check_disjunct(net, d, X[hit], lo, hi)
+            checked = _check_disjunct(net, d, X[int(np.flatnonzero(inside)[0])], lo, hi)
             if checked is not None:
                 return violated(*checked, k, "random sampling")
-    # 2. bounds, then the MIP, disjunct by disjunct
+    # 2. each disjunct: bounds, then MIP (or input splitting with MIP leaves)
     open_disjuncts = 0
     for k, (d, (lo, hi)) in enumerate(zip(prop.disjuncts, boxes)):
         entry: dict = {"disjunct": k}
@@ -192,6 +236,19 @@ def property(net: Network, prop: str | Path | Property, time_limit: float | None
             entry.update(status=UNKNOWN, how="time limit")
             open_disjuncts += 1
             continue
+        if method == "split":
+            def leaf(lb: LayerBounds, blo: np.ndarray, bhi: np.ndarray, d=d, in_rows=in_rows, out_rows=out_rows,
+                     entry=entry) -> tuple[str, tuple | None]:
+                return _decide_by_mip(net, d, lb, blo, bhi, in_rows, out_rows, solver, clock, threads, 10.0, entry)
+
+            status, found, stats = splitting.split_disjunct(net, d, lo, hi, clock, leaf)
+            entry.update(stats)
+            if status == VIOLATED:
+                return violated(*found, k, "input splitting")
+            entry.update(status=status, how="input splitting" if status == HOLDS else "time limit (input splitting)")
+            res.mip_size = _bigger(res.mip_size, entry.get("mip_size", {}))
+            open_disjuncts += status != HOLDS
+            continue
         lb = _bounds(net, lo, hi, tightening, clock, in_rows if len(in_rows[1]) else None, threads)
         entry["unstable_relus"] = lb.unstable(net)
         if lb.empty:
@@ -202,33 +259,15 @@ def property(net: Network, prop: str | Path | Property, time_limit: float | None
                                       np.concatenate([hi, out_hi])):
             entry.update(status=HOLDS, how=f"{tightening} bounds")
             continue
-        relax_out = ROW_RELAX * (1 + np.abs(out_rows[1]))
-        relax_in = ROW_RELAX * (1 + np.abs(in_rows[1]))
-        enc = _disjunct_mip(net, lb, in_rows, out_rows, lo, hi, relax_out, relax_in)
-        res.mip_size = _bigger(res.mip_size, {**enc.model.size()})
-        sr = _solve(enc.model, solver, clock, threads)
-        entry.update(solver_status=str(sr.status), solve_time=sr.time, nodes=sr.nodes)
-        if sr.status == Status.INFEASIBLE:
-            entry.update(status=HOLDS, how="MIP infeasible")
-            continue
-        if sr.x is not None:
-            checked = _check_disjunct(net, d, sr.x[enc.x], lo, hi)
-            if checked is not None:
-                return violated(*checked, k, "the MIP")
-            # the solver's point lies within tolerance of the region's boundary: look strictly inside
-            if not clock.out():
-                enc2 = _disjunct_mip(net, lb, in_rows, out_rows, lo, hi, -ROW_SHRINK * (1 + np.abs(out_rows[1])),
-                                     -ROW_SHRINK * (1 + np.abs(in_rows[1])))
-                sr2 = _solve(enc2.model, solver, clock, threads)
-                if sr2.x is not None:
-                    checked = _check_disjunct(net, d, sr2.x[enc2.x], lo, hi)
-                    if checked is not None:
-                        return violated(*checked, k, "the MIP (strictly inside the region)")
-            entry.update(status=UNKNOWN, how="the solver's candidate failed the forward-pass re-check (a boundary "
-                                            "case within solver tolerance)")
-        else:
-            entry.update(status=UNKNOWN, how=f"solver stopped: {sr.status}")
-        open_disjuncts += 1
+        status, found = _decide_by_mip(net, d, lb, lo, hi, in_rows, out_rows, solver, clock, threads, None, entry)
+        res.mip_size = _bigger(res.mip_size, entry.get("mip_size", {}))
+        if status == VIOLATED:
+            return violated(*found, k, "the MIP")
+        how = {HOLDS: "MIP infeasible"}.get(status, "the solver's candidate failed the forward-pass re-check (a "
+                                            "boundary case within solver tolerance)" if entry.get("boundary_case")
+                                            else f"solver stopped: {entry.get('last_solver_status')}")
+        entry.update(status=status, how=how)
+        open_disjuncts += status != HOLDS
     res.time = clock.elapsed
     if open_disjuncts == 0:
         res.status = HOLDS
