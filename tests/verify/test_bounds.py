@@ -95,3 +95,18 @@ def test_output_bounds_without_mip_are_sound(conv_net):
     Y = net.forward(np.random.default_rng(0).uniform(-1, 1, size=(5000, 1, 6, 6)))
     assert np.all(Y >= res.lower) and np.all(Y <= res.upper)
     assert res.status == "sound"
+
+
+def test_symbolic_and_crown_bounds_are_sound_and_tighter(dense_net):
+    from mipnet.verify.symbolic import crown_bounds, symbolic_bounds
+
+    net = dense_net([3, 10, 10, 10, 2], seed=21)
+    lo, hi = np.array([-1.0, -0.5, 0.0]), np.array([0.5, 0.5, 1.0])
+    iv = compute_bounds(net, lo, hi, "interval")
+    sym, _ = symbolic_bounds(net, lo, hi)
+    cr = crown_bounds(net, lo, hi)
+    X = np.random.default_rng(3).uniform(lo, hi, size=(20000, 3))
+    for i, z in enumerate(net.pre_activations(X)):
+        assert np.all(z >= sym.lo[i]) and np.all(z <= sym.hi[i])
+        assert np.all(z >= cr.lo[i]) and np.all(z <= cr.hi[i])
+        assert np.all(cr.hi[i] - cr.lo[i] <= iv.hi[i] - iv.lo[i] + 1e-9)

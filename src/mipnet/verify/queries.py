@@ -78,6 +78,33 @@ def _sample_box(lo: np.ndarray, hi: np.ndarray, n: int, rng: np.random.Generator
     return np.vstack([np.array(pts), corners, uniform])
 
 
+def _falsify(net: Network, d: Disjunct, lo: np.ndarray, hi: np.ndarray, X: np.ndarray, steps: int = 60,
+             starts: int = 8) -> np.ndarray | None:
+    """Local search for a point of the region: signed finite-difference descent on ``max_r (A_r v - b_r)``."""
+    def worst(P: np.ndarray) -> np.ndarray:
+        V = np.concatenate([P, _forward(net, P)], axis=1)
+        return np.max(V @ d.A.T - d.b, axis=1)
+
+    if net.n_inputs > 64:
+        return None
+    f = worst(X)
+    h = 1e-6 * np.maximum(hi - lo, 1e-12)
+    for x in X[np.argsort(f)[:starts]]:
+        step = (hi - lo) / 8
+        for _ in range(steps):
+            P = np.vstack([x, x + np.diag(h)])
+            vals = worst(P)
+            if vals[0] <= 0:
+                return x
+            g = (vals[1:] - vals[0]) / h
+            cand = np.clip(x - step * np.sign(g), lo, hi)
+            if worst(cand[None])[0] < vals[0]:
+                x = cand
+            else:
+                step = step * 0.5
+    return None
+
+
 def _split_rows(d: Disjunct) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """(multi-variable input-only rows, rows with outputs) of a disjunct, both as (A, b) over [x; y]."""
     A, b = d.other_rows()
@@ -220,8 +247,14 @@ def property(net: Network, prop: str | Path | Property, time_limit: float | None
             checked = _check_disjunct(net, d, X[int(np.flatnonzero(inside)[0])], lo, hi)
             if checked is not None:
                 return violated(*checked, k, "random sampling")
+        x = _falsify(net, d, lo, hi, X)
+        if x is not None:
+            checked = _check_disjunct(net, d, x, lo, hi)
+            if checked is not None:
+                return violated(*checked, k, "local search")
     # 2. each disjunct: bounds, then MIP (or input splitting with MIP leaves)
     open_disjuncts = 0
+    split_jobs: list = []
     for k, (d, (lo, hi)) in enumerate(zip(prop.disjuncts, boxes)):
         entry: dict = {"disjunct": k}
         res.details.append(entry)
@@ -237,17 +270,7 @@ def property(net: Network, prop: str | Path | Property, time_limit: float | None
             open_disjuncts += 1
             continue
         if method == "split":
-            def leaf(lb: LayerBounds, blo: np.ndarray, bhi: np.ndarray, d=d, in_rows=in_rows, out_rows=out_rows,
-                     entry=entry) -> tuple[str, tuple | None]:
-                return _decide_by_mip(net, d, lb, blo, bhi, in_rows, out_rows, solver, clock, threads, 10.0, entry)
-
-            status, found, stats = splitting.split_disjunct(net, d, lo, hi, clock, leaf)
-            entry.update(stats)
-            if status == VIOLATED:
-                return violated(*found, k, "input splitting")
-            entry.update(status=status, how="input splitting" if status == HOLDS else "time limit (input splitting)")
-            res.mip_size = _bigger(res.mip_size, entry.get("mip_size", {}))
-            open_disjuncts += status != HOLDS
+            split_jobs.append((k, d, lo, hi, in_rows, out_rows, entry))
             continue
         lb = _bounds(net, lo, hi, tightening, clock, in_rows if len(in_rows[1]) else None, threads)
         entry["unstable_relus"] = lb.unstable(net)
@@ -268,6 +291,31 @@ def property(net: Network, prop: str | Path | Property, time_limit: float | None
                                             else f"solver stopped: {entry.get('last_solver_status')}")
         entry.update(status=status, how=how)
         open_disjuncts += status != HOLDS
+    # input splitting: a first round with a slice of the time for every disjunct (a counterexample in a later
+    # disjunct is not hidden behind a hard earlier one), then the rest of the time for those still open
+    for rnd in (0, 1):
+        pending = [job for job in split_jobs if job[-1].get("status") not in (HOLDS,)]
+        for n_done, (k, d, lo, hi, in_rows, out_rows, entry) in enumerate(pending):
+            left = clock.left()
+            slices = (2 if rnd == 0 and len(pending) > 1 else 1) * (len(pending) - n_done)
+            share = None if left is None else left / slices
+            sub = _Clock(share) if share is not None and share > 0.01 else clock
+
+            def leaf(lb: LayerBounds, blo: np.ndarray, bhi: np.ndarray, d=d, in_rows=in_rows, out_rows=out_rows,
+                     entry=entry, sub=sub) -> tuple[str, tuple | None]:
+                return _decide_by_mip(net, d, lb, blo, bhi, in_rows, out_rows, solver, sub, threads, 10.0, entry)
+
+            status, found, stats = splitting.split_disjunct(net, d, lo, hi, sub, leaf)
+            entry.update(stats)
+            if status == VIOLATED:
+                return violated(*found, k, "input splitting")
+            entry.update(status=status, how="input splitting" if status == HOLDS else "time limit (input splitting)")
+            res.mip_size = _bigger(res.mip_size, entry.get("mip_size", {}))
+            if clock.out():
+                break
+        if rnd == 0 and (clock.limit is None or len(pending) <= 1):
+            break
+    open_disjuncts += sum(job[-1].get("status") != HOLDS for job in split_jobs)
     res.time = clock.elapsed
     if open_disjuncts == 0:
         res.status = HOLDS
