@@ -5,7 +5,8 @@ by ``Al x + cl <= v <= Au x + cu`` over the input box. An affine layer maps thes
 take the lower function to the lower side, negative weights the upper one). An unstable ReLU (numeric bounds
 ``l < 0 < u``) is relaxed by ``a <= u (z - l) / (u - l)`` above and ``a >= s z`` below with ``s = 1`` if ``u > -l``
 else ``0`` (the adaptive choice of CROWN/DeepPoly). Numeric bounds come from minimising/maximising the linear
-functions over the box and are widened by ``1e-9 (1 + |b|)`` for rounding. These bounds are much tighter than plain
+functions over the box, widened by ``1e-9 (1 + |b|)`` for rounding, and intersected with interval arithmetic
+from the previous layer's numeric bounds. These bounds are much tighter than plain
 interval arithmetic for deep networks and cost a few small matrix products, which makes them the work-horse of
 input splitting (:mod:`mipnet.verify.splitting`).
 """
@@ -16,7 +17,7 @@ import numpy as np
 
 from mipnet.layers import Dense, Flatten
 from mipnet.network import Network
-from mipnet.verify.bounds import ROUND_EPS, BoundTightening, LayerBounds
+from mipnet.verify.bounds import ROUND_EPS, BoundTightening, LayerBounds, interval_layer
 
 
 def supports(net: Network) -> bool:
@@ -55,6 +56,10 @@ def symbolic_bounds(net: Network, lo: np.ndarray, hi: np.ndarray) -> tuple[Layer
         Zl, zl = Wp @ Al + Wn @ Au, Wp @ cl + Wn @ cu + b
         Zu, zu = Wp @ Au + Wn @ Al, Wp @ cu + Wn @ cl + b
         l, u = _concretize(Zl, zl, lo, hi, False), _concretize(Zu, zu, lo, hi, True)
+        # never looser than plain interval arithmetic from the previous layer's numeric bounds
+        prev = lb.post(net, len(lb.lo) - 1) if lb.lo else (lo, hi)
+        il, iu = interval_layer(layer, *prev)
+        l, u = np.maximum(l, il), np.minimum(u, iu)
         lb.lo.append(l)
         lb.hi.append(u)
         if not layer.relu:
