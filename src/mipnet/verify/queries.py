@@ -447,7 +447,8 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
                 best_x, best_m = xc, mc
         if sr.status == Status.OPTIMAL and math.isfinite(sr.bound):
             proved[k] = max(proved[k], sr.bound - MIP_MARGIN * (1 + abs(sr.bound)))
-            entry.update(status=HOLDS if proved[k] > 0 else VIOLATED, how="MIP optimal")
+            refuted = entry.get("margin_found", np.inf) <= 0
+            entry.update(status=HOLDS if proved[k] > 0 else (VIOLATED if refuted else UNKNOWN), how="MIP optimal")
         else:
             entry.update(status=UNKNOWN, how=f"solver stopped: {sr.status}")
     res.margin = best_m
