@@ -114,13 +114,13 @@ def run_omlt(net, prop, time_limit: float) -> dict:
     return {"status": status, "time": time.perf_counter() - t0, "x": None, "note": ""}
 
 
-def bench(tool: str, time_limit: float, quick: bool, out: Path) -> None:
+def bench(tool: str, time_limit: float, quick: bool, out: Path, only: list[tuple[str, int]] | None = None) -> None:
     from mipnet.io import load_any, load_vnnlib
 
     if not ACAS.is_dir():
         sys.exit(f"ACAS Xu data not found at {ACAS}")
     with open(out, "w", encoding="utf-8") as fh:
-        for net_id, p in instances(quick):
+        for net_id, p in only or instances(quick):
             net = load_any(onnx_path(net_id))
             prop = load_vnnlib(ACAS / "vnnlib" / f"prop_{p}.vnnlib", 5, 5)
             if tool == "omlt":
@@ -186,12 +186,16 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=120.0)
     ap.add_argument("--quick", action="store_true", help="6 instances only")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--instances", help="comma-separated NET:PROP pairs, e.g. 1_1:2,3_3:9 (instead of the set)")
     ap.add_argument("--summarize", nargs="+", type=Path, help="print a markdown table from result files")
     args = ap.parse_args()
     if args.summarize:
         print(summarize(args.summarize))
         return
-    bench(args.tool, args.time_limit, args.quick, args.out or ROOT / "bench" / f"out_{args.tool}.jsonl")
+    only = None
+    if args.instances:
+        only = [(item.split(":")[0], int(item.split(":")[1])) for item in args.instances.split(",")]
+    bench(args.tool, args.time_limit, args.quick, args.out or ROOT / "bench" / f"out_{args.tool}.jsonl", only)
 
 
 if __name__ == "__main__":
