@@ -35,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--label", type=int, help="class that must win (default: the network's prediction)")
     p.add_argument("--domain", metavar="LOW,HIGH", help="valid input range intersected with the ball, e.g. 0,1")
     p.add_argument("--bounds", metavar="LOWER,UPPER", help="bound every output over the input box LOWER..UPPER "
-                   "(each a number or a CSV file)")
+                   "(each a number or a CSV file; write --bounds=-1,1 when LOWER is negative)")
     p.add_argument("--time-limit", type=float, default=None, help="seconds for the whole query")
     p.add_argument("--solver", choices=["highs", "scip"], default="highs")
     p.add_argument("--tightening", choices=["interval", "lp", "mip"], default="lp",

@@ -78,6 +78,33 @@ def _sample_box(lo: np.ndarray, hi: np.ndarray, n: int, rng: np.random.Generator
     return np.vstack([np.array(pts), corners, uniform])
 
 
+def _falsify(net: Network, d: Disjunct, lo: np.ndarray, hi: np.ndarray, X: np.ndarray, steps: int = 60,
+             starts: int = 8) -> np.ndarray | None:
+    """Local search for a point of the region: signed finite-difference descent on ``max_r (A_r v - b_r)``."""
+    def worst(P: np.ndarray) -> np.ndarray:
+        V = np.concatenate([P, _forward(net, P)], axis=1)
+        return np.max(V @ d.A.T - d.b, axis=1)
+
+    if net.n_inputs > 64:
+        return None
+    f = worst(X)
+    h = 1e-6 * np.maximum(hi - lo, 1e-12)
+    for x in X[np.argsort(f)[:starts]]:
+        step = (hi - lo) / 8
+        for _ in range(steps):
+            P = np.vstack([x, x + np.diag(h)])
+            vals = worst(P)
+            if vals[0] <= 0:
+                return x
+            g = (vals[1:] - vals[0]) / h
+            cand = np.clip(x - step * np.sign(g), lo, hi)
+            if worst(cand[None])[0] < vals[0]:
+                x = cand
+            else:
+                step = step * 0.5
+    return None
+
+
 def _split_rows(d: Disjunct) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """(multi-variable input-only rows, rows with outputs) of a disjunct, both as (A, b) over [x; y]."""
     A, b = d.other_rows()
@@ -113,9 +140,41 @@ def _check_disjunct(net: Network, d: Disjunct, x: np.ndarray, lo: np.ndarray, hi
     return (x, y) if d.holds_at(x, y) else None
 
 
+def _decide_by_mip(net: Network, d: Disjunct, lb: LayerBounds, lo: np.ndarray, hi: np.ndarray, in_rows: tuple,
+                   out_rows: tuple, solver: str, clock: _Clock, threads: int, cap: float | None, entry: dict
+                   ) -> tuple[str, tuple | None]:
+    """Exact decision of one disjunct on one box: ``holds`` (MIP infeasible), ``violated`` (re-checked point)."""
+    relax_out = ROW_RELAX * (1 + np.abs(out_rows[1]))
+    relax_in = ROW_RELAX * (1 + np.abs(in_rows[1]))
+    enc = _disjunct_mip(net, lb, in_rows, out_rows, lo, hi, relax_out, relax_in)
+    entry["mip_size"] = _bigger(entry.get("mip_size", {}), enc.model.size())
+    sub = _Clock(None if cap is None and clock.limit is None else
+                 min(x for x in (cap, clock.left()) if x is not None))
+    sr = _solve(enc.model, solver, sub, threads)
+    entry["solves"] = entry.get("solves", 0) + 1
+    entry["last_solver_status"] = str(sr.status)
+    if sr.status == Status.INFEASIBLE:
+        return HOLDS, None
+    if sr.x is None:
+        return UNKNOWN, None
+    checked = _check_disjunct(net, d, sr.x[enc.x], lo, hi)
+    if checked is not None:
+        return VIOLATED, checked
+    # the solver's point lies within tolerance of the region's boundary: look strictly inside
+    enc2 = _disjunct_mip(net, lb, in_rows, out_rows, lo, hi, -ROW_SHRINK * (1 + np.abs(out_rows[1])),
+                         -ROW_SHRINK * (1 + np.abs(in_rows[1])))
+    sr2 = _solve(enc2.model, solver, sub, threads)
+    if sr2.x is not None:
+        checked = _check_disjunct(net, d, sr2.x[enc2.x], lo, hi)
+        if checked is not None:
+            return VIOLATED, checked
+    entry["boundary_case"] = True
+    return UNKNOWN, None
+
+
 def property(net: Network, prop: str | Path | Property, time_limit: float | None = None, solver: str = "highs",
-             tightening: BoundTightening | str = BoundTightening.LP, threads: int = 1, samples: int = 512,
-             seed: int = 0) -> VerificationResult:
+             tightening: BoundTightening | str = BoundTightening.LP, threads: int = 1, method: str = "auto",
+             samples: int = 512, seed: int = 0) -> VerificationResult:
     """Check a VNN-LIB property: prove its unsafe region empty, or find an input in it.
 
     Parameters
@@ -127,9 +186,14 @@ def property(net: Network, prop: str | Path | Property, time_limit: float | None
         Seconds for the whole query (bounds and every disjunct).
     solver : {"highs", "scip"}
     tightening : BoundTightening or {"interval", "lp", "mip"}
+        Bound tightening before the MIP (``method="mip"``; splitting uses symbolic bounds per box).
     threads : int
+    method : {"auto", "mip", "split"}
+        ``mip``: one MIP per disjunct over its whole input box. ``split``: branch and bound on the input box with
+        symbolic bounds, small boxes decided by MIP (:mod:`mipnet.verify.splitting`; dense networks only).
+        ``auto`` (default): ``split`` for dense networks with at most 16 inputs, else ``mip``.
     samples : int
-        Random inputs tried per disjunct before any MIP (a cheap search for counterexamples).
+        Random inputs tried per disjunct before anything else (a cheap search for counterexamples).
     seed : int
 
     Returns
@@ -138,15 +202,24 @@ def property(net: Network, prop: str | Path | Property, time_limit: float | None
         ``holds`` when every disjunct was proved empty; ``violated`` with a re-checked counterexample;
         ``unknown`` otherwise.
     """
+    from mipnet.verify import splitting, symbolic
+
     clock = _Clock(time_limit)
     tightening = BoundTightening.parse(tightening)
+    if method not in ("auto", "mip", "split"):
+        raise SettingsError(f"method must be 'auto', 'mip' or 'split', got {method!r}")
+    if method == "split" and not symbolic.supports(net):
+        raise SettingsError("input splitting needs a network of Dense layers only: use method='mip'")
+    if method == "auto":
+        method = "split" if symbolic.supports(net) and net.n_inputs <= 16 else "mip"
     if not isinstance(prop, Property):
         prop = load_vnnlib(prop, net.n_inputs, net.n_outputs)
     elif prop.n_inputs != net.n_inputs or prop.n_outputs != net.n_outputs:
         raise FormatError(f"the property has {prop.n_inputs} inputs and {prop.n_outputs} outputs, the network "
                           f"{net.n_inputs} and {net.n_outputs}")
     rng = np.random.default_rng(seed)
-    res = VerificationResult(UNKNOWN, bounds_method=str(tightening), solver=solver, query="property")
+    res = VerificationResult(UNKNOWN, bounds_method="symbolic+split" if method == "split" else str(tightening),
+                             solver=solver, query="property")
 
     def violated(x: np.ndarray, y: np.ndarray, k: int, how: str) -> VerificationResult:
         res.status, res.counterexample = VIOLATED, x.reshape(net.input_shape)
@@ -169,15 +242,19 @@ def property(net: Network, prop: str | Path | Property, time_limit: float | None
             continue
         X = _sample_box(lo, hi, samples, rng)
         Y = _forward(net, X)
-        V = np.concatenate([X, Y], axis=1)
-        inside = np.all(V @ d.A.T <= d.b, axis=1)
+        inside = np.all(np.concatenate([X, Y], axis=1) @ d.A.T <= d.b, axis=1)
         if inside.any():
-            hit = int(np.flatnonzero(inside)[0])
-            checked = _check_disjunct(net, d, X[hit], lo, hi)
+            checked = _check_disjunct(net, d, X[int(np.flatnonzero(inside)[0])], lo, hi)
             if checked is not None:
                 return violated(*checked, k, "random sampling")
-    # 2. bounds, then the MIP, disjunct by disjunct
+        x = _falsify(net, d, lo, hi, X)
+        if x is not None:
+            checked = _check_disjunct(net, d, x, lo, hi)
+            if checked is not None:
+                return violated(*checked, k, "local search")
+    # 2. each disjunct: bounds, then MIP (or input splitting with MIP leaves)
     open_disjuncts = 0
+    split_jobs: list = []
     for k, (d, (lo, hi)) in enumerate(zip(prop.disjuncts, boxes)):
         entry: dict = {"disjunct": k}
         res.details.append(entry)
@@ -192,6 +269,9 @@ def property(net: Network, prop: str | Path | Property, time_limit: float | None
             entry.update(status=UNKNOWN, how="time limit")
             open_disjuncts += 1
             continue
+        if method == "split":
+            split_jobs.append((k, d, lo, hi, in_rows, out_rows, entry))
+            continue
         lb = _bounds(net, lo, hi, tightening, clock, in_rows if len(in_rows[1]) else None, threads)
         entry["unstable_relus"] = lb.unstable(net)
         if lb.empty:
@@ -202,33 +282,40 @@ def property(net: Network, prop: str | Path | Property, time_limit: float | None
                                       np.concatenate([hi, out_hi])):
             entry.update(status=HOLDS, how=f"{tightening} bounds")
             continue
-        relax_out = ROW_RELAX * (1 + np.abs(out_rows[1]))
-        relax_in = ROW_RELAX * (1 + np.abs(in_rows[1]))
-        enc = _disjunct_mip(net, lb, in_rows, out_rows, lo, hi, relax_out, relax_in)
-        res.mip_size = _bigger(res.mip_size, {**enc.model.size()})
-        sr = _solve(enc.model, solver, clock, threads)
-        entry.update(solver_status=str(sr.status), solve_time=sr.time, nodes=sr.nodes)
-        if sr.status == Status.INFEASIBLE:
-            entry.update(status=HOLDS, how="MIP infeasible")
-            continue
-        if sr.x is not None:
-            checked = _check_disjunct(net, d, sr.x[enc.x], lo, hi)
-            if checked is not None:
-                return violated(*checked, k, "the MIP")
-            # the solver's point lies within tolerance of the region's boundary: look strictly inside
-            if not clock.out():
-                enc2 = _disjunct_mip(net, lb, in_rows, out_rows, lo, hi, -ROW_SHRINK * (1 + np.abs(out_rows[1])),
-                                     -ROW_SHRINK * (1 + np.abs(in_rows[1])))
-                sr2 = _solve(enc2.model, solver, clock, threads)
-                if sr2.x is not None:
-                    checked = _check_disjunct(net, d, sr2.x[enc2.x], lo, hi)
-                    if checked is not None:
-                        return violated(*checked, k, "the MIP (strictly inside the region)")
-            entry.update(status=UNKNOWN, how="the solver's candidate failed the forward-pass re-check (a boundary "
-                                            "case within solver tolerance)")
-        else:
-            entry.update(status=UNKNOWN, how=f"solver stopped: {sr.status}")
-        open_disjuncts += 1
+        status, found = _decide_by_mip(net, d, lb, lo, hi, in_rows, out_rows, solver, clock, threads, None, entry)
+        res.mip_size = _bigger(res.mip_size, entry.get("mip_size", {}))
+        if status == VIOLATED:
+            return violated(*found, k, "the MIP")
+        how = {HOLDS: "MIP infeasible"}.get(status, "the solver's candidate failed the forward-pass re-check (a "
+                                            "boundary case within solver tolerance)" if entry.get("boundary_case")
+                                            else f"solver stopped: {entry.get('last_solver_status')}")
+        entry.update(status=status, how=how)
+        open_disjuncts += status != HOLDS
+    # input splitting: a first round with a slice of the time for every disjunct (a counterexample in a later
+    # disjunct is not hidden behind a hard earlier one), then the rest of the time for those still open
+    for rnd in (0, 1):
+        pending = [job for job in split_jobs if job[-1].get("status") not in (HOLDS,)]
+        for n_done, (k, d, lo, hi, in_rows, out_rows, entry) in enumerate(pending):
+            left = clock.left()
+            slices = (2 if rnd == 0 and len(pending) > 1 else 1) * (len(pending) - n_done)
+            share = None if left is None else left / slices
+            sub = _Clock(share) if share is not None and share > 0.01 else clock
+
+            def leaf(lb: LayerBounds, blo: np.ndarray, bhi: np.ndarray, d=d, in_rows=in_rows, out_rows=out_rows,
+                     entry=entry, sub=sub) -> tuple[str, tuple | None]:
+                return _decide_by_mip(net, d, lb, blo, bhi, in_rows, out_rows, solver, sub, threads, 10.0, entry)
+
+            status, found, stats = splitting.split_disjunct(net, d, lo, hi, sub, leaf)
+            entry.update(stats)
+            if status == VIOLATED:
+                return violated(*found, k, "input splitting")
+            entry.update(status=status, how="input splitting" if status == HOLDS else "time limit (input splitting)")
+            res.mip_size = _bigger(res.mip_size, entry.get("mip_size", {}))
+            if clock.out():
+                break
+        if rnd == 0 and (clock.limit is None or len(pending) <= 1):
+            break
+    open_disjuncts += sum(job[-1].get("status") != HOLDS for job in split_jobs)
     res.time = clock.elapsed
     if open_disjuncts == 0:
         res.status = HOLDS
@@ -360,7 +447,8 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
                 best_x, best_m = xc, mc
         if sr.status == Status.OPTIMAL and math.isfinite(sr.bound):
             proved[k] = max(proved[k], sr.bound - MIP_MARGIN * (1 + abs(sr.bound)))
-            entry.update(status=HOLDS if proved[k] > 0 else VIOLATED, how="MIP optimal")
+            refuted = entry.get("margin_found", np.inf) <= 0
+            entry.update(status=HOLDS if proved[k] > 0 else (VIOLATED if refuted else UNKNOWN), how="MIP optimal")
         else:
             entry.update(status=UNKNOWN, how=f"solver stopped: {sr.status}")
     res.margin = best_m
