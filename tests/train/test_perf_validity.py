@@ -38,13 +38,16 @@ def _solve(X: np.ndarray, y: np.ndarray, h: int, config: TrainConfig):
     return train_network(template, X, y, make_loss("hinge"), config, options=OPTS)
 
 
-CASES = [(10, 2, 3, 0), (12, 3, 4, 1), (10, 3, 4, 2)]
+CASES = [(10, 2, 3, 0), (12, 3, 4, 1), (9, 3, 3, 2)]
 VARIANTS = {
     "fast (default)": {},
     "no one-sided relu": {"extra": {"one_sided_relu": False}},
     "no secant rows": {"extra": {"secant_rows": False}},
     "no margin cap": {"extra": {"margin_cap": False}},
+    "no pair rows": {"extra": {"pair_rows": 0}},
+    "pair rows for the 2 nearest only": {"extra": {"pair_rows": 2}},
     "decomposition without symmetry": {"symmetry": False},
+    "bias order within sign groups": {"extra": {"group_order": True}},
     "single MIP: budget + symmetry + warm start": {"decompose": False},
     "single MIP: symmetry only": {"decompose": False, "warm_start": False},
 }

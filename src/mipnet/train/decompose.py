@@ -34,6 +34,10 @@ from mipnet.train.domains import WeightDomain
 from mipnet.train.formulation import TrainingFormulation
 from mipnet.train.losses import Loss
 
+#: solver settings for the sub-problems: each starts from a near-optimal network or has a cutoff, so primal
+#: heuristics rarely pay (measured: same nodes, about half the time on breast cancer (40, 4)); user options win
+SUB_OPTIONS = {"highs": {"mip_heuristic_effort": 0.0}}
+
 
 def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
                           domains: list[WeightDomain], backend: Backend, options: SolveOptions,
@@ -72,8 +76,10 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
                                    incumbent=incumbent, output_signs=v)
         backend.check(form.m)
         # with its own start the solver has the incumbent already; without, the best value is a cutoff
-        cutoff = None if use_start or not math.isfinite(best_val) else best_val
-        opts = replace(options, time_limit=remaining, cutoff=cutoff)
+        # (solutions within the relative gap of the best count as equal, as in any solve with that gap)
+        cutoff = None if use_start or not math.isfinite(best_val) else best_val - options.mip_gap * abs(best_val)
+        opts = replace(options, time_limit=remaining, cutoff=cutoff,
+                       solver_options={**SUB_OPTIONS.get(backend.name, {}), **options.solver_options})
         res = backend.solve(form.m, opts, start=form.start_vector())
         nodes += res.nodes
         solve_time += res.time

@@ -571,6 +571,9 @@ class TrainingFormulation:
                 continue
             b = blk.b
             if nxt.fixed is not None:  # fixed output signs: order the units within each group of equal sign
+                # (optional: measured slower with HiGHS, whose own symmetry detection handles the groups)
+                if not self.config.extra.get("group_order", False):
+                    continue
                 same = np.flatnonzero(nxt.fixed[0, :-1] == nxt.fixed[0, 1:])
                 if same.size:
                     self.m.add_rows(np.stack([b[same], b[same + 1]], -1), [1.0, -1.0], lo=0.0)   # b_j >= b_j+1

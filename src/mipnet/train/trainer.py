@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from mipnet.train.decompose import solve_by_output_signs
 from mipnet.train.domains import resolve_domains
 from mipnet.train.formulation import TrainingFormulation, is_prunable
 from mipnet.train.losses import Loss
-from mipnet.train.warmstart import sign_output_applicable, sign_output_starts, warm_start
+from mipnet.train.warmstart import order_hidden_units, sign_output_applicable, sign_output_starts, warm_start
 
 
 def sparsity(net: Network, tol: float = 0.0) -> dict:
@@ -86,11 +87,11 @@ def _train_decomposed(template: Network, X: np.ndarray, y: np.ndarray, loss: Los
     starts = sign_output_starts(template, X, yy, config)
     build_time = time.perf_counter() - t_start
     out = solve_by_output_signs(template, X, yy, loss, config, domains, backend, options, starts, t_start)
-    net = out["network"]
+    net = order_hidden_units(out["network"])
     # the sub-problem keeps one side of each ReLU, so its activation variables may exceed the network's; the
     # certificate compares the network's forward pass with the solver's objective (the network's objective
     # can only be lower), and the outputs of a full formulation with the network as its start
-    check = TrainingFormulation(template, X, yy, loss, config, domains, warm=net)
+    check = TrainingFormulation(template, X, yy, loss, replace(config, symmetry=False), domains, warm=net)
     x = check.start_vector()
     cert = certify(net, X, yy, loss, config, check.outputs(x), out["objective"],
                    float(np.max(np.abs(np.concatenate([check.out.lo.ravel(), check.out.hi.ravel()])), initial=0.0)))

@@ -8,6 +8,8 @@ is returned, with its hidden units ordered to satisfy the symmetry-breaking cons
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from mipnet.layers import Dense
@@ -253,7 +255,7 @@ def _polish_lp(X: np.ndarray, s: np.ndarray, v: np.ndarray, l1: float, omega: fl
 
 def sign_output_starts(template: Network, X: np.ndarray, y: np.ndarray, config: TrainConfig,
                        restarts: int = 4, epochs: int = 400, lr: float = 0.03,
-                       polish_rounds: int = 10) -> dict[int, tuple[Network, float]]:
+                       polish_rounds: int = 20) -> dict[int, tuple[Network, float]]:
     """Warm starts for a one-hidden-layer network with ``sign`` output weights, one per output-sign pattern.
 
     By symmetry the output signs can be taken sorted descending, so pattern ``k`` has ``k`` units with ``+1``
@@ -275,21 +277,35 @@ def sign_output_starts(template: Network, X: np.ndarray, y: np.ndarray, config: 
         for _ in range(restarts):
             W, b, c = _projected_adam(X2, s, v, l1, omega, omega_b, rng, epochs, lr)
             f = _sign_objective(W, b, v, c, X2, s, l1)
-            for _ in range(polish_rounds):
-                res = _polish_lp(X2, s, v, l1, omega, omega_b, X2 @ W.T + b > 0)
-                if res is None:
-                    break
-                f2 = _sign_objective(*res[:2], v, res[2], X2, s, l1)
+            stale = 0
+            for r in range(polish_rounds):
+                # units at z = 0 (on the LP's boundary) are assigned off, then on, alternately: the current
+                # network is feasible for both patterns, so each LP can only improve on it
+                res = _polish_lp(X2, s, v, l1, omega, omega_b, X2 @ W.T + b > (1e-9 if r % 2 == 0 else -1e-9))
+                f2 = math.inf if res is None else _sign_objective(*res[:2], v, res[2], X2, s, l1)
                 if f2 >= f - 1e-12:
-                    break
+                    stale += 1
+                    if stale >= 2:
+                        break
+                    continue
+                stale = 0
                 (W, b, c), f = res, f2
             if best is None or f < best[0]:
                 best = (f, (np.clip(W, -omega, omega), np.clip(b, -omega_b, omega_b), float(np.clip(c, -omega_b,
                                                                                                     omega_b))))
         _, (W, b, c) = best
-        order = np.lexsort((-b, -v))  # v descending, then bias descending
-        layers = [Dense(h, relu=True, weight=W[order], bias=b[order]),
-                  Dense(1, relu=False, weight=v[order][None, :], bias=np.array([c]))]
-        net = Network(layers, template.input_shape)
+        layers = [Dense(h, relu=True, weight=W, bias=b), Dense(1, relu=False, weight=v[None, :], bias=np.array([c]))]
+        net = order_hidden_units(Network(layers, template.input_shape))
         out[k] = (net, objective_value(net, X, y, Hinge(), config))
     return out
+
+
+def order_hidden_units(net: Network) -> Network:
+    """The same network with its hidden units sorted by output weight, then bias, both descending (the order
+    of the symmetry-breaking rows; a permutation of hidden units does not change the function)."""
+    first, last = net.layers
+    v, b = last.weight[0], first.bias
+    order = np.lexsort((-b, -v))
+    layers = [Dense(first.units, relu=True, weight=first.weight[order], bias=b[order]),
+              Dense(1, relu=False, weight=last.weight[:, order], bias=last.bias)]
+    return Network(layers, net.input_shape)
