@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> None:
         f"time limit {args.time_limit:g} s per run. naive = `TrainConfig.naive()` (big-M from per-sample interval "
         "bounds, no warm start, no symmetry handling); ours = `TrainConfig()` defaults (LP-polished warm starts, "
         "exact decomposition by output signs with cutoffs, one-sided ReLUs, secant and pair rows, L1-budget big-M, "
-        "HiGHS heuristics off in the sub-problems). A naive run stopped by the time limit makes the speed-up a lower bound (≥).",
+        "HiGHS heuristics off in the sub-problems). A naive run stopped by the time limit makes the speed-up a "
+        "lower bound (≥).",
         "",
         f"- command: `{cmd.strip()}`",
         f"- machine: {machine()} (shared with other jobs: timings are noisy)",
