@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import replace
 
 import numpy as np
 
-from mipnet.errors import NoSolutionError
+from mipnet.errors import CertificateWarning, NoSolutionError
 from mipnet.network import Network
 from mipnet.solvers import SolveOptions, Status
 from mipnet.solvers.base import Backend, relative_gap
-from mipnet.train.certificate import objective_value
+from mipnet.train.certificate import TOL, objective_value
 from mipnet.train.config import TrainConfig
 from mipnet.train.domains import WeightDomain
 from mipnet.train.formulation import TrainingFormulation
@@ -93,6 +94,12 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
             net = form.extract(res.x)
             val = objective_value(net, X, y, loss, config)  # exact; <= the solver's value (see _relu)
             entry["network_objective"] = val
+            tol = TOL * (1.0 + abs(res.objective))
+            if val > res.objective + tol:  # would mean a loose big-M or an invalid row: a bug, said loudly
+                warnings.warn(f"certificate failed: sign pattern {k}: numpy objective {val:.10g} exceeds the "
+                              f"solver's {res.objective:.10g} (tolerance {tol:.3g})", CertificateWarning,
+                              stacklevel=2)
+                entry["certificate_failed"] = True
             if val < best_val:
                 best_net, best_val, best_form, best_x = net, val, form, res.x
         if proved:  # optimal: its objective (within the gap); else nothing below the cutoff (or infeasible)

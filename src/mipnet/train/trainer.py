@@ -95,6 +95,10 @@ def _train_decomposed(template: Network, X: np.ndarray, y: np.ndarray, loss: Los
     x = check.start_vector()
     cert = certify(net, X, yy, loss, config, check.outputs(x), out["objective"],
                    float(np.max(np.abs(np.concatenate([check.out.lo.ravel(), check.out.hi.ravel()])), initial=0.0)))
+    bad = [e["k"] for e in out["sub_problems"] if e.get("certificate_failed")]
+    if bad:
+        cert.ok = False
+        cert.message = f"sign patterns {bad}: numpy objective above the solver's (see the warnings)"
     if check.m.violation(x) > 1e-6:
         cert.ok = False
         cert.message = f"the network violates the full formulation by {check.m.violation(x):.3g}"
