@@ -131,7 +131,7 @@ def test_hard_limit_and_infeasible_report(monkeypatch, tiny_binary):
 
     monkeypatch.setattr(HighsBackend, "solve", lambda self, m, o, start=None: SolveResult(Status.INFEASIBLE))
     with pytest.raises(NoSolutionError, match="infeasible"):
-        MIPNetClassifier(hidden=(1,)).fit(X, y)
+        MIPNetClassifier(hidden=(1,), loss="zero_one").fit(X, y)
     with pytest.raises(SettingsError, match="max_inputs"):
         MIPNetClassifier(max_inputs=0).fit(X, y)
 

@@ -53,6 +53,12 @@ class SolveOptions:
         Show the solver's own log.
     callback : callable or None
         Called with a :class:`Progress` on every improving solution (and, where the solver allows, periodically).
+    cutoff : float or None
+        Objective cutoff: the solver may discard every solution whose objective is not below it (a known
+        solution's value). A solve that finds nothing below the cutoff ends infeasible; that is a proof that no
+        solution beats the cutoff.
+    solver_options : dict
+        Extra options passed to the backend unchanged (names are the solver's own).
     """
 
     time_limit: float | None = None
@@ -61,6 +67,8 @@ class SolveOptions:
     seed: int = 0
     verbose: bool = False
     callback: Callable[[Progress], None] | None = None
+    cutoff: float | None = None
+    solver_options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.time_limit is not None and (not math.isfinite(self.time_limit) or self.time_limit <= 0):

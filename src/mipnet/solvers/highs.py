@@ -69,6 +69,10 @@ class HighsBackend(Backend):
         h.setOptionValue("random_seed", int(options.seed))
         if options.time_limit is not None:
             h.setOptionValue("time_limit", float(options.time_limit))
+        if options.cutoff is not None and math.isfinite(options.cutoff):
+            h.setOptionValue("objective_bound", float(options.cutoff))
+        for key, value in options.solver_options.items():
+            h.setOptionValue(key, value)
 
         lb, ub = model.bounds()
         A, lo, hi = model.matrix()

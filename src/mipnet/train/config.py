@@ -45,6 +45,10 @@ class TrainConfig:
         Pre-activation bound rule (``budget`` needs ``l1 > 0`` and an incumbent; else it equals interval).
     warm_start : bool
         Start the solver from a gradient-trained network projected onto the weight domains.
+    decompose : bool
+        For one hidden layer and one output with ``sign`` weights and the binary hinge loss, solve the exact
+        decomposition by output signs (:mod:`mipnet.train.decompose`): ``H + 1`` smaller MIPs, each with the
+        best network so far as cutoff. Needs ``warm_start``; the result is the same optimum.
     margin : float
         Margin of the misclassification loss.
     """
@@ -66,6 +70,7 @@ class TrainConfig:
     symmetry: bool = True
     bounds: str = "budget"
     warm_start: bool = True
+    decompose: bool = True
     margin: float = 1e-2
     seed: int = 0
     extra: dict = field(default_factory=dict)
@@ -90,6 +95,12 @@ class TrainConfig:
             raise SettingsError(f"bounds must be one of {BOUND_RULES}, got {self.bounds!r}")
         if self.margin <= 0:
             raise SettingsError(f"margin must be positive, got {self.margin}")
+
+    @classmethod
+    def naive(cls, **kwargs: object) -> TrainConfig:
+        """The plain formulation (benchmark baseline): big-M from per-sample interval bounds, no warm start,
+        no symmetry handling, no decomposition. Same model (objective and feasible networks) as the default."""
+        return cls(**{"bounds": "interval", "symmetry": False, "warm_start": False, "decompose": False, **kwargs})
 
     @property
     def filter_gates(self) -> bool:

@@ -24,7 +24,7 @@ from mipnet.network import Network
 from mipnet.train.bounds import affine_bound
 from mipnet.train.config import TrainConfig
 from mipnet.train.domains import WeightDomain
-from mipnet.train.losses import Loss
+from mipnet.train.losses import Hinge, Loss, Misclassification, _binary_sign
 from mipnet.train.structure import is_gateable
 
 
@@ -65,6 +65,7 @@ class WeightBlock:
     warm: tuple = (None, None)
     filter_gate: np.ndarray | None = None
     layer_gate: int | None = None
+    fixed: np.ndarray | None = None
 
 
 def is_prunable(template: Network, config: TrainConfig, layer: Layer) -> bool:
@@ -105,10 +106,16 @@ class TrainingFormulation:
         A network on the weight domains whose forward pass gives a MIP start.
     incumbent : float or None
         Objective value of a known solution (enables the budget bound rule).
+    output_signs : ndarray or None
+        Fix the output layer's sign weights to these values (one per hidden unit): one sub-problem of the exact
+        decomposition by output signs (see :mod:`mipnet.train.decompose`). Needs one hidden Dense layer and a
+        single output with non-prunable ``sign`` weights. With a binary hinge or misclassification loss, each
+        ReLU then keeps only the side of its constraints the objective can push against (see :meth:`_relu`).
     """
 
     def __init__(self, template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
-                 domains: list[WeightDomain], warm: Network | None = None, incumbent: float | None = None) -> None:
+                 domains: list[WeightDomain], warm: Network | None = None, incumbent: float | None = None,
+                 output_signs: np.ndarray | None = None) -> None:
         self.template, self.loss, self.config, self.domains = template, loss, config, domains
         self.X = template.check_input(X).reshape(len(X), -1)
         self.y = y
@@ -121,6 +128,7 @@ class TrainingFormulation:
         if len(domains) != len(self.affine_layers):
             raise SettingsError(f"{len(domains)} weight domains for {len(self.affine_layers)} affine layers")
         self._check_domains()
+        self.output_signs = self._check_output_signs(output_signs)
         self.budget = self._budget(incumbent)
         self._build()
 
@@ -135,6 +143,49 @@ class TrainingFormulation:
                         "affine layer); for later layers choose a discrete domain (sign, ternary, grid(bits)) or "
                         "'continuous-bilinear' with solver='scip'")
                 on_data = False
+
+    def _check_output_signs(self, signs: np.ndarray | None) -> np.ndarray | None:
+        if signs is None:
+            return None
+        signs = np.asarray(signs, dtype=float).reshape(-1)
+        layers, last = self.template.layers, self.affine_layers[-1]
+        ok = (len(layers) == 2 and all(isinstance(layer, Dense) for layer in layers) and last.units == 1
+              and self.domains[-1].kind == "sign" and not self._prunable(last) and len(signs) == layers[0].units
+              and np.all(np.abs(signs) == 1.0))
+        if not ok:
+            raise SettingsError("output_signs needs one hidden Dense layer, a single output with non-prunable sign "
+                                "weights, and one value in {-1, +1} per hidden unit")
+        return signs
+
+    def _relu_direction(self, layer: Layer) -> np.ndarray | None:
+        """Per (sample, unit): +1 where the objective cannot increase when ``a`` grows, -1 where it cannot
+        decrease, ``None`` when unknown. Known only with fixed output signs ``v`` and a loss that is a
+        nonincreasing function of the margin ``s_i * o_i`` (binary hinge, misclassification), where
+        ``o_i = sum_j v_j a_ij + c``: the direction of ``a_ij`` is ``s_i * v_j``."""
+        if self.output_signs is None or layer is not self.template.layers[0]:
+            return None
+        if not self.config.extra.get("one_sided_relu", True):
+            return None
+        if not isinstance(self.loss, (Hinge, Misclassification)):
+            return None
+        s = _binary_sign(np.asarray(self.y).reshape(-1))
+        return s[:, None] * self.output_signs[None, :]
+
+    def _margin_cap(self, direction: np.ndarray | None) -> np.ndarray | None:
+        """Upper bound on useful activations (binary hinge with fixed output signs), per (sample, unit).
+
+        In the one-sided model (see :meth:`_relu`) an activation with direction +1 may be lowered freely; lowering
+        those of sample ``i`` until its margin ``s_i o_i`` is at most 1 leaves its hinge term at 0, and setting
+        them all to 0 gives a margin ``-(hurting activations) + s_i c <= omega_b``... so some optimal solution has
+        ``s_i o_i <= 1`` for every ``i`` (a row added with the loss). A sample with no direction -1 unit then
+        has ``sum_j a_ij = s_i o_i - s_i c <= 1 + omega_b``: that caps each of its activations.
+        """
+        if direction is None or not isinstance(self.loss, Hinge) or not self.config.extra.get("margin_cap", True):
+            return None
+        cap = np.full(direction.shape, np.inf)
+        no_hurt = (direction >= 0).all(1)
+        cap[no_hurt] = 1.0 + self.config.omega_b
+        return cap
 
     def _domains_by_layer(self) -> list[WeightDomain | None]:
         it = iter(self.domains)
@@ -176,7 +227,11 @@ class TrainingFormulation:
                 block = self._weights(layer, dom, wl)
                 act = self._affine(layer, block, act)
                 if layer.relu:
-                    act = self._relu(act)
+                    direction = self._relu_direction(layer)
+                    z_act, act = act, self._relu(act, direction, self._margin_cap(direction))
+                    if direction is not None:
+                        self._add_secant_rows(block, z_act, act, direction >= 0)
+                        self._add_pair_rows(block, act, direction)
                 if block.layer_gate is not None:
                     act = self._layer_skip(block, prev, act)
             elif isinstance(layer, Flatten):
@@ -203,6 +258,9 @@ class TrainingFormulation:
         W = m.add_vars((out, n_e), -mag, mag)
         b = m.add_vars(out, -c.omega_b, c.omega_b) if layer.bias_on else None
         blk = WeightBlock(layer, dom, mag, prunable, W, b)
+        if self.output_signs is not None and layer is self.affine_layers[-1]:
+            blk.fixed = self.output_signs[None, :]
+            m.set_bounds(W, blk.fixed, blk.fixed)
         wv = bv = None
         if warm_layer is not None:
             wv = warm_layer.weight.reshape(out, -1)
@@ -210,7 +268,7 @@ class TrainingFormulation:
             self._record(W, wv)
             if b is not None:
                 self._record(b, bv)
-        if dom.discrete:
+        if dom.discrete and blk.fixed is None:
             c0, coef = dom.encoding(c.weight_bound, prunable)
             t = len(coef)
             beta = m.add_binaries((out, n_e, t))
@@ -288,6 +346,13 @@ class TrainingFormulation:
             coefs = np.concatenate([np.ones((n, out, p, 1)), -np.broadcast_to(xp[:, None], (n, out, p, n_e)),
                                     -np.ones((n, out, p, 1))], -1)
             m.add_rows(np.concatenate([z_cols, w_cols, b_cols], -1), coefs, lo=0.0, hi=0.0)
+        elif blk.fixed is not None:  # weights fixed: z = sum_e w_e a_e + b is linear
+            a_cols = gather_windows(act.idx.astype(float), emap, fill=-1).astype(np.int64)  # (N, P, E)
+            cols = np.concatenate([z_cols, np.broadcast_to(a_cols[:, None], (n, out, p, n_e)), b_cols], -1)
+            coefs = np.concatenate([np.ones((n, out, p, 1)),
+                                    np.broadcast_to(-blk.fixed[None, :, None, :], (n, out, p, n_e)),
+                                    -np.ones((n, out, p, 1))], -1)
+            m.add_rows(cols, coefs, lo=0.0, hi=0.0)
         elif blk.domain.discrete:
             self._discrete_product(blk, act, emap, z)
         elif blk.domain.kind == "continuous-bilinear":
@@ -367,25 +432,50 @@ class TrainingFormulation:
             aval = gather_windows(act.val, emap)[ii, pp, ee]
             self._record(t, blk.warm[0][:, ee].T * aval[:, None])
 
-    def _relu(self, z: Act) -> Act:
-        """``a = max(z, 0)`` with per-entry bounds; stable entries get no binary."""
+    def _relu(self, z: Act, direction: np.ndarray | None = None, cap: np.ndarray | None = None) -> Act:
+        """``a = max(z, 0)`` with per-entry bounds; stable entries get no binary.
+
+        With a ``direction`` (see :meth:`_relu_direction`) each entry keeps one side only. Where the objective
+        cannot decrease as ``a`` grows (-1) only the convex side ``a >= max(z, 0)`` is kept (no binary); where it
+        cannot increase (+1) only ``a <= max(z, 0)`` (binary). Valid: this relaxes the feasible set, and from any
+        solution of the relaxation setting every ``a`` to ``max(z, 0)`` moves each entry in the direction that
+        does not increase the objective, giving a solution of the original model that is at least as good
+        with the same weights. So the optimal value is unchanged and the weights of an optimal solution are an
+        optimal network (its outputs are recomputed by a forward pass). ``cap`` (see :meth:`_margin_cap`) lowers
+        the big-M of one-sided (+1) entries.
+        """
         m = self.m
         L, U = z.lo, z.hi
         a = m.add_vars(z.idx.shape, 0.0, np.maximum(U, 0.0))
+        lower = upper = np.ones(z.idx.shape, dtype=bool)
+        if direction is not None:
+            lower, upper = direction <= 0, direction >= 0
         on = L >= 0
         unstable = (L < 0) & (U > 0)
-        if on.any():
-            m.add_rows(np.stack([a[on], z.idx[on]], -1), [1.0, -1.0], lo=0.0, hi=0.0)
-        if unstable.any():
-            au, zu, Lu, Uu = a[unstable], z.idx[unstable], L[unstable], U[unstable]
+        both = on & lower & upper
+        if both.any():
+            m.add_rows(np.stack([a[both], z.idx[both]], -1), [1.0, -1.0], lo=0.0, hi=0.0)
+        if (on & ~both & lower).any():
+            m.add_rows(np.stack([a[on & ~both & lower], z.idx[on & ~both & lower]], -1), [1.0, -1.0], lo=0.0)
+        if (on & ~both & upper).any():
+            m.add_rows(np.stack([a[on & ~both & upper], z.idx[on & ~both & upper]], -1), [1.0, -1.0], hi=0.0)
+        if (unstable & lower).any():
+            sel = unstable & lower
+            m.add_rows(np.stack([a[sel], z.idx[sel]], -1), [1.0, -1.0], lo=0.0)                     # a >= z
+        if (unstable & upper).any():
+            sel = unstable & upper
+            au, zu, Lu, Uu = a[sel], z.idx[sel], L[sel], U[sel]
+            if cap is not None:
+                Uu = np.minimum(Uu, cap[sel])
             d = m.add_binaries(au.shape)
             one = np.ones(au.shape)
-            m.add_rows(np.stack([au, zu], -1), [1.0, -1.0], lo=0.0)                                   # a >= z
             m.add_rows(np.stack([au, zu, d], -1), np.stack([one, -one, -Lu], -1), hi=-Lu)             # a <= z - L(1-d)
             m.add_rows(np.stack([au, d], -1), np.stack([one, -Uu], -1), hi=0.0)                       # a <= U d
             if z.val is not None:
-                self._record(d, (z.val[unstable] > 0).astype(float))
+                self._record(d, (z.val[sel] > 0).astype(float))
         aval = None if z.val is None else np.maximum(z.val, 0.0)
+        if aval is not None and cap is not None:
+            aval = self._lower_start(aval, direction)
         self._record(a, aval)
         return Act(a, np.maximum(L, 0.0), np.maximum(U, 0.0), aval)
 
@@ -549,6 +639,81 @@ class TrainingFormulation:
                 b = None if b is None else np.zeros_like(b)
         return w, b
 
+    def _lower_start(self, aval: np.ndarray, direction: np.ndarray) -> np.ndarray:
+        """Warm-start activations lowered where direction is +1 so that every margin ``s_i o_i`` is at most 1
+        (the row of :meth:`_margin_cap`); the hinge terms stay 0 there, so the start's objective is unchanged."""
+        v = self.output_signs
+        c = float(self.warm.layers[-1].bias[0]) if self.warm.layers[-1].bias is not None else 0.0
+        s = _binary_sign(np.asarray(self.y).reshape(-1))
+        helpful = direction > 0
+        margin = s * (aval @ v + c)
+        excess = np.maximum(margin - 1.0, 0.0)
+        total = (aval * helpful).sum(1)
+        keep = np.where(total > 0, np.clip((total - excess) / np.where(total > 0, total, 1.0), 0.0, 1.0), 1.0)
+        return np.where(helpful, aval * keep[:, None], aval)
+
+    def _add_secant_rows(self, blk: WeightBlock, z: Act, a: Act, sel: np.ndarray) -> None:
+        """``a_ij <= (z_ij + sum_e |x_ie| |w_je| + |b_j|) / 2`` for the first layer on data (``sel`` entries).
+
+        Valid for every network: ``relu(z) = (z + |z|) / 2`` and ``|z_ij| <= sum_e |w_je| |x_ie| + |b_j|``; with
+        ``t >= |w|`` (the L1 variables) and ``beta >= |b|`` the right side only grows. It ties the activations to
+        the L1 term, so the LP relaxation can no longer fit the data with zero weights.
+        """
+        if blk.absw is None or blk.b is None or not isinstance(blk.layer, Dense):
+            return
+        if not self.config.extra.get("secant_rows", True):
+            return
+        m = self.m
+        beta = m.add_vars(blk.b.shape, 0.0, self.config.omega_b)
+        m.add_rows(np.stack([beta, blk.b], -1), [1.0, -1.0], lo=0.0)
+        m.add_rows(np.stack([beta, blk.b], -1), [1.0, 1.0], lo=0.0)
+        if blk.warm[1] is not None:
+            self._record(beta, np.abs(blk.warm[1]))
+        ii, jj = np.nonzero(sel)
+        if not ii.size:
+            return
+        absx = np.abs(self.X)  # (N, E)
+        cols = np.concatenate([a.idx[ii, jj][:, None], z.idx[ii, jj][:, None], blk.absw[jj], beta[jj][:, None]], 1)
+        coefs = np.concatenate([np.ones((len(ii), 1)), np.full((len(ii), 1), -0.5), -0.5 * absx[ii],
+                                np.full((len(ii), 1), -0.5)], 1)
+        m.add_rows(cols, coefs, hi=0.0)
+
+    def _add_pair_rows(self, blk: WeightBlock, a: Act, direction: np.ndarray) -> None:
+        """``a_hj - a_uj <= (w_j . (x_h - x_u) + sum_e |x_he - x_ue| |w_je|) / 2`` for sample pairs where unit
+        ``j`` has direction +1 on ``h`` and -1 on ``u`` (first layer on data, one-sided ReLUs).
+
+        Valid: there ``a_hj <= relu(z_hj)`` and ``a_uj >= relu(z_uj)``, and ``relu(p) - relu(q) <= relu(p - q)
+        = (d + |d|) / 2`` with ``d = z_hj - z_uj = w_j . (x_h - x_u)`` (the bias cancels) and ``|d| <= sum_e
+        |x_he - x_ue| t_je``. Separating two nearby samples of opposite roles costs L1 weight, which the LP
+        relaxation otherwise ignores. Rows for each sample's ``k`` nearest samples of the other class
+        (``config.extra["pair_rows"]``, default 8; 0 disables).
+        """
+        k = int(self.config.extra.get("pair_rows", 8))
+        if k <= 0 or blk.absw is None or not isinstance(blk.layer, Dense):
+            return
+        s = _binary_sign(np.asarray(self.y).reshape(-1))
+        pos, neg = np.flatnonzero(s > 0), np.flatnonzero(s < 0)
+        if not pos.size or not neg.size:
+            return
+        dist = np.abs(self.X[pos][:, None, :] - self.X[neg][None, :, :]).sum(-1)  # (P, Q) L1 distances
+        pairs = set()
+        for r, i in enumerate(pos):
+            pairs.update((int(i), int(neg[q])) for q in np.argsort(dist[r], kind="stable")[:k])
+        for q, u in enumerate(neg):
+            pairs.update((int(pos[r]), int(u)) for r in np.argsort(dist[:, q], kind="stable")[:k])
+        pp = np.array(sorted(pairs), dtype=np.int64)  # (positive, negative)
+        m = self.m
+        for j in range(direction.shape[1]):
+            # unit j has direction +1 on the samples whose sign matches its output sign
+            h, u = (pp[:, 0], pp[:, 1]) if self.output_signs[j] > 0 else (pp[:, 1], pp[:, 0])
+            dx = self.X[h] - self.X[u]
+            n = len(h)
+            cols = np.concatenate([a.idx[h, j][:, None], a.idx[u, j][:, None],
+                                   np.broadcast_to(blk.W[j], (n, blk.W.shape[1])),
+                                   np.broadcast_to(blk.absw[j], (n, blk.W.shape[1]))], 1)
+            coefs = np.concatenate([np.ones((n, 1)), -np.ones((n, 1)), -0.5 * dx, -0.5 * np.abs(dx)], 1)
+            m.add_rows(cols, coefs, hi=0.0)
+
     # ------------------------------------------------------------------------------- global pieces
     def _add_input_gates(self) -> None:
         c, m = self.config, self.m
@@ -581,7 +746,14 @@ class TrainingFormulation:
                     and blk.layer.relu and len(blk.b) > 1) or blk.layer_gate is not None:
                 continue
             b = blk.b
-            if nxt.layer.out_shape[0] == 1 and nxt.domain.discrete:
+            if nxt.fixed is not None:  # fixed output signs: order the units within each group of equal sign
+                # (optional: measured slower with HiGHS, whose own symmetry detection handles the groups)
+                if not self.config.extra.get("group_order", False):
+                    continue
+                same = np.flatnonzero(nxt.fixed[0, :-1] == nxt.fixed[0, 1:])
+                if same.size:
+                    self.m.add_rows(np.stack([b[same], b[same + 1]], -1), [1.0, -1.0], lo=0.0)   # b_j >= b_j+1
+            elif nxt.layer.out_shape[0] == 1 and nxt.domain.discrete:
                 v = nxt.W[0]
                 step = float(np.min(np.diff(nxt.domain.levels(self.config.weight_bound, nxt.prunable))))
                 big = 2 * self.config.omega_b / step
@@ -602,6 +774,9 @@ class TrainingFormulation:
         out = self.out
         self.loss_vars = self.loss.encode(self.m, out.idx, out.lo, out.hi, self.y)
         self.loss.objective(self.m, self.loss_vars, self.n)
+        if self._margin_cap(self._relu_direction(self.template.layers[0])) is not None:  # s_i o_i <= 1 (valid: see
+            s = _binary_sign(np.asarray(self.y).reshape(-1))                         # _margin_cap)
+            self.m.add_rows(out.idx[:, :1], s[:, None], hi=1.0)
         if out.val is not None:
             self._record(self.loss_vars, self.loss.start(out.val, self.y))
 

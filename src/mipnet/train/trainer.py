@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -14,11 +15,12 @@ from mipnet.report import TrainReport
 from mipnet.solvers import SolveOptions, Status, get_backend
 from mipnet.train.certificate import certify, objective_terms
 from mipnet.train.config import TrainConfig
+from mipnet.train.decompose import solve_by_output_signs
 from mipnet.train.domains import resolve_domains
 from mipnet.train.formulation import TrainingFormulation, is_prunable
 from mipnet.train.losses import Loss
 from mipnet.train.structure import active_filters, active_layers
-from mipnet.train.warmstart import warm_start
+from mipnet.train.warmstart import order_hidden_units, sign_output_applicable, sign_output_starts, warm_start
 
 
 def sparsity(net: Network, tol: float = 0.0) -> dict:
@@ -52,6 +54,9 @@ def train_network(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, c
     domains = resolve_domains(config.weights, len(template.affine_layers()), template.n_outputs, convolutional)
     prunable = [is_prunable(template, config, layer) for layer in template.affine_layers()]
 
+    if (config.decompose and config.warm_start and solver == "highs" and not config.layer_gates
+            and sign_output_applicable(template, loss, domains, prunable)):
+        return _train_decomposed(template, X, y, loss, config, domains, backend, options, t_start)
     warm, warm_value = None, None
     if config.warm_start:
         found = warm_start(template, X, y, loss, config, domains, prunable)
@@ -80,4 +85,40 @@ def train_network(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, c
         certificate=cert.as_dict(),
         extra={"mip gap option": f"{options.mip_gap:g} (optimal means within this relative gap)"}
         if math.isfinite(options.mip_gap) else {})
+    return net, report
+
+
+def _train_decomposed(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
+                      domains: list, backend: object, options: SolveOptions,
+                      t_start: float) -> tuple[Network, TrainReport]:
+    """One hidden layer, sign output weights: warm starts per output-sign pattern, then the exact decomposition."""
+    yy = np.asarray(y)
+    starts = sign_output_starts(template, X, yy, config)
+    build_time = time.perf_counter() - t_start
+    out = solve_by_output_signs(template, X, yy, loss, config, domains, backend, options, starts, t_start)
+    net = order_hidden_units(out["network"])
+    # the sub-problem keeps one side of each ReLU, so its activation variables may exceed the network's; the
+    # certificate compares the network's forward pass with the solver's objective (the network's objective
+    # can only be lower), and the outputs of a full formulation with the network as its start
+    check = TrainingFormulation(template, X, yy, loss, replace(config, symmetry=False), domains, warm=net)
+    x = check.start_vector()
+    cert = certify(net, X, yy, loss, config, check.outputs(x), out["objective"],
+                   float(np.max(np.abs(np.concatenate([check.out.lo.ravel(), check.out.hi.ravel()])), initial=0.0)))
+    bad = [e["k"] for e in out["sub_problems"] if e.get("certificate_failed")]
+    if bad:
+        cert.ok = False
+        cert.message = f"sign patterns {bad}: numpy objective above the solver's (see the warnings)"
+    if check.m.violation(x) > 1e-6:
+        cert.ok = False
+        cert.message = f"the network violates the full formulation by {check.m.violation(x):.3g}"
+    terms = objective_terms(net, X, yy, loss, config)
+    report = TrainReport(
+        status=str(out["status"]), proved_optimal=out["status"] == Status.OPTIMAL, objective=out["objective"],
+        bound=out["bound"], gap=out["gap"], solve_time=out["solve_time"], build_time=build_time,
+        total_time=time.perf_counter() - t_start, nodes=out["nodes"], solver=backend.name,
+        solver_version=backend.version(), mip_size=out["size"], weights=[str(d) for d in domains],
+        bound_rule=config.bounds, l1_budget=None, warm_start_objective=out["warm_value"],
+        warm_start_accepted=out["accepted"], objective_terms=terms, sparsity=sparsity(net),
+        certificate=cert.as_dict(),
+        extra={"decomposition": "by output signs", "sub_problems": out["sub_problems"]})
     return net, report

@@ -8,6 +8,8 @@ is returned, with its hidden units ordered to satisfy the symmetry-breaking cons
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from mipnet.layers import Dense
@@ -166,3 +168,146 @@ def warm_start(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, conf
                 if best is None or value < best[1]:
                     best = (net, value)
     return best
+
+
+# ------------------------------------------------------------------ one hidden layer, sign output weights
+def sign_output_applicable(template: Network, loss: Loss, domains: list[WeightDomain], prunable: list[bool]) -> bool:
+    """One hidden Dense layer, one output with non-prunable sign weights, continuous first layer, binary hinge."""
+    layers = template.layers
+    return (len(layers) == 2 and all(isinstance(layer, Dense) for layer in layers) and layers[1].units == 1
+            and layers[0].bias_on and layers[1].bias_on and domains[0].kind == "continuous"
+            and domains[1].kind == "sign" and not any(prunable) and isinstance(loss, Hinge))
+
+
+def _sign_objective(W: np.ndarray, b: np.ndarray, v: np.ndarray, c: float, X: np.ndarray, s: np.ndarray,
+                    l1: float) -> float:
+    o = np.maximum(X @ W.T + b, 0.0) @ v + c
+    return float(np.mean(np.maximum(0.0, 1.0 - s * o)) + l1 * (np.abs(W).sum() + len(v)))
+
+
+def _projected_adam(X: np.ndarray, s: np.ndarray, v: np.ndarray, l1: float, omega: float, omega_b: float,
+                    rng: np.random.Generator, epochs: int, lr: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Adam on ``mean hinge + l1 |W|`` with the output signs ``v`` fixed, projected onto the boxes every step."""
+    n, d = X.shape
+    params = [np.clip(rng.normal(0, np.sqrt(2.0 / d), (len(v), d)), -omega, omega),
+              rng.uniform(-0.1, 0.1, len(v)), np.zeros(1)]
+    m1 = [np.zeros_like(p) for p in params]
+    m2 = [np.zeros_like(p) for p in params]
+    box = (omega, omega_b, omega_b)
+    for t in range(1, epochs + 1):
+        W, b, c = params
+        z = X @ W.T + b
+        o = np.maximum(z, 0.0) @ v + c[0]
+        g = -s * (1.0 - s * o > 0) / n
+        gz = g[:, None] * v[None, :] * (z > 0)
+        grads = (gz.T @ X + l1 * np.sign(W), gz.sum(0), np.array([g.sum()]))
+        for k in range(3):
+            m1[k] = 0.9 * m1[k] + 0.1 * grads[k]
+            m2[k] = 0.999 * m2[k] + 0.001 * grads[k] ** 2
+            step = lr * (m1[k] / (1 - 0.9 ** t)) / (np.sqrt(m2[k] / (1 - 0.999 ** t)) + 1e-8)
+            params[k] = np.clip(params[k] - step, -box[k], box[k])
+    return params[0], params[1], float(params[2][0])
+
+
+def _polish_lp(X: np.ndarray, s: np.ndarray, v: np.ndarray, l1: float, omega: float, omega_b: float,
+               on: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """The best network with output signs ``v`` and activation pattern ``on`` (N, H): a linear program.
+
+    With the pattern fixed every pre-activation is linear in the weights, ``z_ij >= 0`` where on and ``<= 0``
+    where off, so the optimum is exact for that pattern (and feasible for the MIP, ReLU outputs included).
+    """
+    import scipy.sparse as sp
+    from scipy.optimize import linprog
+
+    n, d = X.shape
+    h = len(v)
+    nw = h * d
+    iw, it, ib, ic, ie = 0, nw, 2 * nw, 2 * nw + h, 2 * nw + h + 1
+    nv = ie + n
+    cost = np.zeros(nv)
+    cost[it:it + nw] = l1
+    cost[ie:] = 1.0 / n
+    blocks = []
+    for j in range(h):  # on: -(w_j x + b_j) <= 0 ; off: w_j x + b_j <= 0
+        sg = np.where(on[:, j], -1.0, 1.0)
+        blk = sp.lil_matrix((n, nv))
+        blk[:, iw + j * d: iw + (j + 1) * d] = sg[:, None] * X
+        blk[:, ib + j] = sg[:, None]
+        blocks.append(blk.tocsr())
+    # hinge: -e_i - s_i (sum_j v_j on_ij (w_j x_i + b_j) + c) <= -1
+    hinge = sp.lil_matrix((n, nv))
+    coef = -(s[:, None] * v[None, :] * on)  # (N, H)
+    for j in range(h):
+        hinge[:, iw + j * d: iw + (j + 1) * d] = coef[:, j:j + 1] * X
+        hinge[:, ib + j] = coef[:, j:j + 1]
+    hinge[:, ic] = -s[:, None]
+    hinge[np.arange(n), ie + np.arange(n)] = -1.0
+    eye = sp.identity(nw, format="csr")
+    absw = sp.bmat([[eye, -eye], [-eye, -eye]])  # |w| <= t
+    absw = sp.hstack([absw, sp.csr_matrix((2 * nw, nv - 2 * nw))])
+    A = sp.vstack(blocks + [hinge.tocsr(), absw]).tocsr()
+    rhs = np.concatenate([np.zeros(n * h), -np.ones(n), np.zeros(2 * nw)])
+    bounds = [(-omega, omega)] * nw + [(0, omega)] * nw + [(-omega_b, omega_b)] * (h + 1) + [(0, None)] * n
+    res = linprog(cost, A_ub=A, b_ub=rhs, bounds=bounds, method="highs")
+    if res.status != 0:
+        return None
+    x = res.x
+    return x[:nw].reshape(h, d), x[ib:ib + h], float(x[ic])
+
+
+def sign_output_starts(template: Network, X: np.ndarray, y: np.ndarray, config: TrainConfig,
+                       restarts: int = 4, epochs: int = 400, lr: float = 0.03,
+                       polish_rounds: int = 20) -> dict[int, tuple[Network, float]]:
+    """Warm starts for a one-hidden-layer network with ``sign`` output weights, one per output-sign pattern.
+
+    By symmetry the output signs can be taken sorted descending, so pattern ``k`` has ``k`` units with ``+1``
+    and ``H - k`` with ``-1``. For each pattern: projected Adam from ``restarts`` random starts (weights stay
+    in their boxes, so no rescaling is needed), then LP polishing: with the activation pattern of the current
+    network fixed, the best weights are an LP; repeat while it improves. Every candidate is feasible and is
+    scored by its exact objective; returns ``{k: (network, objective)}`` with units ordered by bias within
+    each sign group (the symmetry order of the formulation).
+    """
+    X2 = X.reshape(len(X), -1)
+    s = np.where(np.asarray(y).reshape(-1) == 1, 1.0, -1.0)
+    h = template.layers[0].units
+    omega, omega_b, l1 = config.weight_bound, config.omega_b, config.l1
+    rng = np.random.default_rng(config.seed)
+    out: dict[int, tuple[Network, float]] = {}
+    for k in range(h + 1):
+        v = np.array([1.0] * k + [-1.0] * (h - k))
+        best: tuple[float, tuple] | None = None
+        for _ in range(restarts):
+            W, b, c = _projected_adam(X2, s, v, l1, omega, omega_b, rng, epochs, lr)
+            f = _sign_objective(W, b, v, c, X2, s, l1)
+            stale = 0
+            for r in range(polish_rounds):
+                # units at z = 0 (on the LP's boundary) are assigned off, then on, alternately: the current
+                # network is feasible for both patterns, so each LP can only improve on it
+                res = _polish_lp(X2, s, v, l1, omega, omega_b, X2 @ W.T + b > (1e-9 if r % 2 == 0 else -1e-9))
+                f2 = math.inf if res is None else _sign_objective(*res[:2], v, res[2], X2, s, l1)
+                if f2 >= f - 1e-12:
+                    stale += 1
+                    if stale >= 2:
+                        break
+                    continue
+                stale = 0
+                (W, b, c), f = res, f2
+            if best is None or f < best[0]:
+                best = (f, (np.clip(W, -omega, omega), np.clip(b, -omega_b, omega_b), float(np.clip(c, -omega_b,
+                                                                                                    omega_b))))
+        _, (W, b, c) = best
+        layers = [Dense(h, relu=True, weight=W, bias=b), Dense(1, relu=False, weight=v[None, :], bias=np.array([c]))]
+        net = order_hidden_units(Network(layers, template.input_shape))
+        out[k] = (net, objective_value(net, X, y, Hinge(), config))
+    return out
+
+
+def order_hidden_units(net: Network) -> Network:
+    """The same network with its hidden units sorted by output weight, then bias, both descending (the order
+    of the symmetry-breaking rows; a permutation of hidden units does not change the function)."""
+    first, last = net.layers
+    v, b = last.weight[0], first.bias
+    order = np.lexsort((-b, -v))
+    layers = [Dense(first.units, relu=True, weight=first.weight[order], bias=b[order]),
+              Dense(1, relu=False, weight=last.weight[:, order], bias=last.bias)]
+    return Network(layers, net.input_shape)

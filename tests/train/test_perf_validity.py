@@ -1,0 +1,122 @@
+"""Every speed feature of the dense training MIP keeps the optimum of the naive model (correctness only).
+
+Naive: big-M from per-sample interval bounds, no warm start, no symmetry handling, one MIP. The fast path adds
+the warm starts (per output-sign pattern, LP-polished), the L1-budget big-M, the decomposition by output signs
+with cutoffs, one-sided ReLUs, the secant rows, the margin cap and the bias order within sign groups.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+from mipnet import Dense, Network
+from mipnet.solvers import SolveOptions
+from mipnet.train.config import TrainConfig
+from mipnet.train.domains import resolve_domains
+from mipnet.train.formulation import TrainingFormulation
+from mipnet.train.losses import make_loss
+from mipnet.train.trainer import train_network
+from mipnet.train.warmstart import sign_output_starts
+
+OPTS = SolveOptions(time_limit=60, threads=1, mip_gap=1e-7)
+
+
+def _data(n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    X, y = load_breast_cancer(return_X_y=True)
+    X = MinMaxScaler((-1, 1)).fit_transform(StandardScaler().fit_transform(X))
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(X), n, replace=False)
+    cols = rng.choice(X.shape[1], d, replace=False)
+    return X[np.ix_(rows, cols)], y[rows]
+
+
+def _solve(X: np.ndarray, y: np.ndarray, h: int, config: TrainConfig):
+    template = Network([Dense(h), Dense(1)], X.shape[1])
+    return train_network(template, X, y, make_loss("hinge"), config, options=OPTS)
+
+
+CASES = [(10, 2, 3, 0), (12, 3, 4, 1), (9, 3, 3, 2)]
+VARIANTS = {
+    "fast (default)": {},
+    "no one-sided relu": {"extra": {"one_sided_relu": False}},
+    "no secant rows": {"extra": {"secant_rows": False}},
+    "no margin cap": {"extra": {"margin_cap": False}},
+    "no pair rows": {"extra": {"pair_rows": 0}},
+    "pair rows for the 2 nearest only": {"extra": {"pair_rows": 2}},
+    "decomposition without symmetry": {"symmetry": False},
+    "bias order within sign groups": {"extra": {"group_order": True}},
+    "single MIP: budget + symmetry + warm start": {"decompose": False},
+    "single MIP: symmetry only": {"decompose": False, "warm_start": False},
+}
+
+
+@pytest.mark.parametrize("n,h,d,seed", CASES)
+def test_every_feature_keeps_the_naive_optimum(n: int, h: int, d: int, seed: int) -> None:
+    X, y = _data(n, d, seed)
+    l1 = 0.01
+    _, naive = _solve(X, y, h, TrainConfig.naive(l1=l1))
+    assert naive.proved_optimal
+    for name, kw in VARIANTS.items():
+        net, rep = _solve(X, y, h, TrainConfig(l1=l1, **kw))
+        assert rep.proved_optimal, name
+        assert rep.objective == pytest.approx(naive.objective, rel=1e-6, abs=1e-9), name
+        assert rep.certificate["ok"], name
+        if rep.warm_start_objective is not None:
+            assert rep.warm_start_objective >= naive.objective - 1e-9, name
+
+
+def test_naive_preset_is_the_plain_model() -> None:
+    c = TrainConfig.naive(l1=0.01)
+    assert (c.bounds, c.symmetry, c.warm_start, c.decompose) == ("interval", False, False, False)
+
+
+@pytest.mark.parametrize("n,h,d,seed", CASES[:2])
+def test_warm_starts_are_feasible_and_not_below_the_optimum(n: int, h: int, d: int, seed: int) -> None:
+    X, y = _data(n, d, seed)
+    config = TrainConfig(l1=0.01)
+    _, naive = _solve(X, y, h, TrainConfig.naive(l1=0.01))
+    template = Network([Dense(h), Dense(1)], X.shape[1])
+    starts = sign_output_starts(template, X, y, config)
+    assert sorted(starts) == list(range(h + 1))
+    domains = resolve_domains("auto", 2, 1)
+    best = min(v for _, v in starts.values())
+    for k, (net, value) in starts.items():
+        assert value >= naive.objective - 1e-9
+        v = np.array([1.0] * k + [-1.0] * (h - k))
+        np.testing.assert_array_equal(net.layers[1].weight[0], v)
+        # feasible for the full (naive) formulation and for its own sign-pattern sub-problem
+        for form in (TrainingFormulation(template, X, y, make_loss("hinge"), TrainConfig.naive(l1=0.01), domains,
+                                         warm=net),
+                     TrainingFormulation(template, X, y, make_loss("hinge"), config, domains, warm=net,
+                                         incumbent=max(best, value), output_signs=v)):
+            x = form.start_vector()
+            assert form.m.violation(x) <= 1e-7
+            assert form.m.objective_value(x) == pytest.approx(value, abs=1e-7)
+    _, rep = _solve(X, y, h, config)
+    assert rep.warm_start_accepted is True
+    assert rep.warm_start_objective >= rep.objective - 1e-9
+
+
+def test_sub_problems_with_fixed_signs_match_the_naive_model_with_fixed_signs() -> None:
+    """Each sign-pattern sub-problem (one-sided ReLU, secant rows, margin cap, bias order) has the optimum of
+    the naive model with the output weights pinned to the same signs."""
+    X, y = _data(10, 3, 5)
+    h = 2
+    template = Network([Dense(h), Dense(1)], X.shape[1])
+    domains = resolve_domains("auto", 2, 1)
+    from mipnet.solvers.highs import HighsBackend
+
+    for k in range(h + 1):
+        v = np.array([1.0] * k + [-1.0] * (h - k))
+        plain = TrainingFormulation(template, X, y, make_loss("hinge"), TrainConfig.naive(l1=0.01), domains)
+        blk = plain.blocks[1]
+        plain.m.fix(blk.W, v[None, :])
+        plain.m.fix(blk.beta, ((v + 1) / 2)[None, :, None])
+        sub = TrainingFormulation(template, X, y, make_loss("hinge"), TrainConfig(l1=0.01), domains, output_signs=v)
+        a = HighsBackend().solve(plain.m, OPTS)
+        b = HighsBackend().solve(sub.m, OPTS)
+        assert a.status == b.status == "optimal"
+        assert b.objective == pytest.approx(a.objective, rel=1e-6, abs=1e-9)
