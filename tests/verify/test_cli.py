@@ -31,9 +31,10 @@ def test_property_answers_and_exit_codes(files, capsys):
     d, _, _ = files
     assert main(["verify", str(d / "net.onnx"), str(d / "holds.vnnlib"), "--time-limit", "30"]) == 0
     assert capsys.readouterr().out.startswith("holds")
-    assert main(["verify", str(d / "net.onnx"), str(d / "violated.vnnlib"), "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["status"] == "violated" and len(out["counterexample"]) == 3
+    for method in ("auto", "mip", "split"):
+        assert main(["verify", str(d / "net.onnx"), str(d / "violated.vnnlib"), "--json", "--method", method]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["status"] == "violated" and len(out["counterexample"]) == 3
 
 
 def test_robustness_and_bounds(files, capsys):

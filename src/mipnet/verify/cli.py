@@ -40,6 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--solver", choices=["highs", "scip"], default="highs")
     p.add_argument("--tightening", choices=["interval", "lp", "mip"], default="lp",
                    help="bound tightening before the MIP (default: lp)")
+    p.add_argument("--method", choices=["auto", "mip", "split"], default="auto",
+                   help="property search: input splitting (dense nets), one MIP per disjunct, or auto (default)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
@@ -113,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         common = dict(time_limit=args.time_limit, solver=args.solver, tightening=args.tightening,
                       threads=args.threads)
         if args.property is not None:
-            res = verify.property(net, args.property, **common)
+            res = verify.property(net, args.property, method=args.method, **common)
             out = res.as_dict()
             line = f"{res.status}  ({res.time:.2f} s)  {res.note}"
         elif args.robust_at is not None:
