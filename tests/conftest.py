@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+from mipnet import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, Network
 
 
 @pytest.fixture
@@ -24,3 +28,42 @@ def small_breast_cancer() -> tuple[np.ndarray, np.ndarray]:
     X = MinMaxScaler((-1, 1)).fit_transform(StandardScaler().fit_transform(X))
     idx = np.random.default_rng(0).permutation(len(X))  # mixed classes in every prefix
     return X[idx][:, :5], y[idx]
+
+
+REPO = Path(__file__).resolve().parents[1]
+ACASXU = REPO / ".." / "shared" / "external" / "acasxu"
+
+
+@pytest.fixture
+def acasxu() -> Path:
+    if not (ACASXU / "onnx").is_dir():
+        pytest.skip("ACAS Xu data (../shared/external/acasxu) not present")
+    return ACASXU
+
+
+def _dense_net(sizes: list[int], seed: int = 0) -> Network:
+    rng = np.random.default_rng(seed)
+    layers = [Dense(o, weight=rng.normal(size=(o, i)) / np.sqrt(i), bias=rng.normal(size=o) * 0.3)
+              for i, o in zip(sizes[:-1], sizes[1:])]
+    return Network(layers, sizes[0])
+
+
+def _conv_net(seed: int = 0) -> Network:
+    rng = np.random.default_rng(seed)
+    return Network([Conv2D(3, 3, padding=1, weight=rng.normal(size=(3, 1, 3, 3)) / 3, bias=rng.normal(size=3) * 0.1),
+                    MaxPool2D(2),
+                    Conv2D(2, 2, weight=rng.normal(size=(2, 3, 2, 2)) / 3, bias=rng.normal(size=2) * 0.1),
+                    AvgPool2D(1), Flatten(),
+                    Dense(3, weight=rng.normal(size=(3, 8)) / 4, bias=rng.normal(size=3) * 0.1)], (1, 6, 6))
+
+
+@pytest.fixture
+def dense_net():
+    """Factory: ``dense_net([n_in, h1, ..., n_out], seed)`` with ReLU on every hidden layer."""
+    return _dense_net
+
+
+@pytest.fixture
+def conv_net():
+    """Factory: ``conv_net(seed)``, a (1, 6, 6) -> 3 network with Conv2D, MaxPool2D, AvgPool2D, Flatten, Dense."""
+    return _conv_net
