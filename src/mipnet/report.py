@@ -71,5 +71,14 @@ class TrainReport:
                          f"{self.sparsity.get('filters')}; active layers {self.sparsity.get('active_layers')} of "
                          f"{self.sparsity.get('layers')}")
         for k, v in self.extra.items():
-            lines.append(f"{k:<18}{v}")
+            if k == "sub_problems" and isinstance(v, list):
+                for sub in v:
+                    if "objective" in sub:
+                        lines.append(f"  sign pattern k={sub['k']}: {sub['status']}, objective {_fmt(sub['objective'])}, "
+                                     f"bound {_fmt(sub['bound'])}, {sub['time']:.2f}s, {sub['nodes']} nodes"
+                                     + (f", cutoff {_fmt(sub['cutoff'])}" if sub.get("cutoff") is not None else ""))
+                    else:
+                        lines.append(f"  sign pattern k={sub['k']}: {sub['status']}")
+            else:
+                lines.append(f"{k:<18}{v}")
         return "\n".join(lines)
