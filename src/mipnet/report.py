@@ -75,7 +75,8 @@ class TrainReport:
                 for sub in v:
                     if "objective" in sub:
                         lines.append(f"  sign pattern k={sub['k']}: {sub['status']}, "
-                                     f"objective {_fmt(sub['objective'])}, bound {_fmt(sub['bound'])}, {sub['time']:.2f}s, {sub['nodes']} nodes"
+                                     f"objective {_fmt(sub['objective'])}, bound {_fmt(sub['bound'])}, "
+                                     f"{sub['time']:.2f}s, {sub['nodes']} nodes"
                                      + (f", cutoff {_fmt(sub['cutoff'])}" if sub.get("cutoff") is not None else ""))
                     else:
                         lines.append(f"  sign pattern k={sub['k']}: {sub['status']}")
