@@ -1,4 +1,4 @@
-"""Verification benchmark on the real ACAS Xu networks (../shared/external/acasxu), mipnet vs OMLT.
+"""Verification benchmark on the real ACAS Xu networks (../shared/external/acasxu): mipnet, OMLT, Marabou.
 
 Instances: properties 1-4 on each of the 9 networks present, plus the runnable pairs 5/N11, 6/N11, 7/N19, 8/N29,
 9/N33, 10/N45 (the data README). Each tool gets the same per-instance time limit and one thread; every answer
@@ -9,11 +9,17 @@ Usage (run from the repository root)::
 
     PYTHONPATH=src python bench/bench_verify.py --tool mipnet --time-limit 30 --out bench/out_mipnet.jsonl
     PYTHONPATH=src python bench/bench_verify.py --tool omlt   --time-limit 30 --out bench/out_omlt.jsonl
-    PYTHONPATH=src python bench/bench_verify.py --summarize bench/out_mipnet.jsonl bench/out_omlt.jsonl
+    PYTHONPATH=src python bench/bench_verify.py --tool marabou --time-limit 30 --out bench/out_marabou.jsonl
+    PYTHONPATH=src python bench/bench_verify.py --summarize bench/out_mipnet.jsonl bench/out_omlt.jsonl \\
+        bench/out_marabou.jsonl
     PYTHONPATH=src python bench/bench_verify.py --quick ...      # 6 instances
 
 OMLT (``pip install omlt pyomo``) encodes each network with its ``ReluBigMFormulation`` (interval bounds from the
 input box) and solves each disjunct of the property as a feasibility MIP with HiGHS (pyomo ``appsi_highs``).
+
+Marabou (maraboupy 2.0, ``pip install maraboupy``) reads the same ONNX file (``Marabou.read_onnx``) and solves each
+disjunct as one query (box rows as input bounds, the other rows as ``addInequality``), one worker, the time limit
+shared across disjuncts; a ``sat`` point counts only once mipnet's forward pass confirms it (see ``run_marabou``).
 """
 
 from __future__ import annotations
@@ -114,6 +120,74 @@ def run_omlt(net, prop, time_limit: float) -> dict:
     return {"status": status, "time": time.perf_counter() - t0, "x": None, "note": ""}
 
 
+def run_marabou(path: Path, net, prop, time_limit: float) -> dict:
+    """Each disjunct as one Marabou query on the ONNX network (``Marabou.read_onnx``), sharing the time limit.
+
+    Box rows become input bounds, the other rows ``network.addInequality`` (``sum coeffs * vars <= scalar``);
+    ``sat`` is accepted only if mipnet's ``Network.forward`` confirms the point lies in the disjunct.
+    Marabou's timeout has whole-second granularity, so each disjunct gets ``floor`` of the time left (>= 1 s).
+    """
+    import contextlib
+    import io
+
+    from maraboupy import Marabou
+
+    t0 = time.perf_counter()
+    open_disjuncts = 0
+    n, m = net.n_inputs, net.n_outputs
+
+    def query(d, margin: float):
+        with contextlib.redirect_stdout(io.StringIO()):
+            mn = Marabou.read_onnx(str(path))
+        xs = np.asarray(mn.inputVars[0]).reshape(-1)
+        ys = np.asarray(mn.outputVars[0]).reshape(-1)
+        assert len(xs) == n and len(ys) == m
+        variables = np.concatenate([xs, ys])
+        lo, hi = d.box()
+        for i in range(n):
+            if np.isfinite(lo[i]):
+                mn.setLowerBound(int(xs[i]), float(lo[i]))
+            if np.isfinite(hi[i]):
+                mn.setUpperBound(int(xs[i]), float(hi[i]))
+        A, b = d.other_rows()
+        for row, rhs in zip(A, b):
+            nz = np.flatnonzero(row)
+            mn.addInequality([int(variables[k]) for k in nz], [float(row[k]) for k in nz], float(rhs) - margin)
+        left = time_limit - (time.perf_counter() - t0)
+        opts = Marabou.createOptions(timeoutInSeconds=max(int(left), 1), verbosity=0, numWorkers=1)
+        with contextlib.redirect_stdout(io.StringIO()):
+            code, vals, _ = mn.solve(options=opts, verbose=False)
+        x = None
+        if code == "sat":
+            x = np.clip(np.array([vals[int(v)] for v in xs]), lo, hi)
+            if not d.holds_at(x, net.forward(x[None])[0]):
+                x = None
+        return code, x
+
+    notes = []
+    for d in prop.disjuncts:
+        if time_limit - (time.perf_counter() - t0) < 1.0:
+            return {"status": "unknown", "time": time.perf_counter() - t0, "x": None, "note": "time limit"}
+        code, x = query(d, 0.0)
+        if code == "sat" and x is None and time_limit - (time.perf_counter() - t0) >= 1.0:
+            # Marabou's point sits on the boundary (e.g. a tie between outputs) and misses the disjunct in mipnet's
+            # forward pass: ask again for a point strictly inside (rows tightened by 1e-5); only a "sat" is used
+            notes.append("sat point failed the re-check; retried with margin 1e-5")
+            code, x = query(d, 1e-5)
+            if code != "sat":
+                code = "sat-unconfirmed"
+        if code == "unsat":
+            continue
+        if x is not None:
+            return {"status": "violated", "time": time.perf_counter() - t0, "x": x.tolist(), "note": "Marabou sat"}
+        open_disjuncts += 1
+        if code not in ("TIMEOUT", "sat", "sat-unconfirmed"):
+            return {"status": "unknown", "time": time.perf_counter() - t0, "x": None, "note": f"Marabou {code}"}
+        notes.append(f"Marabou {code}")
+    status = "holds" if open_disjuncts == 0 else "unknown"
+    return {"status": status, "time": time.perf_counter() - t0, "x": None, "note": "; ".join(notes)}
+
+
 def bench(tool: str, time_limit: float, quick: bool, out: Path, only: list[tuple[str, int]] | None = None) -> None:
     from mipnet.io import load_any, load_vnnlib
 
@@ -125,6 +199,8 @@ def bench(tool: str, time_limit: float, quick: bool, out: Path, only: list[tuple
             prop = load_vnnlib(ACAS / "vnnlib" / f"prop_{p}.vnnlib", 5, 5)
             if tool == "omlt":
                 r = run_omlt(net, prop, time_limit)
+            elif tool == "marabou":
+                r = run_marabou(onnx_path(net_id), net, prop, time_limit)
             elif tool == "mipnet-mip":
                 r = run_mipnet(net, prop, time_limit, "mip")
             else:
@@ -155,26 +231,40 @@ def summarize(files: list[Path]) -> str:
         med_a = f"{statistics.median(r['time'] for r in rs):.2f}"
         lines.append(f"| {t} | {len(rs)} | {cnt['holds']} | {cnt['violated']} | {cnt['unknown']} | {len(solved)} | "
                      f"{med_s} | {med_a} |")
-    # side by side with the time ratio on instances both tools solved
+    # side by side, with the time ratio of every other tool to the first on instances both solved
     if len(tools) >= 2:
-        a, b = tools[0], tools[1]
-        lines += ["", f"| net | prop | {a} | {b} | time ratio {b}/{a} |", "|---|---|---|---|---|"]
-        ratios = []
-        conflicts = 0
+        a, others = tools[0], tools[1:]
+        head = " | ".join(others) + " | " + " | ".join(f"time ratio {b}/{a}" for b in others)
+        lines += ["", f"| net | prop | {a} | {head} |", "|---|---|---|" + "---|" * (2 * len(others))]
+        ratios: dict[str, list[float]] = {b: [] for b in others}
+        conflicts: dict[str, int] = {b: 0 for b in others}
         for key in sorted(by_tool[a], key=lambda k: (k[1], k[0])):
-            ra, rb = by_tool[a][key], by_tool[b].get(key)
-            if rb is None:
-                continue
-            ratio = "-"
-            if ra["status"] != "unknown" and rb["status"] != "unknown":
-                ratio = f"{rb['time'] / max(ra['time'], 1e-3):.1f}"
-                ratios.append(rb["time"] / max(ra["time"], 1e-3))
-                conflicts += ra["status"] != rb["status"]
-            lines.append(f"| N{key[0]} | {key[1]} | {ra['status']} {ra['time']:.2f} s | {rb['status']} "
-                         f"{rb['time']:.2f} s | {ratio} |")
-        if ratios:
-            lines.append(f"\nMedian time ratio {b}/{a} on instances both solved: {statistics.median(ratios):.1f} "
-                         f"({len(ratios)} instances); conflicting definite answers: {conflicts}.")
+            ra = by_tool[a][key]
+            cells, rcells = [], []
+            for b in others:
+                rb = by_tool[b].get(key)
+                if rb is None:
+                    cells.append("-")
+                    rcells.append("-")
+                    continue
+                cells.append(f"{rb['status']} {rb['time']:.2f} s")
+                ratio = "-"
+                if ra["status"] != "unknown" and rb["status"] != "unknown":
+                    ratio = f"{rb['time'] / max(ra['time'], 1e-3):.1f}"
+                    ratios[b].append(rb["time"] / max(ra["time"], 1e-3))
+                    if ra["status"] != rb["status"]:
+                        conflicts[b] += 1
+                        ratio += " **CONFLICT**"
+                rcells.append(ratio)
+            lines.append(f"| N{key[0]} | {key[1]} | {ra['status']} {ra['time']:.2f} s | " + " | ".join(cells + rcells)
+                         + " |")
+        lines.append("")
+        for b in others:
+            if ratios[b]:
+                lines.append(f"Median time ratio {b}/{a} on instances both solved: {statistics.median(ratios[b]):.1f} "
+                             f"({len(ratios[b])} instances); conflicting definite answers: {conflicts[b]}.")
+            else:
+                lines.append(f"No instance solved by both {a} and {b}; conflicting definite answers: 0.")
     bad = [r for r in rows if r["status"] == "violated" and not r.get("rechecked", False)]
     lines.append(f"Counterexamples that failed the forward-pass re-check: {len(bad)}.")
     return "\n".join(lines)
@@ -182,7 +272,7 @@ def summarize(files: list[Path]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tool", choices=["mipnet", "mipnet-mip", "omlt"], default="mipnet")
+    ap.add_argument("--tool", choices=["mipnet", "mipnet-mip", "omlt", "marabou"], default="mipnet")
     ap.add_argument("--time-limit", type=float, default=120.0)
     ap.add_argument("--quick", action="store_true", help="6 instances only")
     ap.add_argument("--out", type=Path, default=None)
