@@ -20,6 +20,8 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install --quiet torch==2.13.0 || echo "torch not installed: the PyTorch tests will be skipped"
 	# Gurobi is optional too (its pip wheel carries a size-limited licence, enough for the tests)
 	$(BIN)/pip install --quiet gurobipy || echo "gurobipy not installed: the Gurobi tests will be skipped"
+	# Marabou (verification cross-check) is optional
+	$(BIN)/pip install --quiet maraboupy==2.0.0 || echo "maraboupy not installed: its cross-check will be skipped"
 	touch $@
 
 demo: $(VENV)/.installed
