@@ -126,7 +126,7 @@ def tighten(model: MIPModel, cap: float, targets: np.ndarray, lower_too: np.ndar
             h.changeColCost(prev, 0.0)
         h.changeColCost(col, sense)
         prev = col
-        h.setOptionValue("time_limit", float(left))
+        h.setOptionValue("time_limit", float(h.getRunTime() + left))  # HiGHS's clock runs across runs
         h.run()
         lps += 1
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
@@ -143,11 +143,12 @@ def tighten(model: MIPModel, cap: float, targets: np.ndarray, lower_too: np.ndar
         value = float(h.getInfo().objective_function_value)
         if math.isfinite(low):
             low -= MARGIN_ABS + MARGIN_REL * (abs(low) + float(np.abs(y).sum()) + 1.0)
-        elif math.isfinite(value):
-            # a multiplier of an unbounded column is not exactly 0 (simplex noise): fall back on the LP value with
-            # a margin far above the solver's tolerances (measured: the two agree within 1e-9 where both exist)
-            low = value - FALLBACK_MARGIN * (1.0 + abs(value))
-        else:
+        if math.isfinite(value):
+            # the Lagrangian bound may be infinite or loose (a multiplier of an unbounded column or of an
+            # infinite row side is not exactly 0: simplex noise): then the LP value with a margin far above
+            # the solver's tolerances (measured: the two agree within 1e-9 where the Lagrangian one is finite)
+            low = max(low, value - FALLBACK_MARGIN * (1.0 + abs(value)))
+        if not math.isfinite(low):
             continue
         if sense < 0:
             new_hi[k] = min(new_hi[k], -low)
