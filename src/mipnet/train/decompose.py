@@ -91,7 +91,8 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
                 lambda zb: TrainingFormulation(template, X, y, loss, lp_config, domains, warm=warm,  # noqa: B023
                                                incumbent=incumbent, output_signs=v, z_bounds=zb),  # noqa: B023
                 max(best_val, start_val if use_start else best_val), budget,
-                rounds=int(config.extra.get("obbt_rounds", 1)), lower=bool(config.extra.get("obbt_lower", True)))
+                rounds=int(config.extra.get("obbt_rounds", 1)), lower=bool(config.extra.get("obbt_lower", True)),
+                symmetric=bool(config.extra.get("obbt_symmetric", True)))
             if remaining is not None:
                 remaining = options.time_limit - (time.perf_counter() - t_start)
                 if remaining <= 0.5:

@@ -164,13 +164,14 @@ def _append_row(A: object, row: np.ndarray) -> object:
 
 
 def first_layer_bounds(make_form: object, cap: float, time_budget: float, rounds: int = 1,
-                       lower: bool = True) -> tuple[tuple[np.ndarray, np.ndarray] | None, dict]:
+                       lower: bool = True, symmetric: bool = True) -> tuple[tuple[np.ndarray, np.ndarray] | None, dict]:
     """OBBT bounds ``(lo, hi)`` on a sub-problem's first-layer pre-activations, shape ``(N, H)``.
 
     ``make_form(z_bounds)`` builds the sub-problem's :class:`TrainingFormulation` (with ``output_signs``) with the
     given pre-activation bounds (``None``: the defaults). Only the upward (binary) ReLU entries that are not
     already stable are tightened; each round rebuilds the LP with the previous round's bounds (tighter big-M
-    rows, so a tighter LP). Bounds are widened to contain the formulation's warm start, if any.
+    rows, so a tighter LP). Bounds are widened to contain the formulation's warm start, if any. ``symmetric``:
+    per sample, the same (loosest) bounds for all units of equal output sign.
     """
     t0 = time.perf_counter()
     bounds = None
@@ -190,6 +191,15 @@ def first_layer_bounds(make_form: object, cap: float, time_budget: float, rounds
         new_lo, new_hi, got = tighten(form.m, cap, z.idx[sel], np.full(int(sel.sum()), lower), left)
         lo[sel], hi[sel] = new_lo, new_hi
         hi = np.maximum(hi, lo)
+        if symmetric and form.output_signs is not None:
+            # loosest bound over the units of equal output sign, per sample (each is valid for every unit of the
+            # group, a looser one too): keeps the units interchangeable, so the solver's symmetry detection
+            # still sees the permutations (measured: per-unit bounds made HiGHS explore more nodes)
+            for sign in (-1.0, 1.0):
+                g = form.output_signs == sign
+                if g.any():
+                    lo[:, g] = lo[:, g].min(1, keepdims=True)
+                    hi[:, g] = hi[:, g].max(1, keepdims=True)
         if z.val is not None:  # the warm start stays feasible
             lo, hi = np.minimum(lo, z.val), np.maximum(hi, z.val)
         bounds = (lo, hi)
