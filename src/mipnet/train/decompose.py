@@ -34,6 +34,7 @@ from mipnet.train.config import TrainConfig
 from mipnet.train.domains import WeightDomain
 from mipnet.train.formulation import TrainingFormulation
 from mipnet.train.losses import Loss
+from mipnet.train.obbt import first_layer_bounds
 
 #: solver settings for the sub-problems: each starts from a near-optimal network or has a cutoff, so primal
 #: heuristics rarely pay (measured: same nodes, about half the time on breast cancer (40, 4)); user options win
@@ -79,8 +80,28 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
         start_net, start_val = starts.get(k, (None, math.inf))
         use_start = start_net is not None and start_val <= best_val * (1 + 1e-9) + 1e-12
         incumbent = best_val if math.isfinite(best_val) else None
-        form = TrainingFormulation(template, X, y, loss, config, domains, warm=start_net if use_start else None,
-                                   incumbent=incumbent, output_signs=v)
+        warm = start_net if use_start else None
+        z_bounds, obbt_info = None, None
+        if config.extra.get("obbt", False) and incumbent is not None:
+            # LP bound tightening of the big-M values (valid for every solution no worse than the incumbent);
+            # off by default: measured slower on breast cancer (40, 4) (see bench/RESULTS.md)
+            budget = float(config.extra.get("obbt_time", 0.1)) * (remaining if remaining is not None else 600.0)
+            lp_config = replace(config, extra={**config.extra, "pair_rows": config.extra.get("obbt_pair_rows", 0)})
+            z_bounds, obbt_info = first_layer_bounds(
+                lambda zb: TrainingFormulation(template, X, y, loss, lp_config, domains, warm=warm,  # noqa: B023
+                                               incumbent=incumbent, output_signs=v, z_bounds=zb),  # noqa: B023
+                max(best_val, start_val if use_start else best_val), budget,
+                rounds=int(config.extra.get("obbt_rounds", 1)), lower=bool(config.extra.get("obbt_lower", True)),
+                symmetric=bool(config.extra.get("obbt_symmetric", True)))
+            if remaining is not None:
+                remaining = options.time_limit - (time.perf_counter() - t_start)
+                if remaining <= 0.5:
+                    all_proved = False
+                    lower = -math.inf
+                    subs.append({"k": k, "status": "skipped (time limit)", "obbt": obbt_info})
+                    continue
+        form = TrainingFormulation(template, X, y, loss, config, domains, warm=warm,
+                                   incumbent=incumbent, output_signs=v, z_bounds=z_bounds)
         backend.check(form.m)
         # with its own start the solver has the incumbent already; without, the best value is a cutoff
         # (solutions within the relative gap of the best count as equal, as in any solve with that gap)
@@ -101,7 +122,7 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
         size = _add_sizes(size, form.m.size())
         proved = res.status in (Status.OPTIMAL, Status.INFEASIBLE)
         entry = {"k": k, "status": str(res.status), "objective": res.objective, "bound": res.bound,
-                 "time": res.time, "nodes": res.nodes, "cutoff": cutoff}
+                 "time": res.time, "nodes": res.nodes, "cutoff": cutoff, "obbt": obbt_info}
         if res.has_solution:
             net = form.extract(res.x)
             val = objective_value(net, X, y, loss, config)  # exact; <= the solver's value (see _relu)

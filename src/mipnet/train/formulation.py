@@ -111,11 +111,15 @@ class TrainingFormulation:
         decomposition by output signs (see :mod:`mipnet.train.decompose`). Needs one hidden Dense layer and a
         single output with non-prunable ``sign`` weights. With a binary hinge or misclassification loss, each
         ReLU then keeps only the side of its constraints the objective can push against (see :meth:`_relu`).
+    z_bounds : tuple of ndarray or None
+        ``(lo, hi)``, shape ``(N, units)``: bounds on the first layer's pre-activations, intersected with the
+        default ones (the caller vouches for their validity, e.g. :mod:`mipnet.train.obbt`).
     """
 
     def __init__(self, template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
                  domains: list[WeightDomain], warm: Network | None = None, incumbent: float | None = None,
-                 output_signs: np.ndarray | None = None) -> None:
+                 output_signs: np.ndarray | None = None,
+                 z_bounds: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.template, self.loss, self.config, self.domains = template, loss, config, domains
         self.X = template.check_input(X).reshape(len(X), -1)
         self.y = y
@@ -129,6 +133,9 @@ class TrainingFormulation:
             raise SettingsError(f"{len(domains)} weight domains for {len(self.affine_layers)} affine layers")
         self._check_domains()
         self.output_signs = self._check_output_signs(output_signs)
+        self.z_bounds = z_bounds
+        self.first_z: Act | None = None
+        self.first_direction: np.ndarray | None = None
         self.budget = self._budget(incumbent)
         self._build()
 
@@ -228,6 +235,8 @@ class TrainingFormulation:
                 act = self._affine(layer, block, act)
                 if layer.relu:
                     direction = self._relu_direction(layer)
+                    if layer is self.template.layers[0]:
+                        self.first_z, self.first_direction = act, direction
                     z_act, act = act, self._relu(act, direction, self._margin_cap(direction))
                     if direction is not None:
                         self._add_secant_rows(block, z_act, act, direction >= 0)
@@ -335,7 +344,11 @@ class TrainingFormulation:
         width = affine_bound(mag_in, blk.mag, self.budget)  # (N, P)
         bias = c.omega_b if blk.b is not None else 0.0
         hi = np.broadcast_to((width + bias)[:, None, :], (n, out, p))
-        z = m.add_vars((n, out, p), -hi, hi)
+        lo = -hi
+        if self.z_bounds is not None and layer is self.template.layers[0] and p == 1:
+            lo = np.maximum(lo, self.z_bounds[0].reshape(n, out, 1))
+            hi = np.minimum(hi, self.z_bounds[1].reshape(n, out, 1))
+        z = m.add_vars((n, out, p), lo, hi)
         b_cols = np.broadcast_to((blk.b if blk.b is not None else np.full(out, -1))[None, :, None, None],
                                  (n, out, p, 1))
         z_cols = z[..., None]
@@ -365,7 +378,7 @@ class TrainingFormulation:
             zval = np.einsum("npe,oe->nop", xp, wv) + bv[None, :, None]
             self._record(z, zval)
         flat = lambda a: None if a is None else a.reshape(n, out * p)  # noqa: E731  (C, H, W) order
-        return Act(flat(z), flat(-hi), flat(hi), flat(zval))
+        return Act(flat(z), flat(lo), flat(hi), flat(zval))
 
     def _discrete_product(self, blk: WeightBlock, act: Act, emap: np.ndarray, z: np.ndarray) -> None:
         """``z = sum_e (c0 + sum_t coef_t beta_et) * a_e + b`` with ``r = beta * a`` linearised exactly."""
