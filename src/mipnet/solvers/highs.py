@@ -33,6 +33,33 @@ def _new_highs(verbose: bool) -> object:
     return h
 
 
+def highs_lp(lb: np.ndarray, ub: np.ndarray, A: object, lo: np.ndarray, hi: np.ndarray,
+             cost: np.ndarray | None = None, offset: float = 0.0, integer: np.ndarray | None = None) -> object:
+    """A ``highspy.HighsLp`` for ``min cost.x + offset`` s.t. ``lo <= A x <= hi``, ``lb <= x <= ub`` (the one
+    place where mipnet's arrays become HiGHS's model; infinities become ``kHighsInf``)."""
+    import highspy
+
+    inf = highspy.kHighsInf
+    A = A.tocsc()
+    n = A.shape[1]
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n, A.shape[0]
+    lp.col_cost_ = np.zeros(n) if cost is None else np.asarray(cost, dtype=float)
+    lp.col_lower_ = np.where(np.isinf(lb), -inf, lb)
+    lp.col_upper_ = np.where(np.isinf(ub), inf, ub)
+    lp.row_lower_ = np.where(np.isinf(lo), -inf, lo)
+    lp.row_upper_ = np.where(np.isinf(hi), inf, hi)
+    lp.offset_ = float(offset)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = A.data.astype(float)
+    if integer is not None and np.any(integer):
+        lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
+                           for b in np.asarray(integer).tolist()]
+    return lp
+
+
 class HighsBackend(Backend):
     """Solve with HiGHS. Linear MIPs only (HiGHS has no mixed-integer quadratic or bilinear support)."""
 
@@ -76,24 +103,8 @@ class HighsBackend(Backend):
 
         lb, ub = model.bounds()
         A, lo, hi = model.matrix()
-        A = A.tocsc()
-        lp = highspy.HighsLp()
-        lp.num_col_ = model.n_vars
-        lp.num_row_ = model.n_rows
-        lp.col_cost_ = model.objective_vector()
-        lp.col_lower_ = np.where(np.isinf(lb), -highspy.kHighsInf, lb)
-        lp.col_upper_ = np.where(np.isinf(ub), highspy.kHighsInf, ub)
-        lp.row_lower_ = np.where(np.isinf(lo), -highspy.kHighsInf, lo)
-        lp.row_upper_ = np.where(np.isinf(hi), highspy.kHighsInf, hi)
-        lp.offset_ = float(model.obj_constant)
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = A.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = A.indices.astype(np.int32)
-        lp.a_matrix_.value_ = A.data.astype(float)
         ints = model.integrality()
-        if ints.any():
-            lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
-                               for b in ints.tolist()]
+        lp = highs_lp(lb, ub, A, lo, hi, model.objective_vector(), float(model.obj_constant), ints)
         h.passModel(lp)
         if model.is_quadratic:
             self._pass_hessian(h, model)

@@ -39,6 +39,7 @@ import time
 import numpy as np
 
 from mipnet.mip import MIPModel
+from mipnet.solvers.highs import highs_lp
 
 #: relative and absolute margins added to each Lagrangian bound (floating-point rounding of the sums)
 MARGIN_REL, MARGIN_ABS = 1e-7, 1e-6
@@ -98,21 +99,9 @@ def tighten(model: MIPModel, cap: float, targets: np.ndarray, lower_too: np.ndar
     A = _append_row(A, c)
     rlo = np.append(rlo, -np.inf)
     rhi = np.append(rhi, cap - model.obj_constant + 1e-9 * (1 + abs(cap)))
-    Acsc = A.tocsc()
-    inf = highspy.kHighsInf
     h = _new_highs(False)
     h.setOptionValue("threads", 1)
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = model.n_vars, A.shape[0]
-    lp.col_cost_ = np.zeros(model.n_vars)
-    lp.col_lower_ = np.where(np.isinf(lb), -inf, lb)
-    lp.col_upper_ = np.where(np.isinf(ub), inf, ub)
-    lp.row_lower_ = np.where(np.isinf(rlo), -inf, rlo)
-    lp.row_upper_ = np.where(np.isinf(rhi), inf, rhi)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = Acsc.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = Acsc.indices.astype(np.int32)
-    lp.a_matrix_.value_ = Acsc.data.astype(float)
+    lp = highs_lp(lb, ub, A, rlo, rhi)
     h.passModel(lp)
     lps = 0
     prev = None

@@ -30,6 +30,7 @@ import numpy as np
 from mipnet.errors import SettingsError
 from mipnet.layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D, gather_windows
 from mipnet.network import Network
+from mipnet.solvers.highs import highs_lp
 
 ROUND_EPS = 1e-9      # relative widening of interval bounds
 LP_MARGIN = 1e-6      # relative widening of LP safe dual bounds
@@ -156,27 +157,9 @@ class _HighsSession:
         self.is_mip = bool(model.integrality().any())
 
     def _pass(self, model: object) -> None:
-        import highspy
-
         lb, ub = model.bounds()
         A, lo, hi = model.matrix()
-        A = A.tocsc()
-        inf = highspy.kHighsInf
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = model.n_vars, model.n_rows
-        lp.col_cost_ = np.zeros(model.n_vars)
-        lp.col_lower_ = np.where(np.isinf(lb), -inf, lb)
-        lp.col_upper_ = np.where(np.isinf(ub), inf, ub)
-        lp.row_lower_ = np.where(np.isinf(lo), -inf, lo)
-        lp.row_upper_ = np.where(np.isinf(hi), inf, hi)
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = A.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = A.indices.astype(np.int32)
-        lp.a_matrix_.value_ = A.data.astype(float)
-        ints = model.integrality()
-        if ints.any():
-            lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
-                               for b in ints.tolist()]
+        lp = highs_lp(lb, ub, A, lo, hi, integer=model.integrality())
         self.h.passModel(lp)
 
     def minimise(self, j: int, sign: float, time_limit: float | None = None) -> float:
