@@ -96,20 +96,6 @@ class MIPModel:
         self.n_rows += m
         return idx
 
-    def add_sparse_rows(self, A: sp.spmatrix, lo: float | np.ndarray = -INF,
-                        hi: float | np.ndarray = INF) -> np.ndarray:
-        """Add rows given as a sparse matrix over all current variables."""
-        A = sp.coo_matrix(A)
-        m = A.shape[0]
-        self._rows.append(A.row.astype(np.int64) + self.n_rows)
-        self._cols.append(A.col.astype(np.int64))
-        self._vals.append(A.data.astype(float))
-        self._lo.append(np.broadcast_to(np.asarray(lo, dtype=float), (m,)).copy())
-        self._hi.append(np.broadcast_to(np.asarray(hi, dtype=float), (m,)).copy())
-        idx = np.arange(self.n_rows, self.n_rows + m)
-        self.n_rows += m
-        return idx
-
     def matrix(self) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
         """The constraint matrix (CSR, duplicates summed) with row bounds."""
         if not self._rows:

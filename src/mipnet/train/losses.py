@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mipnet.errors import DataError, SettingsError
+from mipnet.errors import SettingsError
 from mipnet.mip import MIPModel
 
 
@@ -16,7 +16,6 @@ class Loss:
     """
 
     name = "loss"
-    quadratic = False
     task = "classification"
 
     def n_outputs(self, n_classes: int) -> int:
@@ -178,7 +177,6 @@ class SquaredError(Loss):
 
     name = "squared"
     task = "regression"
-    quadratic = True
 
     def value(self, outputs, y):
         return float(np.mean(((outputs - y) ** 2).sum(axis=1)))
@@ -212,7 +210,3 @@ def make_loss(name: str | Loss, margin: float = 1e-2) -> Loss:
     cls = LOSSES[key]
     return cls(margin) if cls is Misclassification else cls()
 
-
-def check_targets(loss: Loss, y: np.ndarray) -> None:
-    if not np.all(np.isfinite(y)):
-        raise DataError("targets contain NaN or infinite values")
