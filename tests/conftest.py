@@ -19,6 +19,24 @@ def tiny_binary() -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
+def _bc_subset(n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = MinMaxScaler((-1, 1)).fit_transform(StandardScaler().fit_transform(X))
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(X), n, replace=False)
+    cols = rng.choice(X.shape[1], d, replace=False)
+    return X[np.ix_(rows, cols)], y[rows]
+
+
+@pytest.fixture
+def bc_subset():
+    """Factory: ``bc_subset(n, d, seed)``, n random breast-cancer rows and d random features in [-1, 1]."""
+    return _bc_subset
+
+
 @pytest.fixture
 def small_breast_cancer() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_breast_cancer

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer
-from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from mipnet import Dense, Network
 from mipnet.solvers import SolveOptions
@@ -19,20 +17,11 @@ from mipnet.train.trainer import train_network
 OPTS = SolveOptions(time_limit=60, threads=1, mip_gap=1e-7)
 
 
-def _data(n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    X, y = load_breast_cancer(return_X_y=True)
-    X = MinMaxScaler((-1, 1)).fit_transform(StandardScaler().fit_transform(X))
-    rng = np.random.default_rng(seed)
-    rows = rng.choice(len(X), n, replace=False)
-    cols = rng.choice(X.shape[1], d, replace=False)
-    return X[np.ix_(rows, cols)], y[rows]
-
-
 @pytest.mark.parametrize("n,h,d,seed", [(12, 3, 4, 1), (14, 2, 3, 7)])
-def test_obbt_bounds_contain_the_optimal_network(n: int, h: int, d: int, seed: int) -> None:
+def test_obbt_bounds_contain_the_optimal_network(bc_subset, n: int, h: int, d: int, seed: int) -> None:
     """The pre-activations of an optimal network lie within the OBBT bounds of its sign pattern's sub-problem
     (cap = its objective), and training with OBBT finds the optimum found without it."""
-    X, y = _data(n, d, seed)
+    X, y = bc_subset(n, d, seed)
     template = Network([Dense(h), Dense(1)], X.shape[1])
     loss = make_loss("hinge")
     config = TrainConfig(l1=0.01)

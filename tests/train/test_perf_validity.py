@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer
-from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from mipnet import Dense, Network
 from mipnet.solvers import SolveOptions
@@ -22,15 +20,6 @@ from mipnet.train.trainer import train_network
 from mipnet.train.warmstart import sign_output_starts
 
 OPTS = SolveOptions(time_limit=60, threads=1, mip_gap=1e-7)
-
-
-def _data(n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    X, y = load_breast_cancer(return_X_y=True)
-    X = MinMaxScaler((-1, 1)).fit_transform(StandardScaler().fit_transform(X))
-    rng = np.random.default_rng(seed)
-    rows = rng.choice(len(X), n, replace=False)
-    cols = rng.choice(X.shape[1], d, replace=False)
-    return X[np.ix_(rows, cols)], y[rows]
 
 
 def _solve(X: np.ndarray, y: np.ndarray, h: int, config: TrainConfig):
@@ -57,8 +46,8 @@ VARIANTS = {
 
 
 @pytest.mark.parametrize("n,h,d,seed", CASES)
-def test_every_feature_keeps_the_naive_optimum(n: int, h: int, d: int, seed: int) -> None:
-    X, y = _data(n, d, seed)
+def test_every_feature_keeps_the_naive_optimum(bc_subset, n: int, h: int, d: int, seed: int) -> None:
+    X, y = bc_subset(n, d, seed)
     l1 = 0.01
     _, naive = _solve(X, y, h, TrainConfig.naive(l1=l1))
     assert naive.proved_optimal
@@ -77,8 +66,8 @@ def test_naive_preset_is_the_plain_model() -> None:
 
 
 @pytest.mark.parametrize("n,h,d,seed", CASES[:2])
-def test_warm_starts_are_feasible_and_not_below_the_optimum(n: int, h: int, d: int, seed: int) -> None:
-    X, y = _data(n, d, seed)
+def test_warm_starts_are_feasible_and_not_below_the_optimum(bc_subset, n: int, h: int, d: int, seed: int) -> None:
+    X, y = bc_subset(n, d, seed)
     config = TrainConfig(l1=0.01)
     _, naive = _solve(X, y, h, TrainConfig.naive(l1=0.01))
     template = Network([Dense(h), Dense(1)], X.shape[1])
@@ -103,10 +92,10 @@ def test_warm_starts_are_feasible_and_not_below_the_optimum(n: int, h: int, d: i
     assert rep.warm_start_objective >= rep.objective - 1e-9
 
 
-def test_sub_problems_with_fixed_signs_match_the_naive_model_with_fixed_signs() -> None:
+def test_sub_problems_with_fixed_signs_match_the_naive_model_with_fixed_signs(bc_subset) -> None:
     """Each sign-pattern sub-problem (one-sided ReLU, secant rows, margin cap, bias order) has the optimum of
     the naive model with the output weights pinned to the same signs."""
-    X, y = _data(10, 3, 5)
+    X, y = bc_subset(10, 3, 5)
     h = 2
     template = Network([Dense(h), Dense(1)], X.shape[1])
     domains = resolve_domains("auto", 2, 1)

@@ -130,15 +130,22 @@ def order_hidden(params: list, domains: list[WeightDomain]) -> list:
     """Permute hidden units so that the symmetry-breaking order holds (see the formulation)."""
     params = [(W.copy(), b.copy()) for W, b in params]
     for l in range(len(params) - 1):
-        W, b = params[l]
-        Wn, bn = params[l + 1]
-        if Wn.shape[0] == 1 and domains[l + 1].discrete:
-            order = np.lexsort((-b, -Wn[0]))  # v descending, then bias descending
-        else:
-            order = np.argsort(-b, kind="stable")
-        params[l] = (W[order], b[order])
-        params[l + 1] = (Wn[:, order], bn)
+        order_units(params, l, domains)
     return params
+
+
+def order_units(params: list, l: int, domains: list[WeightDomain]) -> None:
+    """Permute the units of affine layer ``l`` (rows of its ``(W, b)``, columns of layer ``l + 1``'s ``W``) in
+    place into the order of the formulation's symmetry rows: output weight descending then bias descending when
+    the next layer has one discrete output, else bias descending."""
+    W, b = params[l]
+    Wn, bn = params[l + 1]
+    if Wn.shape[0] == 1 and domains[l + 1].discrete:
+        order = np.lexsort((-b, -Wn[0]))
+    else:
+        order = np.argsort(-b, kind="stable")
+    params[l] = (W[order], b[order])
+    params[l + 1] = (Wn[:, order], bn)
 
 
 def warm_start(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,

@@ -20,7 +20,7 @@ from mipnet.train.config import TrainConfig
 from mipnet.train.domains import WeightDomain
 from mipnet.train.losses import Loss
 from mipnet.train.structure import is_gateable
-from mipnet.train.warmstart import _output_grad
+from mipnet.train.warmstart import _output_grad, order_units
 
 Params = list[tuple[np.ndarray, np.ndarray]]
 
@@ -225,14 +225,7 @@ def _order_dense(template: Network, params: Params, domains: list[WeightDomain],
         if not (isinstance(layer, Dense) and isinstance(layers[li + 1], Dense) and layer.bias_on and layer.relu
                 and layer.units > 1) or (config.layer_gates and is_gateable(template, layer)):
             continue
-        W, b = params[k]
-        Wn, bn = params[k + 1]
-        if Wn.shape[0] == 1 and domains[k + 1].discrete:
-            order = np.lexsort((-b, -Wn[0]))
-        else:
-            order = np.argsort(-b, kind="stable")
-        params[k] = (W[order], b[order])
-        params[k + 1] = (Wn[:, order], bn)
+        order_units(params, k, domains)
     return params
 
 
