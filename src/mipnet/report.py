@@ -77,9 +77,20 @@ class TrainReport:
                         lines.append(f"  sign pattern k={sub['k']}: {sub['status']}, "
                                      f"objective {_fmt(sub['objective'])}, bound {_fmt(sub['bound'])}, "
                                      f"{sub['time']:.2f}s, {sub['nodes']} nodes"
-                                     + (f", cutoff {_fmt(sub['cutoff'])}" if sub.get("cutoff") is not None else ""))
+                                     + (f", cutoff {_fmt(sub['cutoff'])}" if sub.get("cutoff") is not None else "")
+                                     + _cut_note(sub))
+                    elif "bound" in sub:
+                        lines.append(f"  sign pattern k={sub['k']}: {sub['status']}, bound {_fmt(sub['bound'])} "
+                                     f">= {_fmt(sub['cutoff'])}, {sub['time']:.2f}s" + _cut_note(sub))
                     else:
                         lines.append(f"  sign pattern k={sub['k']}: {sub['status']}")
             else:
                 lines.append(f"{k:<18}{v}")
         return "\n".join(lines)
+
+
+def _cut_note(sub: dict) -> str:
+    c = sub.get("cuts")
+    if not c:
+        return ""
+    return f"; root cuts: {c['rounds']} rounds, {c['kept']} of {c['generated']} kept, LP bound {_fmt(c['bound'])}"

@@ -2,7 +2,8 @@
 
 Naive: big-M from per-sample interval bounds, no warm start, no symmetry handling, one MIP. The fast path adds
 the warm starts (per output-sign pattern, LP-polished), the L1-budget big-M, the decomposition by output signs
-with cutoffs, one-sided ReLUs, the secant rows, the margin cap and the bias order within sign groups.
+with cutoffs, one-sided ReLUs, the secant rows, the root cuts, the margin cap and the bias order within sign
+groups (the optional hyperplane-side rows too).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ VARIANTS = {
     "no secant rows": {"extra": {"secant_rows": False}},
     "no margin cap": {"extra": {"margin_cap": False}},
     "no pair rows": {"extra": {"pair_rows": 0}},
+    "no root cuts (pair rows instead)": {"extra": {"relu_cuts": False}},
+    "hyperplane-side rows z <= U d": {"extra": {"relu_indicator": True}},
+    "root cuts, all kept, symmetric": {"extra": {"cut_keep_slack": float("inf"), "cut_symmetric": True}},
+    "root cuts with pair rows": {"extra": {"pair_rows": 8}},
     "OBBT of the big-M values": {"extra": {"obbt": True}},
     "OBBT with pair rows, 2 rounds, upper only": {"extra": {"obbt": True, "obbt_pair_rows": 8, "obbt_rounds": 2,
                                                             "obbt_lower": False}},

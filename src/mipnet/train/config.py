@@ -51,6 +51,15 @@ class TrainConfig:
         best network so far as cutoff. Needs ``warm_start``; the result is the same optimum.
     margin : float
         Margin of the misclassification loss.
+    seed : int
+        Seed of the warm start's random initialisation.
+    extra : dict
+        Switches of individual speed features of the sign-pattern sub-problems, for experiments and ablations
+        (each is tested to keep the optimum): ``relu_cuts`` (root cut loop, :mod:`mipnet.train.cuts`, default
+        True), ``cut_keep_slack`` (0.05), ``cut_symmetric`` (False), ``relu_indicator`` (rows ``z <= U d``,
+        False), ``pair_rows`` (nearest opposite-class pairs listed as rows; default 8 without cuts, 0 with them),
+        ``secant_rows``, ``one_sided_relu``, ``margin_cap`` (True), ``group_order`` (False), ``obbt`` (False,
+        :mod:`mipnet.train.obbt`).
     """
 
     weights: str | list = "auto"

@@ -8,7 +8,8 @@ is therefore the best of the ``H + 1`` sub-problems with ``v`` fixed to these pa
 * has no product linearisation (``o_i = sum_j v_j a_ij + c`` is linear);
 * keeps one side of each ReLU only (the objective is monotone in ``a_ij``; see
   :meth:`TrainingFormulation._relu`), which halves the binaries;
-* orders the units of equal output sign by bias (valid: they are interchangeable);
+* first runs a root cut loop on its LP relaxation (:mod:`mipnet.train.cuts`): if the safe LP bound reaches the
+  best value known (within the gap) the pattern is closed without a MIP, else the cuts go into the MIP;
 * uses the L1 budget of the best network known so far for its big-M bounds, and that network's objective
   as a solver cutoff: a sub-problem that finds nothing below the cutoff has proved that none exists.
 
@@ -29,6 +30,7 @@ from mipnet.errors import CertificateWarning, NoSolutionError
 from mipnet.network import Network
 from mipnet.solvers import SolveOptions, Status
 from mipnet.solvers.base import Backend, relative_gap
+from mipnet.train import cuts
 from mipnet.train.certificate import TOL, objective_value
 from mipnet.train.config import TrainConfig
 from mipnet.train.domains import WeightDomain
@@ -39,6 +41,8 @@ from mipnet.train.obbt import first_layer_bounds
 #: solver settings for the sub-problems: each starts from a near-optimal network or has a cutoff, so primal
 #: heuristics rarely pay (measured: same nodes, about half the time on breast cancer (40, 4)); user options win
 SUB_OPTIONS = {"highs": {"mip_heuristic_effort": 0.0}}
+#: share of a sub-problem's remaining time the root cut loop may use
+CUT_TIME_FRACTION = 0.15
 
 
 def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
@@ -56,12 +60,27 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
             best_net, best_val = net, val
     warm_value = best_val
     order = sorted(range(h + 1), key=lambda k: starts[k][1] if k in starts else math.inf)
+    use_cuts = bool(config.extra.get("relu_cuts", True))
+    # the cut family contains the pair rows (see mipnet.train.cuts): with cuts on they are separated, not listed
+    sub_config = config if not use_cuts or "pair_rows" in config.extra else \
+        replace(config, extra={**config.extra, "pair_rows": 0})
     subs = []
     all_proved = True
     lower = math.inf  # smallest lower bound over the sub-problems not closed by the cutoff
     nodes, solve_time, accepted = 0, 0.0, None
     size: dict = {}
     interrupted = False
+    def time_left() -> float | None:
+        return None if options.time_limit is None else options.time_limit - (time.perf_counter() - t_start)
+
+    def out_of_time(remaining: float | None) -> bool:
+        return remaining is not None and remaining <= 0.5
+
+    def skip(entry: dict) -> None:  # a pattern left unsolved: nothing is proved about it
+        nonlocal all_proved, lower
+        all_proved, lower = False, -math.inf
+        subs.append({**entry, "status": "skipped (time limit)"})
+
     for k in order:
         if interrupted:  # Ctrl-C: keep the best network so far, say which patterns were not solved
             all_proved = False
@@ -69,14 +88,10 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
             subs.append({"k": k, "status": "skipped (interrupted)"})
             continue
         v = np.array([1.0] * k + [-1.0] * (h - k))
-        remaining = None
-        if options.time_limit is not None:
-            remaining = options.time_limit - (time.perf_counter() - t_start)
-            if remaining <= 0.5:
-                all_proved = False
-                lower = -math.inf
-                subs.append({"k": k, "status": "skipped (time limit)"})
-                continue
+        remaining = time_left()
+        if out_of_time(remaining):
+            skip({"k": k})
+            continue
         start_net, start_val = starts.get(k, (None, math.inf))
         use_start = start_net is not None and start_val <= best_val * (1 + 1e-9) + 1e-12
         incumbent = best_val if math.isfinite(best_val) else None
@@ -93,16 +108,33 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
                 max(best_val, start_val if use_start else best_val), budget,
                 rounds=int(config.extra.get("obbt_rounds", 1)), lower=bool(config.extra.get("obbt_lower", True)),
                 symmetric=bool(config.extra.get("obbt_symmetric", True)))
-            if remaining is not None:
-                remaining = options.time_limit - (time.perf_counter() - t_start)
-                if remaining <= 0.5:
-                    all_proved = False
-                    lower = -math.inf
-                    subs.append({"k": k, "status": "skipped (time limit)", "obbt": obbt_info})
-                    continue
-        form = TrainingFormulation(template, X, y, loss, config, domains, warm=warm,
+            remaining = time_left()
+            if out_of_time(remaining):
+                skip({"k": k, "obbt": obbt_info})
+                continue
+        form = TrainingFormulation(template, X, y, loss, sub_config, domains, warm=warm,
                                    incumbent=incumbent, output_signs=v, z_bounds=z_bounds)
         backend.check(form.m)
+        cut_info = None
+        if use_cuts and cuts.applicable(form):
+            # root cut loop on the LP relaxation: a pattern whose safe LP bound reaches the best value (within the
+            # gap) holds nothing better and needs no MIP; otherwise its binding cuts go into the MIP
+            target = best_val - options.mip_gap * abs(best_val) if math.isfinite(best_val) else None
+            budget = CUT_TIME_FRACTION * (remaining if remaining is not None else 600.0)
+            loop = cuts.root_cut_loop(form, target, budget,
+                                      keep_slack=float(config.extra.get("cut_keep_slack", cuts.KEEP_SLACK)),
+                                      symmetric=bool(config.extra.get("cut_symmetric", False)))
+            cut_info = loop.as_dict()
+            if target is not None and loop.bound >= target:
+                lower = min(lower, loop.bound)
+                subs.append({"k": k, "status": "closed by the cut loop's LP bound",
+                             "bound": loop.bound, "time": loop.time, "nodes": 0, "cutoff": target, "cuts": cut_info})
+                continue
+            cuts.add_cuts(form, loop.cuts)
+            remaining = time_left()
+            if out_of_time(remaining):
+                skip({"k": k, "cuts": cut_info})
+                continue
         # with its own start the solver has the incumbent already; without, the best value is a cutoff
         # (solutions within the relative gap of the best count as equal, as in any solve with that gap)
         cutoff = None if use_start or not math.isfinite(best_val) else best_val - options.mip_gap * abs(best_val)
@@ -122,7 +154,7 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
         size = _add_sizes(size, form.m.size())
         proved = res.status in (Status.OPTIMAL, Status.INFEASIBLE)
         entry = {"k": k, "status": str(res.status), "objective": res.objective, "bound": res.bound,
-                 "time": res.time, "nodes": res.nodes, "cutoff": cutoff, "obbt": obbt_info}
+                 "time": res.time, "nodes": res.nodes, "cutoff": cutoff, "obbt": obbt_info, "cuts": cut_info}
         if res.has_solution:
             net = form.extract(res.x)
             val = objective_value(net, X, y, loss, config)  # exact; <= the solver's value (see _relu)

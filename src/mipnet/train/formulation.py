@@ -135,6 +135,8 @@ class TrainingFormulation:
         self.output_signs = self._check_output_signs(output_signs)
         self.z_bounds = z_bounds
         self.first_z: Act | None = None
+        self.first_a: Act | None = None
+        self.abs_bias: np.ndarray | None = None
         self.first_direction: np.ndarray | None = None
         self.budget = self._budget(incumbent)
         self._build()
@@ -238,9 +240,11 @@ class TrainingFormulation:
                     if layer is self.template.layers[0]:
                         self.first_z, self.first_direction = act, direction
                     z_act, act = act, self._relu(act, direction, self._margin_cap(direction))
+                    if layer is self.template.layers[0]:
+                        self.first_a = act
                     if direction is not None:
                         self._add_secant_rows(block, z_act, act, direction >= 0)
-                        self._add_pair_rows(block, act, direction)
+                        self._add_pair_rows(block, z_act, act, direction)
                 if block.layer_gate is not None:
                     act = self._layer_skip(block, prev, act)
             elif isinstance(layer, Flatten):
@@ -477,13 +481,18 @@ class TrainingFormulation:
             m.add_rows(np.stack([a[sel], z.idx[sel]], -1), [1.0, -1.0], lo=0.0)                     # a >= z
         if (unstable & upper).any():
             sel = unstable & upper
-            au, zu, Lu, Uu = a[sel], z.idx[sel], L[sel], U[sel]
-            if cap is not None:
-                Uu = np.minimum(Uu, cap[sel])
+            au, zu, Lu, Uz = a[sel], z.idx[sel], L[sel], U[sel]
+            Uu = Uz if cap is None else np.minimum(Uz, cap[sel])
             d = m.add_binaries(au.shape)
             one = np.ones(au.shape)
             m.add_rows(np.stack([au, zu, d], -1), np.stack([one, -one, -Lu], -1), hi=-Lu)             # a <= z - L(1-d)
             m.add_rows(np.stack([au, d], -1), np.stack([one, -Uu], -1), hi=0.0)                       # a <= U d
+            if direction is not None and self.config.extra.get("relu_indicator", False):
+                # z <= U d: d is the side of the unit's hyperplane (d = 0 then means z <= 0, not only a = 0), so
+                # branching on d splits the weight space. Valid for the optimum: a solution with d = 0 and z > 0
+                # has a = 0 and stays feasible, with the same objective, when d is set to 1. Off by default:
+                # measured slower (bench/RESULTS.md)
+                m.add_rows(np.stack([zu, d], -1), np.stack([one, -Uz], -1), hi=0.0)
             if z.val is not None:
                 self._record(d, (z.val[sel] > 0).astype(float))
         aval = None if z.val is None else np.maximum(z.val, 0.0)
@@ -678,6 +687,7 @@ class TrainingFormulation:
             return
         m = self.m
         beta = m.add_vars(blk.b.shape, 0.0, self.config.omega_b)
+        self.abs_bias = beta
         m.add_rows(np.stack([beta, blk.b], -1), [1.0, -1.0], lo=0.0)
         m.add_rows(np.stack([beta, blk.b], -1), [1.0, 1.0], lo=0.0)
         if blk.warm[1] is not None:
@@ -691,7 +701,7 @@ class TrainingFormulation:
                                 np.full((len(ii), 1), -0.5)], 1)
         m.add_rows(cols, coefs, hi=0.0)
 
-    def _add_pair_rows(self, blk: WeightBlock, a: Act, direction: np.ndarray) -> None:
+    def _add_pair_rows(self, blk: WeightBlock, z: Act, a: Act, direction: np.ndarray) -> None:
         """``a_hj - a_uj <= (w_j . (x_h - x_u) + sum_e |x_he - x_ue| |w_je|) / 2`` for sample pairs where unit
         ``j`` has direction +1 on ``h`` and -1 on ``u`` (first layer on data, one-sided ReLUs).
 
@@ -721,10 +731,16 @@ class TrainingFormulation:
             h, u = (pp[:, 0], pp[:, 1]) if self.output_signs[j] > 0 else (pp[:, 1], pp[:, 0])
             dx = self.X[h] - self.X[u]
             n = len(h)
-            cols = np.concatenate([a.idx[h, j][:, None], a.idx[u, j][:, None],
-                                   np.broadcast_to(blk.W[j], (n, blk.W.shape[1])),
-                                   np.broadcast_to(blk.absw[j], (n, blk.W.shape[1]))], 1)
-            coefs = np.concatenate([np.ones((n, 1)), -np.ones((n, 1)), -0.5 * dx, -0.5 * np.abs(dx)], 1)
+            if self.config.extra.get("pair_rows_z", True):  # w_j . (x_h - x_u) = z_hj - z_uj: 4 nonzeros, not E + 2
+                cols = np.concatenate([a.idx[h, j][:, None], a.idx[u, j][:, None], z.idx[h, j][:, None],
+                                       z.idx[u, j][:, None], np.broadcast_to(blk.absw[j], (n, blk.W.shape[1]))], 1)
+                coefs = np.concatenate([np.ones((n, 1)), -np.ones((n, 1)), np.full((n, 1), -0.5),
+                                        np.full((n, 1), 0.5), -0.5 * np.abs(dx)], 1)
+            else:
+                cols = np.concatenate([a.idx[h, j][:, None], a.idx[u, j][:, None],
+                                       np.broadcast_to(blk.W[j], (n, blk.W.shape[1])),
+                                       np.broadcast_to(blk.absw[j], (n, blk.W.shape[1]))], 1)
+                coefs = np.concatenate([np.ones((n, 1)), -np.ones((n, 1)), -0.5 * dx, -0.5 * np.abs(dx)], 1)
             m.add_rows(cols, coefs, hi=0.0)
 
     # ------------------------------------------------------------------------------- global pieces

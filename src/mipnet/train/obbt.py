@@ -40,22 +40,12 @@ import numpy as np
 
 from mipnet.mip import MIPModel
 from mipnet.solvers.highs import highs_lp
+from mipnet.verify.bounds import safe_lp_bound
 
 #: relative and absolute margins added to each Lagrangian bound (floating-point rounding of the sums)
 MARGIN_REL, MARGIN_ABS = 1e-7, 1e-6
 #: margin on the LP value when the Lagrangian bound is infinite (relative to ``1 + |value|``)
 FALLBACK_MARGIN = 1e-5
-
-
-def _lagrangian_lower(y: np.ndarray, d: np.ndarray, rlo: np.ndarray, rhi: np.ndarray, lb: np.ndarray,
-                      ub: np.ndarray) -> float:
-    """``sum_r min(y_r lo_r, y_r hi_r) + sum_j min(d_j lb_j, d_j ub_j)`` with ``0 * inf = 0``."""
-    def part(mult: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
-        with np.errstate(invalid="ignore"):
-            a = np.where(mult == 0, 0.0, mult * lo)
-            b = np.where(mult == 0, 0.0, mult * hi)
-        return float(np.minimum(a, b).sum())
-    return part(y, rlo, rhi) + part(d, lb, ub)
 
 
 def tighten(model: MIPModel, cap: float, targets: np.ndarray, lower_too: np.ndarray | None = None,
@@ -121,14 +111,10 @@ def tighten(model: MIPModel, cap: float, targets: np.ndarray, lower_too: np.ndar
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             continue
         sol = h.getSolution()
-        y = np.asarray(sol.row_dual, dtype=float)
-        # a multiplier paired with an infinite row side (tiny, of the wrong sign) would make the bound infinite:
-        # set it to 0 (any multipliers give a valid bound)
-        y = np.where(((y > 0) & np.isinf(rlo)) | ((y < 0) & np.isinf(rhi)), 0.0, y)
         cost = np.zeros(model.n_vars)
         cost[col] = sense
-        d = cost - A.T @ y
-        low = _lagrangian_lower(y, d, rlo, rhi, lb, ub)  # <= min sense * x_t over the LP
+        y = np.asarray(sol.row_dual, dtype=float)
+        low = safe_lp_bound(cost, A, rlo, rhi, lb, ub, y)  # <= min sense * x_t over the LP
         value = float(h.getInfo().objective_function_value)
         if math.isfinite(low):
             low -= MARGIN_ABS + MARGIN_REL * (abs(low) + float(np.abs(y).sum()) + 1.0)

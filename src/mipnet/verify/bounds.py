@@ -138,6 +138,18 @@ def safe_dual_bound(c: np.ndarray, A: object, row_lo: np.ndarray, row_hi: np.nda
     return total if np.isfinite(total) else -np.inf
 
 
+def safe_lp_bound(c: np.ndarray, A: object, row_lo: np.ndarray, row_hi: np.ndarray, col_lo: np.ndarray,
+                  col_hi: np.ndarray, y: np.ndarray) -> float:
+    """:func:`safe_dual_bound` for the row duals ``y`` of an LP solver, whatever its sign convention (both signs
+    are tried). A multiplier that pairs with an infinite row side (simplex noise of the wrong sign) is set to 0
+    first: any multipliers give a valid bound, and this one would make it infinite."""
+    best = -np.inf
+    for yy in (y, -y):
+        yy = np.where(((yy > 0) & np.isinf(row_lo)) | ((yy < 0) & np.isinf(row_hi)), 0.0, yy)
+        best = max(best, safe_dual_bound(c, A, row_lo, row_hi, col_lo, col_hi, yy))
+    return best
+
+
 class _HighsSession:
     """One HiGHS model (LP or MIP) re-solved for many objectives ``min +-v_j``."""
 
@@ -193,8 +205,7 @@ class _HighsSession:
         c = np.zeros(self.model.n_vars)
         c[j] = sign
         y = np.asarray(h.getSolution().row_dual, dtype=float)
-        b = max(safe_dual_bound(c, self.A, self.row_lo, self.row_hi, self.col_lo, self.col_hi, y),
-                safe_dual_bound(c, self.A, self.row_lo, self.row_hi, self.col_lo, self.col_hi, -y))
+        b = safe_lp_bound(c, self.A, self.row_lo, self.row_hi, self.col_lo, self.col_hi, y)
         return b - LP_MARGIN * (1.0 + abs(b)) if np.isfinite(b) else -np.inf
 
 
