@@ -92,7 +92,7 @@ def test_ctrl_c_keeps_the_best_network(tmp_path):
     import signal
 
     model = tmp_path / "m.json"
-    proc = subprocess.Popen([sys.executable, "-m", "mipnet.cli", "demo", "--n", "150", "--hidden", "4",
+    proc = subprocess.Popen([sys.executable, "-m", "mipnet.cli", "demo", "--n", "80", "--hidden", "4",
                              "--time-limit", "600", "--out", str(model)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
     seen = []
@@ -101,7 +101,8 @@ def test_ctrl_c_keeps_the_best_network(tmp_path):
         if "incumbent" in line:
             break
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    # HiGHS acts on the interrupt at its next check (measured 0.2-7 s after the signal on 2 busy cores)
+    out, err = proc.communicate(timeout=300)
     out = "".join(seen) + out
     assert proc.returncode == 0, err
     assert "status            interrupted" in out or "status            optimal" in out

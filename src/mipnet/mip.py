@@ -105,6 +105,28 @@ class MIPModel:
         A.sum_duplicates()
         return A, np.concatenate(self._lo), np.concatenate(self._hi)
 
+    def append(self, other: MIPModel) -> int:
+        """Add a copy of ``other``'s variables, rows, objective and bilinear terms; returns the offset to add to
+        ``other``'s variable indices (used for two copies of a network in one model)."""
+        off, roff = self.n_vars, self.n_rows
+        self.lb += [a.copy() for a in other.lb]
+        self.ub += [a.copy() for a in other.ub]
+        self.integer += [a.copy() for a in other.integer]
+        self._rows += [r + roff for r in other._rows]
+        self._cols += [c + off for c in other._cols]
+        self._vals += [v.copy() for v in other._vals]
+        self._lo += [v.copy() for v in other._lo]
+        self._hi += [v.copy() for v in other._hi]
+        for i, c in other.obj.items():
+            self.obj[i + off] = self.obj.get(i + off, 0.0) + c
+        for (i, j), c in other.quad_obj.items():
+            self.quad_obj[(i + off, j + off)] = self.quad_obj.get((i + off, j + off), 0.0) + c
+        self.bilinear += [(t + off, a + off, b + off) for t, a, b in other.bilinear]
+        self.obj_constant += other.obj_constant
+        self.n_vars += other.n_vars
+        self.n_rows += other.n_rows
+        return off
+
     # ------------------------------------------------------------------------------------------ objective
     def add_objective(self, idx: np.ndarray, coefs: float | np.ndarray) -> None:
         idx = np.asarray(idx).reshape(-1)

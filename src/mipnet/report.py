@@ -10,7 +10,7 @@ def _fmt(v: float | None, pct: bool = False) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
     if isinstance(v, float) and math.isinf(v):
-        return "inf"
+        return "inf" if v > 0 else "-inf"
     return f"{100 * v:.2f}%" if pct else f"{v:.6g}"
 
 

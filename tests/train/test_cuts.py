@@ -100,3 +100,23 @@ def test_not_applicable_without_output_signs(bc_subset) -> None:
     form = TrainingFormulation(template, X, y, make_loss("hinge"), TrainConfig(l1=0.01), resolve_domains("auto", 2, 1))
     assert not cuts.applicable(form)
     assert cuts.root_cut_loop(form, None, 5).stopped == "not applicable"
+
+
+def test_ctrl_c_in_the_cut_loop_keeps_the_best_network(bc_subset, monkeypatch) -> None:
+    from mipnet.solvers import SolveOptions
+    from mipnet.train.trainer import train_network
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cuts, "root_cut_loop", interrupted)
+    X, y = bc_subset(20, 4, 2)
+    template = Network([Dense(2), Dense(1)], X.shape[1])
+    net, rep = train_network(template, X, y, make_loss("hinge"), TrainConfig(l1=0.01),
+                             options=SolveOptions(time_limit=60, threads=1))
+    assert rep.status == "interrupted" and not rep.proved_optimal
+    assert rep.objective == pytest.approx(rep.warm_start_objective)  # the best start, certified
+    assert rep.certificate["ok"]
+    assert [s["status"] for s in rep.extra["sub_problems"]] == ["interrupted", "skipped (interrupted)",
+                                                               "skipped (interrupted)"]
+    np.testing.assert_allclose(net.forward(X).shape, (20, 1))

@@ -121,9 +121,14 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
             # gap) holds nothing better and needs no MIP; otherwise its binding cuts go into the MIP
             target = best_val - options.mip_gap * abs(best_val) if math.isfinite(best_val) else None
             budget = CUT_TIME_FRACTION * (remaining if remaining is not None else 600.0)
-            loop = cuts.root_cut_loop(form, target, budget,
-                                      keep_slack=float(config.extra.get("cut_keep_slack", cuts.KEEP_SLACK)),
-                                      symmetric=bool(config.extra.get("cut_symmetric", False)))
+            try:
+                loop = cuts.root_cut_loop(form, target, budget,
+                                          keep_slack=float(config.extra.get("cut_keep_slack", cuts.KEEP_SLACK)),
+                                          symmetric=bool(config.extra.get("cut_symmetric", False)))
+            except KeyboardInterrupt:  # Ctrl-C in the cut loop: as in a solve, keep the best network so far
+                interrupted, all_proved, lower = True, False, -math.inf
+                subs.append({"k": k, "status": "interrupted"})
+                continue
             cut_info = loop.as_dict()
             if target is not None and loop.bound >= target:
                 lower = min(lower, loop.bound)

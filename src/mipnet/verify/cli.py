@@ -5,6 +5,7 @@
     mipnet verify net.onnx property.vnnlib --time-limit 120
     mipnet verify model.json --robust-at point.csv --eps 0.05 --label 3
     mipnet verify net.nnet --bounds LOWER,UPPER        # LOWER/UPPER: numbers or CSV files
+    mipnet verify model.json --monotone 2 --box=-1,1 [--decreasing] [--output 0]
 
 Prints ``holds``, ``violated`` or ``unknown`` and the time (or JSON with ``--json``). The exit code is 0 for any
 answer, including ``unknown``; 2 for an error (unreadable file, unsupported node, bad option), with a one-line
@@ -36,6 +37,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--domain", metavar="LOW,HIGH", help="valid input range intersected with the ball, e.g. 0,1")
     p.add_argument("--bounds", metavar="LOWER,UPPER", help="bound every output over the input box LOWER..UPPER "
                    "(each a number or a CSV file; write --bounds=-1,1 when LOWER is negative)")
+    p.add_argument("--monotone", type=int, metavar="FEATURE", help="prove an output monotone in input FEATURE "
+                   "(0-based) over the box given by --box")
+    p.add_argument("--box", metavar="LOWER,UPPER", help="input box for --monotone (as for --bounds)")
+    p.add_argument("--decreasing", action="store_true", help="with --monotone: non-increasing (default: "
+                   "non-decreasing)")
+    p.add_argument("--output", type=int, default=0, help="with --monotone: the output index (default 0)")
     p.add_argument("--time-limit", type=float, default=None, help="seconds for the whole query")
     p.add_argument("--solver", choices=["highs", "scip"], default="highs")
     p.add_argument("--tightening", choices=["interval", "lp", "mip"], default="lp",
@@ -108,9 +115,10 @@ def run(args: argparse.Namespace) -> int:
 
     _silence_highs_banner()
     try:
-        modes = sum(x is not None for x in (args.property, args.robust_at, args.bounds))
+        modes = sum(x is not None for x in (args.property, args.robust_at, args.bounds, args.monotone))
         if modes != 1:
-            raise SettingsError("give exactly one query: a PROPERTY file, --robust-at CSV, or --bounds LOWER,UPPER")
+            raise SettingsError("give exactly one query: a PROPERTY file, --robust-at CSV, --bounds LOWER,UPPER, or "
+                                "--monotone FEATURE --box LOWER,UPPER")
         net = _load_network(args.network)
         common = dict(time_limit=args.time_limit, solver=args.solver, tightening=args.tightening,
                       threads=args.threads)
@@ -127,6 +135,16 @@ def run(args: argparse.Namespace) -> int:
             out = res.as_dict()
             line = (f"{res.status}  ({res.time:.2f} s)  label {res.label}, eps {res.eps:g}: worst-case margin in "
                     f"[{res.margin_bound:.6g}, {res.margin:.6g}]")
+        elif args.monotone is not None:
+            if args.box is None:
+                raise SettingsError("--monotone needs --box LOWER,UPPER")
+            lo, hi = _pair(args.box, "--box")
+            res = verify.monotonicity(net, args.monotone, lo, hi, output=args.output,
+                                      direction="decreasing" if args.decreasing else "increasing", **common)
+            out = res.as_dict()
+            line = f"{res.status}  ({res.time:.2f} s)  {res.note}"
+            if res.counterexample_pair is not None:
+                line += "\nhigher input: " + ", ".join(f"{v:.9g}" for v in np.ravel(res.counterexample_pair))
         else:
             lo, hi = _pair(args.bounds, "--bounds")
             res = verify.output_bounds(net, lo, hi, **common)

@@ -97,6 +97,36 @@ class RobustnessResult(VerificationResult):
 
 
 @dataclass
+class MonotonicityResult(VerificationResult):
+    """Outcome of a monotonicity query (:func:`mipnet.verify.monotonicity`).
+
+    Attributes
+    ----------
+    feature, output : int
+    direction : {"increasing", "decreasing"}
+    tol : float
+    worst_found : float
+        Smallest ``sign * (o(x') - o(x))`` over the pairs found (``sign`` is +1 for increasing), each re-checked by
+        forward passes: negative beyond ``tol`` means ``violated``.
+    worst_bound : float
+        Proved lower bound on it over the whole box: ``>= -tol`` means ``holds``.
+    counterexample, counterexample_pair : ndarray or None
+        The pair ``x`` (lower feature value) and ``x'`` (higher), when violated; ``counterexample_output`` and
+        ``counterexample_pair_output`` are their forward passes.
+    """
+
+    feature: int = 0
+    output: int = 0
+    direction: str = "increasing"
+    tol: float = 1e-4
+    worst_found: float = np.inf
+    worst_bound: float = -np.inf
+    counterexample_pair: np.ndarray | None = None
+    counterexample_pair_output: np.ndarray | None = None
+    query: str = "monotonicity"
+
+
+@dataclass
 class BoundsResult:
     """Proved bounds on every output over an input box.
 
