@@ -72,7 +72,8 @@ class Cut:
 
 @dataclass
 class CutLoopResult:
-    """What the root cut loop found: the cuts still binding at its last LP, its safe bound, and counts."""
+    """What the root cut loop found: the cuts with little slack at its last LP (``keep_slack``), its safe bound,
+    and counts."""
 
     cuts: list[Cut] = field(default_factory=list)
     bound: float = -math.inf
@@ -188,7 +189,8 @@ def separate(form: object, x: np.ndarray, separators: dict | None = None,
 
 def root_cut_loop(form: object, cutoff: float | None, time_budget: float, max_rounds: int = 60,
                   keep_slack: float = KEEP_SLACK, symmetric: bool = False) -> CutLoopResult:
-    """Run the cut loop on the LP relaxation of ``form.m``; returns the binding cuts and a safe LP bound.
+    """Run the cut loop on the LP relaxation of ``form.m``; returns the cuts with slack below ``keep_slack`` at the
+    last LP and a safe LP bound.
 
     ``cutoff``: the value of the best known network; the loop stops once its bound reaches it (the sub-problem
     then holds nothing better, up to the caller's gap). ``time_budget`` in seconds.

@@ -118,7 +118,7 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
         cut_info = None
         if use_cuts and cuts.applicable(form):
             # root cut loop on the LP relaxation: a pattern whose safe LP bound reaches the best value (within the
-            # gap) holds nothing better and needs no MIP; otherwise its binding cuts go into the MIP
+            # gap) holds nothing better and needs no MIP; otherwise its near-binding cuts go into the MIP
             target = best_val - options.mip_gap * abs(best_val) if math.isfinite(best_val) else None
             budget = CUT_TIME_FRACTION * (remaining if remaining is not None else 600.0)
             try:
