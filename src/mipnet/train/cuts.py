@@ -95,7 +95,7 @@ class _Separator:
     def __init__(self, X: np.ndarray, down: np.ndarray) -> None:
         import scipy.sparse as sp
 
-        self.X, self.down = X, down
+        self.X = X
         n_u, e = len(down), X.shape[1]
         # columns: lambda (n_u), d+ (E), d- (E), q+, q-
         # rows: X_U^T lambda + d+ - d- = x_h, sum lambda + q+ - q- = 1

@@ -76,16 +76,15 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
     def out_of_time(remaining: float | None) -> bool:
         return remaining is not None and remaining <= 0.5
 
-    def skip(entry: dict) -> None:  # a pattern left unsolved: nothing is proved about it
+    def skip(entry: dict, status: str = "skipped (time limit)") -> None:
+        """A pattern left unsolved (time limit, Ctrl-C): nothing is proved about it."""
         nonlocal all_proved, lower
         all_proved, lower = False, -math.inf
-        subs.append({**entry, "status": "skipped (time limit)"})
+        subs.append({**entry, "status": status})
 
     for k in order:
         if interrupted:  # Ctrl-C: keep the best network so far, say which patterns were not solved
-            all_proved = False
-            lower = -math.inf
-            subs.append({"k": k, "status": "skipped (interrupted)"})
+            skip({"k": k}, "skipped (interrupted)")
             continue
         v = np.array([1.0] * k + [-1.0] * (h - k))
         remaining = time_left()
@@ -115,19 +114,20 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
         form = TrainingFormulation(template, X, y, loss, sub_config, domains, warm=warm,
                                    incumbent=incumbent, output_signs=v, z_bounds=z_bounds)
         backend.check(form.m)
+        # solutions within the relative gap of the best count as equal, as in any solve with that gap
+        target = best_val - options.mip_gap * abs(best_val) if math.isfinite(best_val) else None
         cut_info = None
         if use_cuts and cuts.applicable(form):
-            # root cut loop on the LP relaxation: a pattern whose safe LP bound reaches the best value (within the
-            # gap) holds nothing better and needs no MIP; otherwise its near-binding cuts go into the MIP
-            target = best_val - options.mip_gap * abs(best_val) if math.isfinite(best_val) else None
+            # root cut loop on the LP relaxation: a pattern whose safe LP bound reaches the target holds nothing
+            # better than the best network and needs no MIP; otherwise its near-binding cuts go into the MIP
             budget = CUT_TIME_FRACTION * (remaining if remaining is not None else 600.0)
             try:
                 loop = cuts.root_cut_loop(form, target, budget,
                                           keep_slack=float(config.extra.get("cut_keep_slack", cuts.KEEP_SLACK)),
                                           symmetric=bool(config.extra.get("cut_symmetric", False)))
             except KeyboardInterrupt:  # Ctrl-C in the cut loop: as in a solve, keep the best network so far
-                interrupted, all_proved, lower = True, False, -math.inf
-                subs.append({"k": k, "status": "interrupted"})
+                interrupted = True
+                skip({"k": k}, "interrupted")
                 continue
             cut_info = loop.as_dict()
             if target is not None and loop.bound >= target:
@@ -140,16 +140,15 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
             if out_of_time(remaining):
                 skip({"k": k, "cuts": cut_info})
                 continue
-        # with its own start the solver has the incumbent already; without, the best value is a cutoff
-        # (solutions within the relative gap of the best count as equal, as in any solve with that gap)
-        cutoff = None if use_start or not math.isfinite(best_val) else best_val - options.mip_gap * abs(best_val)
+        # with its own start the solver has the incumbent already; without, the target is a cutoff
+        cutoff = None if use_start else target
         opts = replace(options, time_limit=remaining, cutoff=cutoff,
                        solver_options={**SUB_OPTIONS.get(backend.name, {}), **options.solver_options})
         try:
             res = backend.solve(form.m, opts, start=form.start_vector())
         except KeyboardInterrupt:
-            interrupted, all_proved, lower = True, False, -math.inf
-            subs.append({"k": k, "status": "interrupted"})
+            interrupted = True
+            skip({"k": k}, "interrupted")
             continue
         interrupted = res.status == Status.INTERRUPTED
         nodes += res.nodes

@@ -237,11 +237,9 @@ class TrainingFormulation:
                 act = self._affine(layer, block, act)
                 if layer.relu:
                     direction = self._relu_direction(layer)
-                    if layer is self.template.layers[0]:
-                        self.first_z, self.first_direction = act, direction
                     z_act, act = act, self._relu(act, direction, self._margin_cap(direction))
                     if layer is self.template.layers[0]:
-                        self.first_a = act
+                        self.first_z, self.first_a, self.first_direction = z_act, act, direction
                     if direction is not None:
                         self._add_secant_rows(block, z_act, act, direction >= 0)
                         self._add_pair_rows(block, z_act, act, direction)
@@ -731,16 +729,11 @@ class TrainingFormulation:
             h, u = (pp[:, 0], pp[:, 1]) if self.output_signs[j] > 0 else (pp[:, 1], pp[:, 0])
             dx = self.X[h] - self.X[u]
             n = len(h)
-            if self.config.extra.get("pair_rows_z", True):  # w_j . (x_h - x_u) = z_hj - z_uj: 4 nonzeros, not E + 2
-                cols = np.concatenate([a.idx[h, j][:, None], a.idx[u, j][:, None], z.idx[h, j][:, None],
-                                       z.idx[u, j][:, None], np.broadcast_to(blk.absw[j], (n, blk.W.shape[1]))], 1)
-                coefs = np.concatenate([np.ones((n, 1)), -np.ones((n, 1)), np.full((n, 1), -0.5),
-                                        np.full((n, 1), 0.5), -0.5 * np.abs(dx)], 1)
-            else:
-                cols = np.concatenate([a.idx[h, j][:, None], a.idx[u, j][:, None],
-                                       np.broadcast_to(blk.W[j], (n, blk.W.shape[1])),
-                                       np.broadcast_to(blk.absw[j], (n, blk.W.shape[1]))], 1)
-                coefs = np.concatenate([np.ones((n, 1)), -np.ones((n, 1)), -0.5 * dx, -0.5 * np.abs(dx)], 1)
+            # w_j . (x_h - x_u) written as z_hj - z_uj: 2 nonzeros instead of E
+            cols = np.concatenate([a.idx[h, j][:, None], a.idx[u, j][:, None], z.idx[h, j][:, None],
+                                   z.idx[u, j][:, None], np.broadcast_to(blk.absw[j], (n, blk.W.shape[1]))], 1)
+            coefs = np.concatenate([np.ones((n, 1)), -np.ones((n, 1)), np.full((n, 1), -0.5),
+                                    np.full((n, 1), 0.5), -0.5 * np.abs(dx)], 1)
             m.add_rows(cols, coefs, hi=0.0)
 
     # ------------------------------------------------------------------------------- global pieces
