@@ -118,16 +118,12 @@ def to_torch(net: Network, dtype: Any = None) -> Any:
     dtype = torch.float64 if dtype is None else dtype
     mods: list[Any] = []
     for layer in net.layers:
-        if isinstance(layer, Dense):
-            m = nn.Linear(layer.weight.shape[1], layer.units, bias=layer.bias is not None, dtype=dtype)
-            with torch.no_grad():
-                m.weight.copy_(torch.as_tensor(layer.weight, dtype=dtype))
-                if layer.bias is not None:
-                    m.bias.copy_(torch.as_tensor(layer.bias, dtype=dtype))
-            mods.append(m)
-        elif isinstance(layer, Conv2D):
-            m = nn.Conv2d(layer.weight.shape[1], layer.out_channels, layer.kernel, stride=layer.stride,
-                          padding=layer.padding, bias=layer.bias is not None, dtype=dtype)
+        if isinstance(layer, (Dense, Conv2D)):
+            if isinstance(layer, Dense):
+                m = nn.Linear(layer.weight.shape[1], layer.units, bias=layer.bias is not None, dtype=dtype)
+            else:
+                m = nn.Conv2d(layer.weight.shape[1], layer.out_channels, layer.kernel, stride=layer.stride,
+                              padding=layer.padding, bias=layer.bias is not None, dtype=dtype)
             with torch.no_grad():
                 m.weight.copy_(torch.as_tensor(layer.weight, dtype=dtype))
                 if layer.bias is not None:

@@ -30,7 +30,7 @@ import numpy as np
 from mipnet.errors import SettingsError
 from mipnet.layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D, gather_windows
 from mipnet.network import Network
-from mipnet.solvers.highs import highs_lp
+from mipnet.solvers.highs import _new_highs, highs_lp
 
 ROUND_EPS = 1e-9      # relative widening of interval bounds
 LP_MARGIN = 1e-6      # relative widening of LP safe dual bounds
@@ -154,10 +154,7 @@ class _HighsSession:
     """One HiGHS model (LP or MIP) re-solved for many objectives ``min +-v_j``."""
 
     def __init__(self, model: object, threads: int = 1) -> None:
-        import highspy
-
-        self.h = highspy.Highs()
-        self.h.setOptionValue("output_flag", False)
+        self.h = _new_highs(False)
         self.h.setOptionValue("threads", int(threads))
         if not model.integrality().any():   # re-solves after a cost change: primal simplex from the last basis
             self.h.setOptionValue("presolve", "off")
