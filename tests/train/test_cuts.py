@@ -94,6 +94,46 @@ def test_loop_stops_at_the_cutoff(bc_subset) -> None:
     assert loop.stopped == "bound reached the cutoff" and loop.rounds == 0 and loop.bound >= -1.0
 
 
+def test_an_lp_stopped_by_the_time_budget_keeps_the_last_solved_lps_bound(bc_subset, monkeypatch) -> None:
+    """The loop's bound and kept cuts come from the last LP solved to optimality, not from one cut short."""
+    import highspy
+
+    X, y = bc_subset(30, 5, 2)
+    v = np.array([1.0, -1.0])
+    reference = cuts.root_cut_loop(_form(X, y, v), None, time_budget=60, max_rounds=2)
+    assert reference.stopped == "round limit" and reference.rounds == 2
+
+    class StopsAfter:
+        """The loop's LP instance, reporting a time limit from its fourth run on."""
+
+        def __init__(self, inner: object) -> None:
+            self.inner, self.runs = inner, 0
+
+        def run(self) -> object:
+            self.runs += 1
+            return self.inner.run()
+
+        def getModelStatus(self) -> object:
+            return highspy.HighsModelStatus.kTimeLimit if self.runs > 3 else self.inner.getModelStatus()
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.inner, name)
+
+    made = []
+    real = cuts._new_highs
+
+    def first_instance_stops(verbose: bool) -> object:
+        h = real(verbose)
+        made.append(h)
+        return StopsAfter(h) if len(made) == 1 else h  # the loop's LP is made first, the separators after
+
+    monkeypatch.setattr(cuts, "_new_highs", first_instance_stops)
+    stopped = cuts.root_cut_loop(_form(X, y, v), None, time_budget=60)
+    assert stopped.stopped.startswith("LP status") and stopped.rounds == 3
+    assert stopped.bound == pytest.approx(reference.bound, rel=1e-7, abs=1e-9)
+    assert len(stopped.cuts) >= len(reference.cuts)  # the last round's cuts (violated at that LP) are kept too
+
+
 def test_not_applicable_without_output_signs(bc_subset) -> None:
     X, y = bc_subset(10, 3, 0)
     template = Network([Dense(2), Dense(1)], X.shape[1])

@@ -212,7 +212,8 @@ def root_cut_loop(form: object, cutoff: float | None, time_budget: float, max_ro
     separators: dict = {}
     pool: list[Cut] = []
     history: list[float] = []
-    x, orbits = None, 0
+    x, duals, orbits = None, None, 0
+    n_at_x = 0  # cuts in the LP whose solution is x (a round's new cuts come after it)
     while True:
         left = time_budget - (time.perf_counter() - t0)
         h.setOptionValue("time_limit", float(h.getRunTime() + max(left, 1e-3)))  # HiGHS's clock runs across runs
@@ -224,6 +225,8 @@ def root_cut_loop(form: object, cutoff: float | None, time_budget: float, max_ro
             break
         value = float(h.getInfo().objective_function_value)
         x = np.asarray(h.getSolution().col_value, dtype=float)
+        duals = np.asarray(h.getSolution().row_dual, dtype=float)
+        n_at_x = len(pool)
         history.append(value)
         if out.rounds == 0:
             out.lp_bound_start = value
@@ -254,19 +257,22 @@ def root_cut_loop(form: object, cutoff: float | None, time_budget: float, max_ro
             h.addRow(-highspy.kHighsInf, cut.rhs, len(cut.cols), cut.cols.astype(np.int32), cut.coefs)
         pool.extend(new)
     if x is not None and math.isfinite(history[-1] if history else math.nan):
-        out.bound = _safe_bound(h, m, A, rlo, rhi, lb, ub, c, pool)
+        # the bound and the choice of cuts come from the last LP solved to optimality (an LP stopped by the time
+        # budget has no useful duals); its duals cover the cuts it held, the newer ones are violated at x
+        out.bound = _safe_bound(m, A, rlo, rhi, lb, ub, c, pool[:n_at_x], duals)
         # keep the cuts binding at the last LP (a nonzero dual or no slack): the rest only slow the MIP's LPs
-        duals = np.asarray(h.getSolution().row_dual, dtype=float)[A.shape[0]:]
+        cut_duals = np.concatenate([duals[A.shape[0]:], np.zeros(len(pool) - n_at_x)])
         slack = -cut_values(form, x, pool) if pool else np.zeros(0)
-        kept = {cut.orbit for cut, y, s in zip(pool, duals, slack) if abs(y) > 1e-9 or s < keep_slack}
+        kept = {cut.orbit for cut, y, s in zip(pool, cut_duals, slack) if abs(y) > 1e-9 or s < keep_slack}
         out.cuts = [cut for cut in pool if cut.orbit in kept]
     out.time = time.perf_counter() - t0
     return out
 
 
-def _safe_bound(h: object, m: object, A: object, rlo: np.ndarray, rhi: np.ndarray, lb: np.ndarray, ub: np.ndarray,
-                c: np.ndarray, pool: list[Cut]) -> float:
-    """Weak-duality bound of the last LP (the model's rows plus the cuts), independent of solver tolerances."""
+def _safe_bound(m: object, A: object, rlo: np.ndarray, rhi: np.ndarray, lb: np.ndarray, ub: np.ndarray,
+                c: np.ndarray, pool: list[Cut], duals: np.ndarray) -> float:
+    """Weak-duality bound of an LP (the model's rows plus the cuts ``pool``) from its row ``duals``, independent
+    of solver tolerances."""
     import scipy.sparse as sp
 
     if pool:
@@ -277,7 +283,7 @@ def _safe_bound(h: object, m: object, A: object, rlo: np.ndarray, rhi: np.ndarra
         A = sp.vstack([A, C]).tocsr()
         rlo = np.concatenate([rlo, np.full(len(pool), -np.inf)])
         rhi = np.concatenate([rhi, [cut.rhs for cut in pool]])
-    b = safe_lp_bound(c, A, rlo, rhi, lb, ub, np.asarray(h.getSolution().row_dual, dtype=float))
+    b = safe_lp_bound(c, A, rlo, rhi, lb, ub, duals)
     if not math.isfinite(b):
         return -math.inf
     b += float(m.obj_constant)

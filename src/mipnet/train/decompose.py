@@ -51,7 +51,10 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
     """Solve the ``H + 1`` sign-pattern sub-problems; returns the best network and the combined status.
 
     ``starts`` maps pattern ``k`` to a feasible network with that pattern and its objective (the warm starts).
-    Patterns are solved from the most promising start; each gets the remaining time.
+    Two phases: first every pattern's root cut loop (a safe LP bound per pattern, closing those that hold nothing
+    better than the best start), then the MIPs of the patterns left open, from the most promising start, each
+    with the remaining time. A pattern whose MIP is not reached (time limit, Ctrl-C) still has its loop's bound,
+    so a stopped run reports a finite bound and gap.
     """
     h = template.layers[0].units
     best_net, best_val, best_form, best_x = None, math.inf, None, None
@@ -64,33 +67,29 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
     # the cut family contains the pair rows (see mipnet.train.cuts): with cuts on they are separated, not listed
     sub_config = config if not use_cuts or "pair_rows" in config.extra else \
         replace(config, extra={**config.extra, "pair_rows": 0})
-    subs = []
-    all_proved = True
-    lower = math.inf  # smallest lower bound over the sub-problems not closed by the cutoff
+    entries: dict[int, dict] = {}
+    pending: list[tuple[int, TrainingFormulation, bool]] = []  # patterns that need a MIP
     nodes, solve_time, accepted = 0, 0.0, None
     size: dict = {}
     interrupted = False
+
     def time_left() -> float | None:
         return None if options.time_limit is None else options.time_limit - (time.perf_counter() - t_start)
 
     def out_of_time(remaining: float | None) -> bool:
         return remaining is not None and remaining <= 0.5
 
-    def skip(entry: dict, status: str = "skipped (time limit)") -> None:
-        """A pattern left unsolved (time limit, Ctrl-C): nothing is proved about it."""
-        nonlocal all_proved, lower
-        all_proved, lower = False, -math.inf
-        subs.append({**entry, "status": status})
+    def target() -> float | None:
+        # solutions within the relative gap of the best count as equal, as in any solve with that gap
+        return best_val - options.mip_gap * abs(best_val) if math.isfinite(best_val) else None
 
+    # phase 1: build each pattern's sub-problem and run its root cut loop
     for k in order:
-        if interrupted:  # Ctrl-C: keep the best network so far, say which patterns were not solved
-            skip({"k": k}, "skipped (interrupted)")
+        if interrupted or out_of_time(time_left()):
+            entries[k] = {"k": k, "status": "skipped (interrupted)" if interrupted else "skipped (time limit)"}
             continue
         v = np.array([1.0] * k + [-1.0] * (h - k))
         remaining = time_left()
-        if out_of_time(remaining):
-            skip({"k": k})
-            continue
         start_net, start_val = starts.get(k, (None, math.inf))
         use_start = start_net is not None and start_val <= best_val * (1 + 1e-9) + 1e-12
         incumbent = best_val if math.isfinite(best_val) else None
@@ -108,47 +107,49 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
                 rounds=int(config.extra.get("obbt_rounds", 1)), lower=bool(config.extra.get("obbt_lower", True)),
                 symmetric=bool(config.extra.get("obbt_symmetric", True)))
             remaining = time_left()
-            if out_of_time(remaining):
-                skip({"k": k, "obbt": obbt_info})
-                continue
+        entry = entries[k] = {"k": k, "obbt": obbt_info}
         form = TrainingFormulation(template, X, y, loss, sub_config, domains, warm=warm,
                                    incumbent=incumbent, output_signs=v, z_bounds=z_bounds)
         backend.check(form.m)
-        # solutions within the relative gap of the best count as equal, as in any solve with that gap
-        target = best_val - options.mip_gap * abs(best_val) if math.isfinite(best_val) else None
-        cut_info = None
-        if use_cuts and cuts.applicable(form):
-            # root cut loop on the LP relaxation: a pattern whose safe LP bound reaches the target holds nothing
-            # better than the best network and needs no MIP; otherwise its near-binding cuts go into the MIP
+        if use_cuts and cuts.applicable(form) and not out_of_time(remaining):
+            # a pattern whose safe LP bound reaches the target holds nothing better than the best network and
+            # needs no MIP; otherwise its near-binding cuts go into the MIP
             budget = CUT_TIME_FRACTION * (remaining if remaining is not None else 600.0)
             try:
-                loop = cuts.root_cut_loop(form, target, budget,
+                loop = cuts.root_cut_loop(form, target(), budget,
                                           keep_slack=float(config.extra.get("cut_keep_slack", cuts.KEEP_SLACK)),
                                           symmetric=bool(config.extra.get("cut_symmetric", False)))
             except KeyboardInterrupt:  # Ctrl-C in the cut loop: as in a solve, keep the best network so far
                 interrupted = True
-                skip({"k": k}, "interrupted")
+                entry["status"] = "interrupted"
                 continue
-            cut_info = loop.as_dict()
-            if target is not None and loop.bound >= target:
-                lower = min(lower, loop.bound)
-                subs.append({"k": k, "status": "closed by the cut loop's LP bound",
-                             "bound": loop.bound, "time": loop.time, "nodes": 0, "cutoff": target, "cuts": cut_info})
-                continue
+            entry["cuts"] = loop.as_dict()
+            entry["loop_bound"] = loop.bound
             cuts.add_cuts(form, loop.cuts)
-            remaining = time_left()
-            if out_of_time(remaining):
-                skip({"k": k, "cuts": cut_info})
-                continue
+        pending.append((k, form, use_start))
+
+    # phase 2: the MIPs of the patterns not closed by their bound
+    for k, form, use_start in pending:
+        entry = entries[k]
+        loop_bound = entry.get("loop_bound", -math.inf)
+        goal = target()
+        if goal is not None and loop_bound >= goal:
+            entry.update(status="closed by the cut loop's LP bound", bound=loop_bound, cutoff=goal, nodes=0,
+                         time=entry["cuts"]["time"])
+            continue
+        remaining = time_left()
+        if interrupted or out_of_time(remaining):
+            entry["status"] = "skipped (interrupted)" if interrupted else "skipped (time limit)"
+            continue
         # with its own start the solver has the incumbent already; without, the target is a cutoff
-        cutoff = None if use_start else target
+        cutoff = None if use_start else goal
         opts = replace(options, time_limit=remaining, cutoff=cutoff,
                        solver_options={**SUB_OPTIONS.get(backend.name, {}), **options.solver_options})
         try:
             res = backend.solve(form.m, opts, start=form.start_vector())
         except KeyboardInterrupt:
             interrupted = True
-            skip({"k": k}, "interrupted")
+            entry["status"] = "interrupted"
             continue
         interrupted = res.status == Status.INTERRUPTED
         nodes += res.nodes
@@ -156,9 +157,8 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
         if use_start:
             accepted = res.start_accepted if accepted is None else (accepted and res.start_accepted)
         size = _add_sizes(size, form.m.size())
-        proved = res.status in (Status.OPTIMAL, Status.INFEASIBLE)
-        entry = {"k": k, "status": str(res.status), "objective": res.objective, "bound": res.bound,
-                 "time": res.time, "nodes": res.nodes, "cutoff": cutoff, "obbt": obbt_info, "cuts": cut_info}
+        entry.update(status=str(res.status), objective=res.objective, bound=res.bound, time=res.time,
+                     nodes=res.nodes, cutoff=cutoff)
         if res.has_solution:
             net = form.extract(res.x)
             val = objective_value(net, X, y, loss, config)  # exact; <= the solver's value (see _relu)
@@ -171,24 +171,38 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
                 entry["certificate_failed"] = True
             if val < best_val:
                 best_net, best_val, best_form, best_x = net, val, form, res.x
-        if proved:  # optimal: its objective (within the gap); else nothing below the cutoff (or infeasible)
+        if res.status in (Status.OPTIMAL, Status.INFEASIBLE):
+            # optimal: its objective (within the gap); else nothing below the cutoff (or infeasible)
             sub_lower = res.objective if res.has_solution and res.status == Status.OPTIMAL else math.inf
-            if cutoff is not None:
-                sub_lower = min(sub_lower, cutoff)
+            entry["lower"] = sub_lower if cutoff is None else min(sub_lower, cutoff)
+            entry["proved"] = True
         else:
-            all_proved = False
-            sub_lower = res.bound if math.isfinite(res.bound) else -math.inf
-        lower = min(lower, sub_lower)
-        subs.append(entry)
+            entry["lower"] = max(res.bound if math.isfinite(res.bound) else -math.inf, loop_bound)
     if best_net is None:
-        if all_proved:
+        if all(e.get("proved") for e in entries.values()):
             raise NoSolutionError("the constraints are infeasible (no network satisfies them)")
         raise NoSolutionError("the solver found no feasible network before the time limit")
+    subs = [entries[k] for k in order]
+    lower = min((_pattern_lower(e) for e in subs), default=math.inf)
+    all_proved = all(e.get("proved") or e["status"].startswith("closed") for e in subs)
     bound = min(lower, best_val)
     status = Status.OPTIMAL if all_proved else (Status.INTERRUPTED if interrupted else Status.TIME_LIMIT)
+    for e in subs:
+        e.pop("proved", None)
+        e.pop("lower", None)
     return {"network": best_net, "objective": best_val, "bound": bound, "gap": relative_gap(best_val, bound),
             "status": status, "nodes": nodes, "solve_time": solve_time, "size": size, "sub_problems": subs,
             "warm_value": warm_value, "accepted": accepted, "form": best_form, "x": best_x}
+
+
+def _pattern_lower(entry: dict) -> float:
+    """A valid lower bound on the pattern's networks that beat the best one: what its MIP proved, its bound at
+    the time limit, its cut loop's safe LP bound, or ``-inf`` when nothing ran."""
+    if "lower" in entry:
+        return entry["lower"]
+    if entry["status"].startswith("closed"):
+        return entry["bound"]
+    return entry.get("loop_bound", -math.inf)
 
 
 def _add_sizes(a: dict, b: dict) -> dict:
