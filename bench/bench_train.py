@@ -50,7 +50,7 @@ def run(X: np.ndarray, y: np.ndarray, n: int, h: int, config: TrainConfig, time_
     _, rep = train_network(template, X[:n], y[:n], make_loss("hinge"), config,
                            options=SolveOptions(time_limit=time_limit, threads=1, mip_gap=MIP_GAP))
     return {"time": time.perf_counter() - t0, "status": rep.status, "objective": rep.objective, "bound": rep.bound,
-            "proved": rep.proved_optimal, "cert": rep.certificate["ok"], "nodes": rep.nodes}
+            "gap": rep.gap, "proved": rep.proved_optimal, "cert": rep.certificate["ok"], "nodes": rep.nodes}
 
 
 def machine() -> str:
@@ -87,7 +87,8 @@ def ratio(slow: dict | None, fast: dict | None) -> str:
 def fmt(r: dict | None) -> str:
     if not r:
         return "- | - | -"
-    status = r["status"] if r["proved"] else f"{r['status']} (bound {r['bound']:.6f})"
+    gap = f", gap {100 * r['gap']:.2f}%" if "gap" in r and np.isfinite(r["gap"]) else ""
+    status = r["status"] if r["proved"] else f"{r['status']} (bound {r['bound']:.6f}{gap})"
     return f"{r['time']:.1f} s | {status} | {r['objective']:.6f}"
 
 

@@ -83,9 +83,7 @@ class TrainReport:
                         lines.append(f"  sign pattern k={sub['k']}: {sub['status']}, bound {_fmt(sub['bound'])} "
                                      f">= {_fmt(sub['cutoff'])}, {sub['time']:.2f}s" + _cut_note(sub))
                     else:
-                        lines.append(f"  sign pattern k={sub['k']}: {sub['status']}"
-                                     + (f", LP bound {_fmt(sub['loop_bound'])}" if "loop_bound" in sub else "")
-                                     + _cut_note(sub))
+                        lines.append(f"  sign pattern k={sub['k']}: {sub['status']}" + _cut_note(sub))
             else:
                 lines.append(f"{k:<18}{v}")
         return "\n".join(lines)
