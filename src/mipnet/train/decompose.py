@@ -73,7 +73,11 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
     # the cut family contains the pair rows (see mipnet.train.cuts): with cuts on they are separated, not listed
     sub_config = config if not use_cuts or "pair_rows" in config.extra else \
         replace(config, extra={**config.extra, "pair_rows": 0})
-    entries: dict[int, dict] = {}
+    entries: dict[int, dict] = {}  # the report's line per pattern
+    # a valid lower bound per pattern on the networks that beat the best one (its loop's safe LP bound until its
+    # MIP says more; -inf when nothing ran), and the patterns settled (closed by a bound, or their MIP proved)
+    lower: dict[int, float] = {k: -math.inf for k in order}
+    settled: set[int] = set()
     pending: list[tuple[int, TrainingFormulation, bool]] = []  # patterns that need a MIP
     nodes, solve_time, accepted = 0, 0.0, None
     size: dict = {}
@@ -85,6 +89,9 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
     def out_of_time(remaining: float | None) -> bool:
         return remaining is not None and remaining <= 0.5
 
+    def skipped() -> str:
+        return "skipped (interrupted)" if interrupted else "skipped (time limit)"
+
     def target() -> float | None:
         # solutions within the relative gap of the best count as equal, as in any solve with that gap
         return best_val - options.mip_gap * abs(best_val) if math.isfinite(best_val) else None
@@ -92,7 +99,7 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
     # phase 1: build each pattern's sub-problem and run its root cut loop
     for k in order:
         if interrupted or out_of_time(time_left()):
-            entries[k] = {"k": k, "status": "skipped (interrupted)" if interrupted else "skipped (time limit)"}
+            entries[k] = {"k": k, "status": skipped()}
             continue
         v = np.array([1.0] * k + [-1.0] * (h - k))
         remaining = time_left()
@@ -130,22 +137,22 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
                 entry["status"] = "interrupted"
                 continue
             entry["cuts"] = loop.as_dict()
-            entry["loop_bound"] = loop.bound
+            entry["loop_bound"] = lower[k] = loop.bound
             cuts.add_cuts(form, loop.cuts)
         pending.append((k, form, use_start))
 
     # phase 2: the MIPs of the patterns not closed by their bound
     for k, form, use_start in pending:
         entry = entries[k]
-        loop_bound = entry.get("loop_bound", -math.inf)
         goal = target()
-        if goal is not None and loop_bound >= goal:
-            entry.update(status="closed by the cut loop's LP bound", bound=loop_bound, cutoff=goal, nodes=0,
+        if goal is not None and lower[k] >= goal:
+            entry.update(status="closed by the cut loop's LP bound", bound=lower[k], cutoff=goal, nodes=0,
                          time=entry["cuts"]["time"])
+            settled.add(k)
             continue
         remaining = time_left()
         if interrupted or out_of_time(remaining):
-            entry["status"] = "skipped (interrupted)" if interrupted else "skipped (time limit)"
+            entry["status"] = skipped()
             continue
         # with its own start the solver has the incumbent already; without, the target is a cutoff
         cutoff = None if use_start else goal
@@ -182,35 +189,21 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
         if res.status in (Status.OPTIMAL, Status.INFEASIBLE):
             # optimal: its objective (within the gap); else nothing below the cutoff (or infeasible)
             sub_lower = res.objective if res.has_solution and res.status == Status.OPTIMAL else math.inf
-            entry["lower"] = sub_lower if cutoff is None else min(sub_lower, cutoff)
-            entry["proved"] = True
-        else:
-            entry["lower"] = max(res.bound if math.isfinite(res.bound) else -math.inf, loop_bound)
+            lower[k] = sub_lower if cutoff is None else min(sub_lower, cutoff)
+            settled.add(k)
+        elif math.isfinite(res.bound):
+            lower[k] = max(res.bound, lower[k])
+    all_proved = len(settled) == len(order)
     if best_net is None:
-        if all(e.get("proved") for e in entries.values()):
+        if all_proved:
             raise NoSolutionError("the constraints are infeasible (no network satisfies them)")
         raise NoSolutionError("the solver found no feasible network before the time limit")
     subs = [entries[k] for k in order]
-    lower = min((_pattern_lower(e) for e in subs), default=math.inf)
-    all_proved = all(e.get("proved") or e["status"].startswith("closed") for e in subs)
-    bound = min(lower, best_val)
+    bound = min(min(lower.values(), default=math.inf), best_val)
     status = Status.OPTIMAL if all_proved else (Status.INTERRUPTED if interrupted else Status.TIME_LIMIT)
-    for e in subs:
-        e.pop("proved", None)
-        e.pop("lower", None)
     return {"network": best_net, "objective": best_val, "bound": bound, "gap": relative_gap(best_val, bound),
             "status": status, "nodes": nodes, "solve_time": solve_time, "size": size, "sub_problems": subs,
             "warm_value": warm_value, "accepted": accepted, "form": best_form, "x": best_x}
-
-
-def _pattern_lower(entry: dict) -> float:
-    """A valid lower bound on the pattern's networks that beat the best one: what its MIP proved, its bound at
-    the time limit, its cut loop's safe LP bound, or ``-inf`` when nothing ran."""
-    if "lower" in entry:
-        return entry["lower"]
-    if entry["status"].startswith("closed"):
-        return entry["bound"]
-    return entry.get("loop_bound", -math.inf)
 
 
 def _add_sizes(a: dict, b: dict) -> dict:
