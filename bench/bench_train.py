@@ -30,7 +30,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from mipnet import Dense, Network
 from mipnet.solvers import SolveOptions
-from mipnet.train.config import TrainConfig
+from mipnet.train.config import SignPatternOptions, TrainConfig
 from mipnet.train.losses import make_loss
 from mipnet.train.trainer import train_network
 
@@ -70,7 +70,7 @@ def machine() -> str:
 #: instead) and the current default
 VARIANTS = {
     "naive": lambda: TrainConfig.naive(l1=L1),
-    "before": lambda: TrainConfig(l1=L1, extra={"relu_cuts": False}),
+    "before": lambda: TrainConfig(l1=L1, sign_patterns=SignPatternOptions(relu_cuts=False)),
     "ours": lambda: TrainConfig(l1=L1),
 }
 
@@ -149,7 +149,7 @@ def section(results: list[dict], commands: list[str], time_limit: float) -> str:
         f"output weights, hinge loss + {L1} * L1, weight bound 1, HiGHS 1 thread, relative MIP gap {MIP_GAP:g}, "
         f"time limit {time_limit:g} s per run. naive = `TrainConfig.naive()` (big-M from per-sample interval "
         "bounds, no warm start, no symmetry handling, one MIP); before = the previous default (pair rows, no root "
-        "cuts: `extra={'relu_cuts': False}`); ours = "
+        "cuts: `SignPatternOptions(relu_cuts=False)`); ours = "
         "`TrainConfig()` defaults (LP-polished warm starts, exact decomposition by output signs with cutoffs, "
         "one-sided ReLUs, secant rows, root cut loop with convex-combination ReLU cuts, "
         "L1-budget big-M, HiGHS heuristics off in the sub-problems). A slower run stopped by the time limit makes "

@@ -55,7 +55,7 @@ def onnx_path(net_id: str) -> Path:
 def run_mipnet(net, prop, time_limit: float, method: str) -> dict:
     from mipnet import verify
 
-    r = verify.property(net, prop, time_limit=time_limit, method=method)
+    r = verify.check_property(net, prop, time_limit=time_limit, method=method)
     return {"status": r.status, "time": r.time, "x": None if r.counterexample is None else r.counterexample.tolist(),
             "note": r.note}
 

@@ -1,7 +1,8 @@
 """Neutral layer descriptions: each layer knows its shapes and evaluates itself with numpy.
 
-Layers hold no solver logic; the encoders in :mod:`mipnet.train` and :mod:`mipnet.verify` turn them into
-constraints. Affine layers (:class:`Dense`, :class:`Conv2D`) carry a ``relu`` flag: ``True`` applies a
+Layers hold no solver logic; the encoders in :mod:`mipnet.encode` turn them into constraints (for training and
+verification alike). Each layer with a sliding window (or a weight matrix) knows its own geometry through
+:meth:`Layer.windows`. Affine layers (:class:`Dense`, :class:`Conv2D`) carry a ``relu`` flag: ``True`` applies a
 ReLU after the affine map, ``False`` leaves it linear, ``None`` means "decide when the network is built"
 (ReLU everywhere except on the last affine layer).
 
@@ -94,6 +95,18 @@ class Layer:
         """The hyper-parameters (not the weights) as plain JSON values."""
         return {}
 
+    def windows(self) -> np.ndarray:
+        """The layer's geometry: flat input indices (within one sample) that feed each output row.
+
+        Returns
+        -------
+        ndarray of int, shape ``(R, K)``
+            For an affine layer, ``R`` output positions (1 for :class:`Dense`, ``OH*OW`` for :class:`Conv2D`) by
+            ``K`` weight columns; for a pooling layer, ``R = C*OH*OW`` output entries by ``K = kh*kw`` window
+            slots. ``-1`` marks zero padding.
+        """
+        raise TypeError(f"{type(self).__name__} has no window geometry")
+
     @property
     def is_affine(self) -> bool:
         return False
@@ -146,6 +159,9 @@ class Dense(Layer):
                              f"{self.units} inputs, got {in_shape[0]}")
         self.in_shape = tuple(in_shape)
         return (self.units,)
+
+    def windows(self) -> np.ndarray:
+        return np.arange(self.in_shape[0])[None, :]
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         if not self.active:
@@ -207,7 +223,7 @@ class Conv2D(Layer):
         self.in_shape = tuple(in_shape)
         return (self.out_channels, oh, ow)
 
-    def patch_index(self) -> np.ndarray:
+    def windows(self) -> np.ndarray:
         """Flat input index of every (position, in-channel, kh, kw) element: shape ``(OH*OW, C*kh*kw)``."""
         idx, _ = window_index(self.in_shape, self.kernel, self.stride, self.padding)  # (C, P, K)
         return idx.transpose(1, 0, 2).reshape(idx.shape[1], -1)
@@ -217,7 +233,7 @@ class Conv2D(Layer):
             return X
         n = X.shape[0]
         out_shape = self.out_shape
-        patches = gather_windows(X.reshape(n, -1), self.patch_index())  # (N, P, C*k*k)
+        patches = gather_windows(X.reshape(n, -1), self.windows())  # (N, P, C*k*k)
         z = patches @ self.weight.reshape(self.out_channels, -1).T  # (N, P, out)
         if self.bias is not None:
             z = z + self.bias
@@ -248,12 +264,13 @@ class _Pool2D(Layer):
         self.in_shape = tuple(in_shape)
         return (in_shape[0], oh, ow)
 
-    def window_index(self) -> np.ndarray:
-        """Flat input indices of each window: shape ``(C, OH*OW, kh*kw)``."""
-        return window_index(self.in_shape, self.kernel, self.stride, (0, 0))[0]
+    def windows(self) -> np.ndarray:
+        """Flat input indices of each window: shape ``(C*OH*OW, kh*kw)`` (output entries in ``(C, H, W)`` order)."""
+        idx = window_index(self.in_shape, self.kernel, self.stride, (0, 0))[0]
+        return idx.reshape(-1, idx.shape[-1])
 
     def _windows(self, X: np.ndarray) -> np.ndarray:
-        return gather_windows(X.reshape(X.shape[0], -1), self.window_index())  # (N, C, P, K)
+        return gather_windows(X.reshape(X.shape[0], -1), self.windows())  # (N, C*P, K)
 
     def params(self) -> dict[str, Any]:
         return {"kernel": list(self.kernel), "stride": list(self.stride)}

@@ -10,15 +10,15 @@ import pytest
 from mipnet.arch import parse_architecture
 from mipnet.errors import SettingsError
 from mipnet.layers import Conv2D, Dense, Flatten, MaxPool2D
-from mipnet.mip import MIPModel
 from mipnet.network import Network
 from mipnet.solvers import SolveOptions, Status, get_backend
 from mipnet.train.certificate import objective_terms, objective_value
 from mipnet.train.config import TrainConfig
 from mipnet.train.domains import WeightDomain, resolve_domains
-from mipnet.train.formulation import Act, TrainingFormulation, is_prunable
+from mipnet.train.formulation import TrainingFormulation, is_prunable
 from mipnet.train.losses import Hinge
-from mipnet.train.warmstart import warm_start
+from mipnet.train.warmstart import dense_applicable
+from mipnet.train.warmstart_cnn import warm_start_layers
 
 ARCHS = [  # (text, input shape, outputs)
     ("conv(2,k=3,p=1)-maxpool(2)-conv(2,k=2,p=1)-avgpool(2,s=1)-flatten-dense(3)-dense(1)", (1, 5, 5), 1),
@@ -75,44 +75,6 @@ def test_fixed_weights_outputs_equal_forward(arch, domain):
     assert warm.m.objective_value(x0) == pytest.approx(objective_value(net, X, y, Hinge(), config), abs=1e-9)
 
 
-def _bare_formulation() -> TrainingFormulation:
-    form = TrainingFormulation.__new__(TrainingFormulation)
-    form.m, form.warm, form._start = MIPModel(), None, []
-    return form
-
-
-def test_maxpool_selectors_only_where_needed():
-    form = _bare_formulation()
-    layer = MaxPool2D(2)
-    layer.build((1, 2, 6))  # three windows of four entries
-    a = form.m.add_vars((1, 12), 0.0, 10.0)
-    win = layer.window_index().reshape(3, 4)
-    lo, hi = np.zeros((1, 12)), np.zeros((1, 12))
-    lo[0, win[0]], hi[0, win[0]] = [5, 0, 0, 0], [6, 1, 2, 3]     # entry 0 dominates: no selector
-    lo[0, win[1]], hi[0, win[1]] = [0, 0, 0, 0], [0, 0, 0, 0]     # all fixed at 0: m = 0
-    lo[0, win[2]], hi[0, win[2]] = [1, 0, 0, 0], [4, .5, 3, 1]    # entries 1 and 3 can never be the maximum
-    n_bin = form.m.integrality().sum()
-    out = form._maxpool(layer, Act(a, lo, hi, None))
-    assert form.m.integrality().sum() - n_bin == 2  # selectors for window 2's entries 0 and 2 only
-    np.testing.assert_array_equal(out.lo, [[5, 0, 1]])
-    np.testing.assert_array_equal(out.hi, [[6, 0, 4]])
-    rng = np.random.default_rng(0)
-    backend = get_backend("highs")
-    for _ in range(5):
-        vals = rng.uniform(lo, hi)
-        base = form.m
-        m = MIPModel(**{k: list(v) if isinstance(v, list) else v for k, v in vars(base).items()})
-        m.fix(a, vals)
-        m.obj = {int(i): 1.0 for i in out.idx.ravel()}  # min and max of m must both equal the max
-        res_min = backend.solve(m, SolveOptions())
-        m.obj = {int(i): -1.0 for i in out.idx.ravel()}
-        res_max = backend.solve(m, SolveOptions())
-        expect = vals[0, win].max(1)
-        np.testing.assert_allclose(res_min.x[out.idx[0]], expect, atol=1e-9)
-        np.testing.assert_allclose(res_max.x[out.idx[0]], expect, atol=1e-9)
-
-
-# ------------------------------------------------------------------------------------------- brute force
 def _sign_levels(template, config, layer):
     return WeightDomain("sign").levels(1.0, is_prunable(template, config, layer))
 
@@ -253,7 +215,7 @@ def test_cnn_warm_start_is_feasible(options):
     config = TrainConfig(weights=["continuous", "ternary", "sign"], **options)
     domains = resolve_domains(config.weights, 3, 1)
     prunable = [is_prunable(template, config, layer) for layer in template.affine_layers()]
-    found = warm_start(template, X, y, Hinge(), config, domains, prunable)
+    found = warm_start_layers(template, X, y, Hinge(), config, domains, prunable)
     assert found is not None
     net, value = found
     assert value == pytest.approx(objective_value(net, X, y, Hinge(), config))
@@ -273,7 +235,8 @@ def test_dense_layer_gates_use_the_general_warm_start():
     config = TrainConfig(weights=["continuous", "ternary", "sign"], layer_penalty=0.01, max_layers=1)
     domains = resolve_domains(config.weights, 3, 1)
     prunable = [is_prunable(template, config, layer) for layer in template.affine_layers()]
-    net, value = warm_start(template, X, y, Hinge(), config, domains, prunable)
+    assert not dense_applicable(template, config)
+    net, value = warm_start_layers(template, X, y, Hinge(), config, domains, prunable)
     assert [layer.active for layer in net.affine_layers()] == [True, False, True]  # at most one gated layer on
     form = TrainingFormulation(template, X, y, Hinge(), config, domains, warm=net, incumbent=value)
     x0 = form.start_vector()

@@ -127,8 +127,12 @@ def test_certificate_fires_on_corrupted_solution(tiny_binary):
     net, rep = train_network(template, X, y, make_loss("hinge"), cfg, options=SolveOptions(time_limit=60))
     corrupted = Network([Dense(2, weight=net.layers[0].weight + 0.3, bias=net.layers[0].bias),
                          Dense(1, weight=net.layers[1].weight, bias=net.layers[1].bias)], 2)
+    # a formulation whose solution vector encodes ``net``; the corrupted network must not match its outputs
+    form = TrainingFormulation(template, X, y, make_loss("hinge"), cfg, resolve_domains("auto", 2, 1), warm=net)
+    x = form.start_vector()
+    assert form.encoding.error(x, net) <= 1e-9
     with pytest.warns(CertificateWarning, match="outputs differ"):
-        cert = certify(corrupted, X, y, make_loss("hinge"), cfg, net.forward(X), rep.objective, 1.0)
+        cert = certify(corrupted, X, y, make_loss("hinge"), cfg, form.encoding, x, rep.objective)
     assert not cert.ok
 
 

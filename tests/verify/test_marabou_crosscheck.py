@@ -45,7 +45,7 @@ def test_marabou_agrees_with_mipnet(dense_net, tmp_path, seed):
     for delta, expected in ((0.05, "holds"), (-0.05, "violated")):
         # unsafe: Y_0 >= top + delta and Y_0 - Y_1 >= -100 (a two-output row, kept out of the box)
         prop = parse_vnnlib(HEADER + BOX + f"(assert (>= Y_0 {top + delta!r}))\n(assert (>= (- Y_0 Y_1) -100))")
-        ours = verify.property(net, prop, time_limit=20)
+        ours = verify.check_property(net, prop, time_limit=20)
         theirs = run_marabou(path, net, prop, 15.0)
         assert ours.status == theirs["status"] == expected
         if expected == "violated":

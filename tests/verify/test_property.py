@@ -23,11 +23,11 @@ def test_threshold_properties(dense_net, seed, method):
     top = rb.upper_attained[0]
     # unsafe: Y_0 >= top + 0.05 -> empty -> holds
     p_hold = parse_vnnlib(HEADER + BOX + f"(assert (>= Y_0 {float(top + 0.05)!r}))")
-    r = verify.property(net, p_hold, time_limit=60, method=method)
+    r = verify.check_property(net, p_hold, time_limit=60, method=method)
     assert r.status == "holds" and r.counterexample is None
     # unsafe: Y_0 >= top - 0.05 -> reachable -> violated, and the counterexample really is in the region
     p_viol = parse_vnnlib(HEADER + BOX + f"(assert (>= Y_0 {float(top - 0.05)!r}))")
-    r = verify.property(net, p_viol, time_limit=60, method=method, samples=1)
+    r = verify.check_property(net, p_viol, time_limit=60, method=method, samples=1)
     assert r.status == "violated"
     x = r.counterexample
     y = net.forward(x[None])[0]
@@ -48,29 +48,29 @@ def test_disjunctive_input_boxes_and_mixed_rows(dense_net):
     Y = net.forward(X)
     vals = Y[:, 0] - Y[:, 1] + X[:, 0]
     hi = float(vals.max())
-    res_v = verify.property(net, parse_vnnlib(text.replace("C", repr(hi - 0.01))), time_limit=60)
+    res_v = verify.check_property(net, parse_vnnlib(text.replace("C", repr(hi - 0.01))), time_limit=60)
     assert res_v.status == "violated"
     x, y = res_v.counterexample, res_v.counterexample_output
     assert abs(x[0]) >= 0.5 and y[0] - y[1] + x[0] >= hi - 0.01
     opt = verify.output_bounds(net, [-1, -1, -1], [1, 1, 1], time_limit=60)
     big = float(opt.upper[0] - opt.lower[1] + 1 + 1.0)          # certainly above anything reachable
-    assert verify.property(net, parse_vnnlib(text.replace("C", repr(big))), time_limit=60).status == "holds"
+    assert verify.check_property(net, parse_vnnlib(text.replace("C", repr(big))), time_limit=60).status == "holds"
 
 
 def test_unbounded_input_is_an_error(dense_net):
     net = dense_net([3, 4, 2])
     with pytest.raises(FormatError, match="unbounded"):
-        verify.property(net, parse_vnnlib(HEADER + "(assert (>= X_0 0))(assert (>= Y_0 0))"))
+        verify.check_property(net, parse_vnnlib(HEADER + "(assert (>= X_0 0))(assert (>= Y_0 0))"))
 
 
 def test_acasxu_prop4_holds_and_prop2_violated(acasxu):
     from mipnet.io import load_any
 
     net = load_any(acasxu / "onnx" / "ACASXU_run2a_1_1_batch_2000.onnx")
-    res = verify.property(net, acasxu / "vnnlib" / "prop_4.vnnlib", time_limit=100)
+    res = verify.check_property(net, acasxu / "vnnlib" / "prop_4.vnnlib", time_limit=100)
     assert res.status == "holds"
     net = load_any(acasxu / "onnx" / "ACASXU_run2a_2_9_batch_2000.onnx")
-    res = verify.property(net, acasxu / "vnnlib" / "prop_2.vnnlib", time_limit=100)
+    res = verify.check_property(net, acasxu / "vnnlib" / "prop_2.vnnlib", time_limit=100)
     assert res.status == "violated"
     y = net.forward(res.counterexample[None])[0]
     assert y[0] >= y[1:].max()          # prop 2's unsafe region: Y_0 is the largest score
@@ -83,6 +83,6 @@ def test_acasxu_prop8_violated_with_disjunction(acasxu):
 
     net = load_any(acasxu / "onnx" / "ACASXU_run2a_2_9_batch_2000.onnx")
     prop = load_vnnlib(acasxu / "vnnlib" / "prop_8.vnnlib", 5, 5)
-    res = verify.property(net, prop, time_limit=100)
+    res = verify.check_property(net, prop, time_limit=100)
     assert res.status == "violated"
     assert prop.contains(res.counterexample, net.forward(res.counterexample[None])[0])

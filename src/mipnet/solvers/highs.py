@@ -14,7 +14,7 @@ from mipnet.mip import MIPModel
 from mipnet.solvers.base import Backend, Progress, SolveOptions, SolveResult, Status, relative_gap
 
 
-def _new_highs(verbose: bool) -> object:
+def new_highs(verbose: bool) -> object:
     """A ``Highs`` instance; its constructor prints a banner on file descriptor 1, hidden unless verbose."""
     import highspy
 
@@ -89,7 +89,7 @@ class HighsBackend(Backend):
         import highspy
 
         self.check(model)
-        h = _new_highs(options.verbose)
+        h = new_highs(options.verbose)
         h.setOptionValue("output_flag", bool(options.verbose))
         h.setOptionValue("threads", int(options.threads))
         h.setOptionValue("mip_rel_gap", float(options.mip_gap))

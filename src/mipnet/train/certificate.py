@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from mipnet.encode import NetworkEncoding
 from mipnet.errors import CertificateWarning
 from mipnet.layers import Dense
 from mipnet.network import Network
@@ -63,17 +64,21 @@ class Certificate:
         return asdict(self)
 
 
-def certify(net: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
-            mip_outputs: np.ndarray, solver_objective: float, output_scale: float) -> Certificate:
+def certify(net: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig, encoding: NetworkEncoding,
+            x: np.ndarray, solver_objective: float) -> Certificate:
     """Compare the solver's outputs and objective with a numpy forward pass of the extracted network.
+
+    ``encoding`` is the training MIP's handle and ``x`` the solution vector: the outputs are compared by
+    :meth:`NetworkEncoding.error` with ``net`` (the network extracted from ``x``).
 
     A mismatch beyond tolerance emits :class:`~mipnet.errors.CertificateWarning` with the numbers. The numpy
     objective may be *lower* than the solver's where an indicator was left on with nothing behind it (a
     solution stopped early); that is not an error, and the numpy value is the network's true objective.
     """
-    outputs = net.forward(X).reshape(len(X), -1)
-    err = float(np.max(np.abs(outputs - mip_outputs), initial=0.0))
-    out_tol = TOL * (1.0 + float(output_scale))
+    err = encoding.error(x, net)
+    out = encoding.outputs
+    output_scale = float(np.max(np.abs(np.concatenate([out.lo.ravel(), out.hi.ravel()])), initial=0.0))
+    out_tol = TOL * (1.0 + output_scale)
     value = objective_value(net, X, y, loss, config)
     obj_tol = TOL * (1.0 + abs(solver_objective)) + out_tol
     problems = []

@@ -10,6 +10,88 @@ from mipnet.errors import SettingsError
 BOUND_RULES = ("interval", "budget")
 
 
+@dataclass(frozen=True)
+class ObbtOptions:
+    """LP bound tightening of the first layer's big-M values in the sign-pattern sub-problems
+    (:mod:`mipnet.train.sign_patterns.obbt`; off by default: measured slower, see bench/RESULTS.md).
+
+    Attributes
+    ----------
+    time_fraction : float
+        Share of the remaining time for the tightening.
+    rounds : int
+        Rebuild-and-tighten rounds.
+    lower : bool
+        Also tighten lower bounds.
+    pair_rows : int
+        Pair rows in the tightening LP (fewer: a cheaper, looser LP).
+    symmetric : bool
+        The same (loosest) bound for every unit of equal output sign, per sample.
+    """
+
+    time_fraction: float = 0.1
+    rounds: int = 1
+    lower: bool = True
+    pair_rows: int = 0
+    symmetric: bool = True
+
+
+@dataclass(frozen=True)
+class SignPatternOptions:
+    """Speed features of the exact decomposition by output signs (:mod:`mipnet.train.sign_patterns`).
+
+    Every switch keeps the optimum (tested against the naive model); the defaults are the measured best.
+
+    Attributes
+    ----------
+    one_sided_relu : bool
+        Keep only the side of each first-layer ReLU the objective can push against.
+    margin_cap : bool
+        Cap the margins ``s_i o_i <= 1`` (binary hinge) and lower the big-M of one-sided entries with it.
+    secant_rows : bool
+        Rows ``a <= (z + sum |x||w| + |b|) / 2`` on the first layer.
+    pair_rows : int or None
+        Nearest opposite-class sample pairs listed as rows (0: none); ``None``: 8 without the cut loop, 0 with it
+        (the cut family contains them).
+    relu_indicator : bool
+        Rows ``z <= U d`` on one-sided entries (measured slower).
+    group_order : bool
+        Order the units within each group of equal output sign (measured slower: HiGHS's own symmetry handling).
+    relu_cuts : bool
+        The root cut loop with convex-combination ReLU cuts (:mod:`mipnet.train.sign_patterns.cuts`).
+    cut_keep_slack : float
+        Cuts whose slack at the loop's last LP is below this go into the MIP.
+    cut_symmetric : bool
+        Add each cut for every unit of equal output sign.
+    obbt : ObbtOptions or None
+        LP bound tightening before each sub-problem (``None``: off).
+    """
+
+    one_sided_relu: bool = True
+    margin_cap: bool = True
+    secant_rows: bool = True
+    pair_rows: int | None = None
+    relu_indicator: bool = False
+    group_order: bool = False
+    relu_cuts: bool = True
+    cut_keep_slack: float = 0.05
+    cut_symmetric: bool = False
+    obbt: ObbtOptions | None = None
+
+    def __post_init__(self) -> None:
+        if self.pair_rows is not None and (int(self.pair_rows) != self.pair_rows or self.pair_rows < 0):
+            raise SettingsError(f"pair_rows must be a whole number >= 0 or None, got {self.pair_rows!r}")
+        if not (math.isfinite(self.cut_keep_slack) or self.cut_keep_slack == math.inf) or self.cut_keep_slack < 0:
+            raise SettingsError(f"cut_keep_slack must be >= 0, got {self.cut_keep_slack!r}")
+
+    @property
+    def listed_pair_rows(self) -> int:
+        """Pair rows listed in the sub-problem's model (the cut loop separates them instead)."""
+        if self.pair_rows is not None:
+            return int(self.pair_rows)
+        return 0 if self.relu_cuts else 8
+
+
 @dataclass
 class TrainConfig:
     """Options of the training MIP (see the README for what each means).
@@ -47,19 +129,15 @@ class TrainConfig:
         Start the solver from a gradient-trained network projected onto the weight domains.
     decompose : bool
         For one hidden layer and one output with ``sign`` weights and the binary hinge loss, solve the exact
-        decomposition by output signs (:mod:`mipnet.train.decompose`): ``H + 1`` smaller MIPs, each with the
-        best network so far as cutoff. Needs ``warm_start``; the result is the same optimum.
+        decomposition by output signs (:mod:`mipnet.train.sign_patterns.decompose`): ``H + 1`` smaller MIPs,
+        each with the best network so far as cutoff. Needs ``warm_start``; the result is the same optimum.
     margin : float
         Margin of the misclassification loss.
     seed : int
         Seed of the warm start's random initialisation.
-    extra : dict
-        Switches of individual speed features of the sign-pattern sub-problems, for experiments and ablations
-        (each is tested to keep the optimum): ``relu_cuts`` (root cut loop, :mod:`mipnet.train.cuts`, default
-        True), ``cut_keep_slack`` (0.05), ``cut_symmetric`` (False), ``relu_indicator`` (rows ``z <= U d``,
-        False), ``pair_rows`` (nearest opposite-class pairs listed as rows; default 8 without cuts, 0 with them),
-        ``secant_rows``, ``one_sided_relu``, ``margin_cap`` (True), ``group_order`` (False), ``obbt`` (False,
-        :mod:`mipnet.train.obbt`).
+    sign_patterns : SignPatternOptions
+        Switches of the individual speed features of the sign-pattern sub-problems, for experiments and
+        ablations (each is tested to keep the optimum).
     """
 
     weights: str | list = "auto"
@@ -82,7 +160,7 @@ class TrainConfig:
     decompose: bool = True
     margin: float = 1e-2
     seed: int = 0
-    extra: dict = field(default_factory=dict)
+    sign_patterns: SignPatternOptions = field(default_factory=lambda: SignPatternOptions())
 
     def __post_init__(self) -> None:
         for name in ("l1", "l2", "l0", "neuron_penalty", "input_penalty", "filter_penalty", "layer_penalty"):
@@ -104,6 +182,8 @@ class TrainConfig:
             raise SettingsError(f"bounds must be one of {BOUND_RULES}, got {self.bounds!r}")
         if self.margin <= 0:
             raise SettingsError(f"margin must be positive, got {self.margin}")
+        if not isinstance(self.sign_patterns, SignPatternOptions):
+            raise SettingsError(f"sign_patterns must be a SignPatternOptions, got {type(self.sign_patterns).__name__}")
 
     @classmethod
     def naive(cls, **kwargs: object) -> TrainConfig:

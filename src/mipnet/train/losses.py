@@ -36,7 +36,7 @@ class Loss:
         raise NotImplementedError
 
 
-def _binary_sign(y: np.ndarray) -> np.ndarray:
+def binary_sign(y: np.ndarray) -> np.ndarray:
     return np.where(y.reshape(-1) == 1, 1.0, -1.0)
 
 
@@ -48,7 +48,7 @@ class Hinge(Loss):
 
     def _margins(self, outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
         if outputs.shape[1] == 1:
-            return 1.0 - _binary_sign(y) * outputs[:, 0]
+            return 1.0 - binary_sign(y) * outputs[:, 0]
         n, k = outputs.shape
         true = outputs[np.arange(n), y]
         other = 1.0 + outputs - true[:, None]
@@ -66,7 +66,7 @@ class Hinge(Loss):
         worst = 1.0 + np.max(np.abs(np.concatenate([out_lo, out_hi])), initial=0.0) * 2
         e = m.add_vars(n, 0.0, worst)
         if k == 1:
-            s = _binary_sign(y)
+            s = binary_sign(y)
             m.add_rows(np.stack([e, out[:, 0]], 1), np.stack([np.ones(n), s], 1), lo=1.0)  # e + y*o >= 1
         else:
             rows_e, rows_o, rows_t = [], [], []
@@ -94,7 +94,7 @@ class Misclassification(Loss):
 
     def _ok(self, outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
         if outputs.shape[1] == 1:
-            return _binary_sign(y) * outputs[:, 0] >= self.margin - 1e-9
+            return binary_sign(y) * outputs[:, 0] >= self.margin - 1e-9
         n = outputs.shape[0]
         true = outputs[np.arange(n), y]
         diff = true[:, None] - outputs
@@ -111,7 +111,7 @@ class Misclassification(Loss):
         n, k = out.shape
         z = m.add_binaries(n)
         if k == 1:
-            s = _binary_sign(y)
+            s = binary_sign(y)
             worst = np.where(s > 0, out_lo[:, 0], -out_hi[:, 0])  # smallest possible y*o
             big = np.maximum(self.margin - worst, 0.0)
             m.add_rows(np.stack([out[:, 0], z], 1), np.stack([s, big], 1), lo=self.margin)  # y*o + M z >= margin

@@ -15,12 +15,19 @@ from mipnet.report import TrainReport
 from mipnet.solvers import SolveOptions, Status, get_backend
 from mipnet.train.certificate import certify, objective_terms
 from mipnet.train.config import TrainConfig
-from mipnet.train.decompose import solve_by_output_signs
 from mipnet.train.domains import resolve_domains
 from mipnet.train.formulation import TrainingFormulation, is_prunable
 from mipnet.train.losses import Loss
+from mipnet.train.sign_patterns.decompose import solve_by_output_signs
 from mipnet.train.structure import active_filters, active_layers
-from mipnet.train.warmstart import order_hidden_units, sign_output_applicable, sign_output_starts, warm_start
+from mipnet.train.warmstart import (
+    dense_applicable,
+    order_hidden_units,
+    sign_output_applicable,
+    sign_output_starts,
+    warm_start,
+)
+from mipnet.train.warmstart_cnn import warm_start_layers
 
 
 def sparsity(net: Network, tol: float = 0.0) -> dict:
@@ -59,7 +66,8 @@ def train_network(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, c
         return _train_decomposed(template, X, y, loss, config, domains, backend, options, t_start)
     warm, warm_value = None, None
     if config.warm_start:
-        found = warm_start(template, X, y, loss, config, domains, prunable)
+        start = warm_start if dense_applicable(template, config) else warm_start_layers
+        found = start(template, X, y, loss, config, domains, prunable)
         if found is not None:
             warm, warm_value = found
     form = TrainingFormulation(template, X, y, loss, config, domains, warm=warm, incumbent=warm_value)
@@ -72,8 +80,7 @@ def train_network(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, c
                Status.INTERRUPTED: "the solve was interrupted before any network was found"}
         raise NoSolutionError(why.get(result.status, f"the solver ended with status {result.status}"))
     net = form.extract(result.x)
-    scale = float(np.max(np.abs(np.concatenate([form.out.lo.ravel(), form.out.hi.ravel()])), initial=0.0))
-    cert = certify(net, X, y, loss, config, form.outputs(result.x), result.objective, scale)
+    cert = certify(net, X, y, loss, config, form.encoding, result.x, result.objective)
     terms = objective_terms(net, X, y, loss, config)
     report = TrainReport(
         status=str(result.status), proved_optimal=result.status == Status.OPTIMAL, objective=result.objective,
@@ -102,8 +109,7 @@ def _train_decomposed(template: Network, X: np.ndarray, y: np.ndarray, loss: Los
     # can only be lower), and the outputs of a full formulation with the network as its start
     check = TrainingFormulation(template, X, yy, loss, replace(config, symmetry=False), domains, warm=net)
     x = check.start_vector()
-    cert = certify(net, X, yy, loss, config, check.outputs(x), out["objective"],
-                   float(np.max(np.abs(np.concatenate([check.out.lo.ravel(), check.out.hi.ravel()])), initial=0.0)))
+    cert = certify(net, X, yy, loss, config, check.encoding, x, out["objective"])
     bad = [e["k"] for e in out["sub_problems"] if e.get("certificate_failed")]
     if bad:
         cert.ok = False

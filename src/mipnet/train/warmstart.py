@@ -148,13 +148,15 @@ def order_units(params: list, l: int, domains: list[WeightDomain]) -> None:
     params[l + 1] = (Wn[:, order], bn)
 
 
+def dense_applicable(template: Network, config: TrainConfig) -> bool:
+    """Whether :func:`warm_start` applies (Dense layers only, no layer gates); else
+    :func:`mipnet.train.warmstart_cnn.warm_start_layers` (convolutions, pooling, layer gates)."""
+    return all(isinstance(layer, Dense) for layer in template.layers) and not config.layer_gates
+
+
 def warm_start(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
                domains: list[WeightDomain], prunable: list[bool], restarts: int = 3) -> tuple[Network, float] | None:
-    """Best projected gradient-trained network and its objective; ``None`` for unsupported architectures."""
-    if not all(isinstance(layer, Dense) for layer in template.layers) or config.layer_gates:
-        from mipnet.train.warmstart_cnn import warm_start_layers  # convolutions, pooling, layer gates
-
-        return warm_start_layers(template, X, y, loss, config, domains, prunable)
+    """Best projected gradient-trained network of Dense layers (see :func:`dense_applicable`) and its objective."""
     X2 = X.reshape(len(X), -1)
     sizes = [X2.shape[1]] + [layer.units for layer in template.layers]
     yy = y if loss.task == "regression" else y.astype(int)

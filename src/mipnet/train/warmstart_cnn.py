@@ -1,6 +1,6 @@
 """Warm start for any layer sequence (convolution, pooling, flatten, dense), in plain numpy.
 
-Full-batch Adam through the layers (convolutions as im2col over :func:`~mipnet.layers.window_index`), then the
+Full-batch Adam through the layers (convolutions as im2col over :meth:`~mipnet.layers.Layer.windows`), then the
 projection of :mod:`mipnet.train.warmstart` generalised to channels: ReLU, max pooling and average pooling are
 positively homogeneous per channel, so the scale of each input channel of a discrete layer is moved into the
 filter (or neuron) that produces it before rounding. Structure limits (at most k filters, neurons, active
@@ -25,15 +25,6 @@ from mipnet.train.warmstart import _output_grad, order_units
 Params = list[tuple[np.ndarray, np.ndarray]]
 
 
-def _pool_windows(layer: MaxPool2D | AvgPool2D) -> np.ndarray:
-    idx = layer.window_index()
-    return idx.reshape(-1, idx.shape[-1])
-
-
-def _emap(layer: Dense | Conv2D) -> np.ndarray:
-    return layer.patch_index() if isinstance(layer, Conv2D) else np.arange(layer.in_shape[0])[None, :]
-
-
 def _scatter(grad: np.ndarray, index: np.ndarray, width: int) -> np.ndarray:
     """Adjoint of :func:`gather_windows`: add ``grad[:, j]`` into column ``index[j]`` (``-1`` dropped)."""
     index = index.reshape(-1)
@@ -50,7 +41,7 @@ def _forward(layers: list[Layer], params: Params, X: np.ndarray) -> tuple[np.nda
     for layer in layers:
         if layer.is_affine:
             W, b = params[k]
-            emap = _emap(layer)
+            emap = layer.windows()
             patches = gather_windows(a, emap)  # (N, P, E)
             z = np.einsum("npe,oe->nop", patches, W) + b[None, :, None]
             z = z.reshape(len(a), -1)
@@ -58,13 +49,13 @@ def _forward(layers: list[Layer], params: Params, X: np.ndarray) -> tuple[np.nda
             a = np.maximum(z, 0.0) if layer.relu else z
             k += 1
         elif isinstance(layer, MaxPool2D):
-            win = _pool_windows(layer)
+            win = layer.windows()
             vals = a[:, win]
             arg = vals.argmax(-1)
             tape.append(("max", win, arg, a.shape[1]))
             a = np.take_along_axis(vals, arg[..., None], -1)[..., 0]
         elif isinstance(layer, AvgPool2D):
-            win = _pool_windows(layer)
+            win = layer.windows()
             tape.append(("avg", win, None, a.shape[1]))
             a = a[:, win].mean(-1)
         elif not isinstance(layer, Flatten):
@@ -81,7 +72,7 @@ def gradient_train_layers(template: Network, X: np.ndarray, y: np.ndarray, loss:
     affine = template.affine_layers()
     params = []
     for layer in affine:
-        n_e = _emap(layer).shape[1]
+        n_e = layer.windows().shape[1]
         params.append((rng.normal(0.0, np.sqrt(2.0 / n_e), (layer.out_shape[0], n_e)), np.zeros(layer.out_shape[0])))
     params = [list(p) for p in params]
     m1 = [[np.zeros_like(p) for p in pr] for pr in params]
@@ -143,7 +134,7 @@ def input_channels(template: Network) -> list[np.ndarray | None]:
             out = layer.out_shape
             labels = np.repeat(np.arange(out[0]), int(np.prod(out[1:])))
         elif isinstance(layer, (MaxPool2D, AvgPool2D)) and labels is not None:
-            labels = labels[_pool_windows(layer)[:, 0]]
+            labels = labels[layer.windows()[:, 0]]
     return result
 
 

@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         common = dict(time_limit=args.time_limit, solver=args.solver, tightening=args.tightening,
                       threads=args.threads)
         if args.property is not None:
-            res = verify.property(net, args.property, method=args.method, **common)
+            res = verify.check_property(net, args.property, method=args.method, **common)
             out = res.as_dict()
             line = f"{res.status}  ({res.time:.2f} s)  {res.note}"
         elif args.robust_at is not None:

@@ -2,8 +2,9 @@
 
 The network is non-decreasing in feature ``f`` on the box when ``o(x') >= o(x)`` for every pair of inputs of the
 box that differ only in feature ``f`` with ``x'_f >= x_f``. The query minimises ``o(x') - o(x)`` over such pairs
-(for ``decreasing``: ``o(x) - o(x')``): one MIP with two exact encodings of the network that share every input but
-feature ``f``. Both copies lie in the same box, so one set of neuron bounds serves both.
+(for ``decreasing``: ``o(x) - o(x')``): one MIP with two exact copies of the network (a batch of two in
+:func:`mipnet.encode.encode_network`) that share every input but feature ``f``. Both copies lie in the same box, so
+one set of neuron bounds serves both.
 
 * ``holds``: the solver proved the minimum ``>= -tol`` (its dual bound, widened by the verifier's MIP margin);
 * ``violated``: a pair found (by sampling or by the MIP) whose plain forward passes give ``o(x') - o(x) < -tol``;
@@ -17,13 +18,15 @@ import math
 
 import numpy as np
 
+from mipnet.bounds.layer_bounds import BoundTightening
+from mipnet.bounds.lp import MIP_MARGIN
+from mipnet.clock import Clock
+from mipnet.encode import encode_network
 from mipnet.errors import SettingsError
-from mipnet.mip import MIPModel
 from mipnet.network import Network
 from mipnet.solvers import Status
-from mipnet.verify.bounds import MIP_MARGIN, BoundTightening
-from mipnet.verify.encoding import encode
-from mipnet.verify.queries import _bounds, _Clock, _forward, _sample_box, _solve
+from mipnet.verify.falsify import forward, sample_box
+from mipnet.verify.queries import solve, tightened_bounds
 from mipnet.verify.results import HOLDS, UNKNOWN, VIOLATED, MonotonicityResult
 
 DIRECTIONS = ("increasing", "decreasing")
@@ -33,7 +36,7 @@ def _pairs(lo: np.ndarray, hi: np.ndarray, feature: int, n: int, rng: np.random.
            ) -> tuple[np.ndarray, np.ndarray]:
     """Sample pairs ``(x, x')`` of the box equal but in ``feature``, with ``x'_f >= x_f`` (half of them at the ends
     of the feature's range)."""
-    X = _sample_box(lo, hi, n, rng)
+    X = sample_box(lo, hi, n, rng)
     X2 = X.copy()
     ends = np.arange(len(X)) % 2 == 0
     X[ends, feature] = lo[feature]
@@ -68,7 +71,7 @@ def monotonicity(net: Network, feature: int, lower: np.ndarray | float, upper: n
     tol : float
         Changes against the direction smaller than this are not counted as violations; ``holds`` proves
         ``sign * (o(x') - o(x)) >= -tol`` (it must exceed the verifier's MIP margin, ``1e-5 (1 + |bound|)``).
-    threads, samples, seed : see :func:`mipnet.verify.property`
+    threads, samples, seed : see :func:`mipnet.verify.check_property`
 
     Returns
     -------
@@ -76,7 +79,7 @@ def monotonicity(net: Network, feature: int, lower: np.ndarray | float, upper: n
         ``worst_found`` is the smallest ``sign * (o(x') - o(x))`` over the pairs found (re-checked), ``worst_bound``
         a proved lower bound on it over the whole box.
     """
-    clock = _Clock(time_limit)
+    clock = Clock(time_limit)
     tightening = BoundTightening.parse(tightening)
     if direction not in DIRECTIONS:
         raise SettingsError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
@@ -96,7 +99,7 @@ def monotonicity(net: Network, feature: int, lower: np.ndarray | float, upper: n
                              direction=direction, tol=tol)
 
     def change(X: np.ndarray, X2: np.ndarray) -> np.ndarray:  # sign * (o(x') - o(x)) by plain forward passes
-        return sign * (_forward(net, X2)[:, output] - _forward(net, X)[:, output])
+        return sign * (forward(net, X2)[:, output] - forward(net, X)[:, output])
 
     # 1. sampling
     X, X2 = _pairs(lo, hi, feature, samples, np.random.default_rng(seed))
@@ -105,28 +108,26 @@ def monotonicity(net: Network, feature: int, lower: np.ndarray | float, upper: n
     pair, res.worst_found = (X[best], X2[best]), float(d[best])
     # 2. the MIP over pairs, unless sampling already broke the property
     if res.worst_found >= -tol and hi[feature] > lo[feature]:
-        lb = _bounds(net, lo, hi, tightening, clock, None, threads)
-        a, b = encode(net, lb), encode(net, lb)
-        m = MIPModel()
-        m.append(a.model)
-        off = m.append(b.model)
-        x, x2 = a.x, b.x + off
+        lb = tightened_bounds(net, lo, hi, tightening, clock, None, threads)
+        enc = encode_network(net, lb, copies=2)
+        m, x, x2 = enc.model, enc.inputs.idx[0], enc.inputs.idx[1]
         others = np.flatnonzero(np.arange(net.n_inputs) != feature)
         if others.size:
             m.add_rows(np.stack([x2[others], x[others]], -1), [1.0, -1.0], lo=0.0, hi=0.0)   # x'_k = x_k
         m.add_rows(np.array([[x2[feature], x[feature]]]), [1.0, -1.0], lo=0.0)              # x'_f >= x_f
-        m.add_objective(np.array([b.out[output] + off, a.out[output]]), np.array([sign, -sign]))
+        m.add_objective(np.array([enc.outputs.idx[1, output], enc.outputs.idx[0, output]]), np.array([sign, -sign]))
         res.mip_size = m.size()
         if clock.out():
             res.note = "time limit before the MIP"
         else:
-            sr = _solve(m, solver, clock, threads)
+            sr = solve(m, solver, clock, threads)
             res.details.append({"solver_status": str(sr.status), "solve_time": sr.time, "nodes": sr.nodes,
                                 "objective": sr.objective, "bound": sr.bound})
             if sr.x is not None:
-                xa = np.clip(sr.x[x], lo, hi)
+                pair_in = enc.input_values(sr.x)
+                xa = np.clip(pair_in[0], lo, hi)
                 xb = xa.copy()
-                xb[feature] = np.clip(sr.x[x2[feature]], xa[feature], hi[feature])
+                xb[feature] = np.clip(pair_in[1, feature], xa[feature], hi[feature])
                 dc = float(change(xa[None], xb[None])[0])
                 if dc < res.worst_found:
                     pair, res.worst_found = (xa, xb), dc
@@ -138,8 +139,8 @@ def monotonicity(net: Network, feature: int, lower: np.ndarray | float, upper: n
         res.status = VIOLATED
         res.counterexample = pair[0].reshape(net.input_shape)
         res.counterexample_pair = pair[1].reshape(net.input_shape)
-        res.counterexample_output = _forward(net, pair[0][None])[0]
-        res.counterexample_pair_output = _forward(net, pair[1][None])[0]
+        res.counterexample_output = forward(net, pair[0][None])[0]
+        res.counterexample_pair_output = forward(net, pair[1][None])[0]
         res.note = (f"raising feature {feature} from {pair[0][feature]:.9g} to {pair[1][feature]:.9g} changes output "
                     f"{output} by {sign * res.worst_found:.6g} (re-checked by Network.forward)")
     elif res.worst_bound >= -tol:

@@ -1,27 +1,31 @@
 """The three verification queries: VNN-LIB property, local robustness, output bounds.
 
-Every query follows the same steps: a cheap search for a counterexample (sampling, and signed-gradient steps for
-robustness); neuron bounds (:func:`~mipnet.verify.bounds.compute_bounds`); a proof from the bounds alone where they
-suffice; otherwise the exact MIP (:func:`~mipnet.verify.encoding.encode`). Every counterexample is re-run through
-:meth:`Network.forward` and reported only if that plain forward pass breaks the property; ``holds`` is reported only
-from a solver's proof of infeasibility or optimality (or from sound bounds).
+Every query follows the same steps: a cheap search for a counterexample (:mod:`mipnet.verify.falsify`); neuron
+bounds (:func:`mipnet.encode.compute_bounds`); a proof from the bounds alone where they suffice; otherwise the exact
+MIP (:func:`mipnet.encode.encode_network`). Every counterexample is re-run through :meth:`Network.forward` and
+reported only if that plain forward pass breaks the property; ``holds`` is reported only from a solver's proof of
+infeasibility or optimality (or from sound bounds).
 """
 
 from __future__ import annotations
 
-import builtins
 import math
-import time
 from pathlib import Path
 
 import numpy as np
 
+from mipnet.bounds import interval
+from mipnet.bounds.layer_bounds import BoundTightening, LayerBounds
+from mipnet.bounds.lp import MIP_MARGIN
+from mipnet.bounds.symbolic import supports as symbolic_supports
+from mipnet.clock import Clock
+from mipnet.encode import NetworkEncoding, compute_bounds, encode_network
 from mipnet.errors import FormatError, SettingsError
 from mipnet.io.vnnlib import Disjunct, Property, load_vnnlib
 from mipnet.network import Network
 from mipnet.solvers import SolveOptions, SolveResult, Status, get_backend
-from mipnet.verify.bounds import MIP_MARGIN, BoundTightening, LayerBounds, compute_bounds
-from mipnet.verify.encoding import Encoding, encode
+from mipnet.verify import splitting
+from mipnet.verify.falsify import attack, descend_into_region, forward, margins, sample_box
 from mipnet.verify.results import HOLDS, UNKNOWN, VIOLATED, BoundsResult, RobustnessResult, VerificationResult
 
 ROW_RELAX = 1e-6      # "holds" is proved for the region with every row relaxed by ROW_RELAX (1 + |b|)
@@ -29,33 +33,16 @@ ROW_SHRINK = 1e-5     # second search for a counterexample strictly inside, rows
 BOUND_SHARE = 0.5     # at most this share of the time limit goes to bound tightening
 
 
-class _Clock:
-    def __init__(self, limit: float | None) -> None:
-        if limit is not None and (not math.isfinite(limit) or limit <= 0):
-            raise SettingsError(f"time_limit must be a positive number of seconds, got {limit}")
-        self.t0 = time.perf_counter()
-        self.limit = limit
-
-    @property
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.t0
-
-    def left(self) -> float | None:
-        return None if self.limit is None else self.limit - self.elapsed
-
-    def out(self) -> bool:
-        left = self.left()
-        return left is not None and left <= 0.01
-
-
-def _solve(model: object, solver: str, clock: _Clock, threads: int, share: float = 1.0) -> SolveResult:
+def solve(model: object, solver: str, clock: Clock, threads: int, share: float = 1.0) -> SolveResult:
+    """Solve a verification MIP within a share of the clock's remaining time."""
     left = clock.left()
     limit = None if left is None else max(left * share, 0.01)
     return get_backend(solver).solve(model, SolveOptions(time_limit=limit, threads=threads, mip_gap=1e-4))
 
 
-def _bounds(net: Network, lo: np.ndarray, hi: np.ndarray, tightening: BoundTightening, clock: _Clock,
-            input_rows: tuple[np.ndarray, np.ndarray] | None, threads: int) -> LayerBounds:
+def tightened_bounds(net: Network, lo: np.ndarray, hi: np.ndarray, tightening: BoundTightening, clock: Clock,
+                     input_rows: tuple[np.ndarray, np.ndarray] | None, threads: int) -> LayerBounds:
+    """Neuron bounds over the box within :data:`BOUND_SHARE` of the clock's remaining time."""
     left = clock.left()
     return compute_bounds(net, lo, hi, tightening, input_rows=input_rows,
                           time_limit=None if left is None else left * BOUND_SHARE, threads=threads)
@@ -65,46 +52,7 @@ def _bigger(a: dict, b: dict) -> dict:
     return b if b.get("variables", 0) > a.get("variables", 0) else a
 
 
-def _forward(net: Network, X: np.ndarray) -> np.ndarray:
-    return net.forward(np.asarray(X, dtype=float).reshape(-1, *net.input_shape)).reshape(len(X), -1)
-
-
 # ------------------------------------------------------------------------------------------------ property
-def _sample_box(lo: np.ndarray, hi: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    pts = [(lo + hi) / 2, lo, hi]
-    k = max(n - 3, 0)
-    corners = np.where(rng.random((k // 2, lo.size)) < 0.5, lo, hi)
-    uniform = rng.uniform(lo, hi, (k - k // 2, lo.size))
-    return np.vstack([np.array(pts), corners, uniform])
-
-
-def _falsify(net: Network, d: Disjunct, lo: np.ndarray, hi: np.ndarray, X: np.ndarray, steps: int = 60,
-             starts: int = 8) -> np.ndarray | None:
-    """Local search for a point of the region: signed finite-difference descent on ``max_r (A_r v - b_r)``."""
-    def worst(P: np.ndarray) -> np.ndarray:
-        V = np.concatenate([P, _forward(net, P)], axis=1)
-        return np.max(V @ d.A.T - d.b, axis=1)
-
-    if net.n_inputs > 64:
-        return None
-    f = worst(X)
-    h = 1e-6 * np.maximum(hi - lo, 1e-12)
-    for x in X[np.argsort(f)[:starts]]:
-        step = (hi - lo) / 8
-        for _ in range(steps):
-            P = np.vstack([x, x + np.diag(h)])
-            vals = worst(P)
-            if vals[0] <= 0:
-                return x
-            g = (vals[1:] - vals[0]) / h
-            cand = np.clip(x - step * np.sign(g), lo, hi)
-            if worst(cand[None])[0] < vals[0]:
-                x = cand
-            else:
-                step = step * 0.5
-    return None
-
-
 def _split_rows(d: Disjunct) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """(multi-variable input-only rows, rows with outputs) of a disjunct, both as (A, b) over [x; y]."""
     A, b = d.other_rows()
@@ -116,15 +64,15 @@ def _rows_infeasible_by_bounds(A: np.ndarray, b: np.ndarray, vlo: np.ndarray, vh
     """True when some row ``a v <= b`` cannot hold for any ``v`` in the box ``[vlo, vhi]`` (sound)."""
     if not len(b):
         return False
-    low = np.maximum(A, 0) @ vlo + np.minimum(A, 0) @ vhi
-    return bool(np.any(low > b + ROW_RELAX * (1 + np.abs(b)) + 1e-9 * (1 + np.abs(low))))
+    low = interval.box_lower_bound(A, vlo, vhi, rel=interval.ROUND_EPS)
+    return bool(np.any(low > b + ROW_RELAX * (1 + np.abs(b))))
 
 
 def _disjunct_mip(net: Network, lb: LayerBounds, in_rows: tuple, out_rows: tuple, lo: np.ndarray,
-                  hi: np.ndarray, delta: np.ndarray | float, delta_in: np.ndarray | float) -> Encoding:
+                  hi: np.ndarray, delta: np.ndarray | float, delta_in: np.ndarray | float) -> NetworkEncoding:
     """The MIP of one disjunct with its rows relaxed (``delta > 0``) or tightened (``delta < 0``)."""
     A_in, b_in = in_rows
-    enc = encode(net, lb, input_rows=(A_in, b_in + delta_in) if len(b_in) else None)
+    enc = encode_network(net, lb, input_rows=(A_in, b_in + delta_in) if len(b_in) else None)
     A, b = out_rows
     if len(b):
         cols = np.concatenate([enc.x, enc.out])
@@ -136,43 +84,42 @@ def _check_disjunct(net: Network, d: Disjunct, x: np.ndarray, lo: np.ndarray, hi
                     ) -> tuple[np.ndarray, np.ndarray] | None:
     """Clip a candidate to the box, run it forward; return (x, y) if it really lies in the unsafe region."""
     x = np.clip(np.asarray(x, dtype=float), lo, hi)
-    y = _forward(net, x[None])[0]
+    y = forward(net, x[None])[0]
     return (x, y) if d.holds_at(x, y) else None
 
 
 def _decide_by_mip(net: Network, d: Disjunct, lb: LayerBounds, lo: np.ndarray, hi: np.ndarray, in_rows: tuple,
-                   out_rows: tuple, solver: str, clock: _Clock, threads: int, cap: float | None, entry: dict
+                   out_rows: tuple, solver: str, clock: Clock, threads: int, cap: float | None, entry: dict
                    ) -> tuple[str, tuple | None]:
     """Exact decision of one disjunct on one box: ``holds`` (MIP infeasible), ``violated`` (re-checked point)."""
     relax_out = ROW_RELAX * (1 + np.abs(out_rows[1]))
     relax_in = ROW_RELAX * (1 + np.abs(in_rows[1]))
     enc = _disjunct_mip(net, lb, in_rows, out_rows, lo, hi, relax_out, relax_in)
     entry["mip_size"] = _bigger(entry.get("mip_size", {}), enc.model.size())
-    sub = _Clock(None if cap is None and clock.limit is None else
-                 min(x for x in (cap, clock.left()) if x is not None))
-    sr = _solve(enc.model, solver, sub, threads)
+    sub = clock.sub(cap)
+    sr = solve(enc.model, solver, sub, threads)
     entry["solves"] = entry.get("solves", 0) + 1
     entry["last_solver_status"] = str(sr.status)
     if sr.status == Status.INFEASIBLE:
         return HOLDS, None
     if sr.x is None:
         return UNKNOWN, None
-    checked = _check_disjunct(net, d, sr.x[enc.x], lo, hi)
+    checked = _check_disjunct(net, d, enc.input_values(sr.x)[0], lo, hi)
     if checked is not None:
         return VIOLATED, checked
     # the solver's point lies within tolerance of the region's boundary: look strictly inside
     enc2 = _disjunct_mip(net, lb, in_rows, out_rows, lo, hi, -ROW_SHRINK * (1 + np.abs(out_rows[1])),
                          -ROW_SHRINK * (1 + np.abs(in_rows[1])))
-    sr2 = _solve(enc2.model, solver, sub, threads)
+    sr2 = solve(enc2.model, solver, sub, threads)
     if sr2.x is not None:
-        checked = _check_disjunct(net, d, sr2.x[enc2.x], lo, hi)
+        checked = _check_disjunct(net, d, enc2.input_values(sr2.x)[0], lo, hi)
         if checked is not None:
             return VIOLATED, checked
     entry["boundary_case"] = True
     return UNKNOWN, None
 
 
-def property(net: Network, prop: str | Path | Property, time_limit: float | None = None, solver: str = "highs",
+def check_property(net: Network, prop: str | Path | Property, time_limit: float | None = None, solver: str = "highs",
              tightening: BoundTightening | str = BoundTightening.LP, threads: int = 1, method: str = "auto",
              samples: int = 512, seed: int = 0) -> VerificationResult:
     """Check a VNN-LIB property: prove its unsafe region empty, or find an input in it.
@@ -202,16 +149,14 @@ def property(net: Network, prop: str | Path | Property, time_limit: float | None
         ``holds`` when every disjunct was proved empty; ``violated`` with a re-checked counterexample;
         ``unknown`` otherwise.
     """
-    from mipnet.verify import splitting, symbolic
-
-    clock = _Clock(time_limit)
+    clock = Clock(time_limit)
     tightening = BoundTightening.parse(tightening)
     if method not in ("auto", "mip", "split"):
         raise SettingsError(f"method must be 'auto', 'mip' or 'split', got {method!r}")
-    if method == "split" and not symbolic.supports(net):
+    if method == "split" and not symbolic_supports(net):
         raise SettingsError("input splitting needs a network of Dense layers only: use method='mip'")
     if method == "auto":
-        method = "split" if symbolic.supports(net) and net.n_inputs <= 16 else "mip"
+        method = "split" if symbolic_supports(net) and net.n_inputs <= 16 else "mip"
     if not isinstance(prop, Property):
         prop = load_vnnlib(prop, net.n_inputs, net.n_outputs)
     elif prop.n_inputs != net.n_inputs or prop.n_outputs != net.n_outputs:
@@ -240,14 +185,14 @@ def property(net: Network, prop: str | Path | Property, time_limit: float | None
     for k, (d, (lo, hi)) in enumerate(zip(prop.disjuncts, boxes)):
         if np.any(lo > hi):
             continue
-        X = _sample_box(lo, hi, samples, rng)
-        Y = _forward(net, X)
+        X = sample_box(lo, hi, samples, rng)
+        Y = forward(net, X)
         inside = np.all(np.concatenate([X, Y], axis=1) @ d.A.T <= d.b, axis=1)
         if inside.any():
             checked = _check_disjunct(net, d, X[int(np.flatnonzero(inside)[0])], lo, hi)
             if checked is not None:
                 return violated(*checked, k, "random sampling")
-        x = _falsify(net, d, lo, hi, X)
+        x = descend_into_region(net, d, lo, hi, X)
         if x is not None:
             checked = _check_disjunct(net, d, x, lo, hi)
             if checked is not None:
@@ -272,7 +217,7 @@ def property(net: Network, prop: str | Path | Property, time_limit: float | None
         if method == "split":
             split_jobs.append((k, d, lo, hi, in_rows, out_rows, entry))
             continue
-        lb = _bounds(net, lo, hi, tightening, clock, in_rows if len(in_rows[1]) else None, threads)
+        lb = tightened_bounds(net, lo, hi, tightening, clock, in_rows if len(in_rows[1]) else None, threads)
         entry["unstable_relus"] = lb.unstable(net)
         if lb.empty:
             entry.update(status=HOLDS, how="LP relaxation of the input region infeasible")
@@ -299,7 +244,7 @@ def property(net: Network, prop: str | Path | Property, time_limit: float | None
             left = clock.left()
             slices = (2 if rnd == 0 and len(pending) > 1 else 1) * (len(pending) - n_done)
             share = None if left is None else left / slices
-            sub = _Clock(share) if share is not None and share > 0.01 else clock
+            sub = Clock(share) if share is not None and share > 0.01 else clock
 
             def leaf(lb: LayerBounds, blo: np.ndarray, bhi: np.ndarray, d=d, in_rows=in_rows, out_rows=out_rows,
                      entry=entry, sub=sub) -> tuple[str, tuple | None]:
@@ -327,38 +272,6 @@ def property(net: Network, prop: str | Path | Property, time_limit: float | None
 
 
 # ---------------------------------------------------------------------------------------------- robustness
-def _margins(Y: np.ndarray, label: int) -> np.ndarray:
-    """``o_label - o_k`` for every k (``+inf`` at k = label), per row."""
-    M = Y[:, [label]] - Y
-    M[:, label] = np.inf
-    return M
-
-
-def _attack(net: Network, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, label: int, rng: np.random.Generator,
-            samples: int, steps: int = 30) -> np.ndarray:
-    """Candidate inputs: random points and corners of the box, then signed finite-difference gradient steps."""
-    X = _sample_box(lo, hi, samples, rng)
-    best = X[np.argmin(_margins(_forward(net, X), label).min(axis=1))]
-    starts = [best, x0]
-    found = [X]
-    n = x0.size
-    h = 1e-4 * np.maximum(hi - lo, 1e-9)
-    if n > 2000:
-        return X
-    for x in starts:
-        x = x.copy()
-        step = (hi - lo) / 4
-        for _ in range(steps):
-            m0 = _margins(_forward(net, x[None]), label)[0]
-            k = int(np.argmin(m0))
-            P = x[None] + np.diag(h)
-            g = (_margins(_forward(net, P), label)[:, k] - m0[k]) / h
-            x = np.clip(x - step * np.sign(g), lo, hi)
-            found.append(x[None])
-            step = step * 0.8
-    return np.vstack(found)
-
-
 def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None, time_limit: float | None = None,
                solver: str = "highs", tightening: BoundTightening | str = BoundTightening.LP,
                domain: tuple[float | np.ndarray, float | np.ndarray] | None = None, threads: int = 1,
@@ -390,7 +303,7 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
     -------
     RobustnessResult
     """
-    clock = _Clock(time_limit)
+    clock = Clock(time_limit)
     tightening = BoundTightening.parse(tightening)
     eps = float(eps)
     if not math.isfinite(eps) or eps < 0:
@@ -400,7 +313,7 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
     x0 = net.check_input(x).reshape(-1)
     if x0.size != net.n_inputs:
         raise SettingsError(f"x must be one input of {net.n_inputs} values")
-    y0 = _forward(net, x0[None])[0]
+    y0 = forward(net, x0[None])[0]
     label = int(np.argmax(y0)) if label is None else int(label)
     if not 0 <= label < net.n_outputs:
         raise SettingsError(f"label must be in 0..{net.n_outputs - 1}, got {label}")
@@ -413,14 +326,14 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
         x0 = np.clip(x0, lo, hi)
     res = RobustnessResult(UNKNOWN, bounds_method=str(tightening), solver=solver, label=label, eps=eps)
     others = [k for k in range(net.n_outputs) if k != label]
-    best_x, best_m = x0, float(_margins(y0[None], label)[0].min())
+    best_x, best_m = x0, float(margins(y0[None], label)[0].min())
     # 1. attack
-    X = _attack(net, x0, lo, hi, label, np.random.default_rng(seed), samples)
-    M = _margins(_forward(net, X), label).min(axis=1)
+    X = attack(net, x0, lo, hi, label, np.random.default_rng(seed), samples)
+    M = margins(forward(net, X), label).min(axis=1)
     if M.min() < best_m:
         best_x, best_m = X[int(np.argmin(M))], float(M.min())
     # 2. bounds; a class whose margin is bounded above 0 needs no MIP
-    lb = _bounds(net, lo, hi, tightening, clock, None, threads)
+    lb = tightened_bounds(net, lo, hi, tightening, clock, None, threads)
     proved = {k: _margin_bound(net, lb, label, k) for k in others}
     enc = None
     for k in sorted(others, key=lambda k: proved[k]):
@@ -433,15 +346,15 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
             entry.update(status=UNKNOWN, how="time limit")
             continue
         if enc is None:
-            enc = encode(net, lb)
+            enc = encode_network(net, lb)
             res.mip_size = enc.model.size()
         enc.model.obj = {}
         enc.model.add_objective(np.array([enc.out[label], enc.out[k]]), np.array([1.0, -1.0]))
-        sr = _solve(enc.model, solver, clock, threads, share=1.0 / max(1, len(others) - others.index(k)))
+        sr = solve(enc.model, solver, clock, threads, share=1.0 / max(1, len(others) - others.index(k)))
         entry.update(solver_status=str(sr.status), solve_time=sr.time, nodes=sr.nodes)
         if sr.x is not None:
-            xc = np.clip(sr.x[enc.x], lo, hi)
-            mc = float(_margins(_forward(net, xc[None]), label)[0].min())
+            xc = np.clip(enc.input_values(sr.x)[0], lo, hi)
+            mc = float(margins(forward(net, xc[None]), label)[0].min())
             entry["margin_found"] = mc
             if mc < best_m:
                 best_x, best_m = xc, mc
@@ -456,7 +369,7 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
     solved = all(e.get("how", "").endswith("bounds") or e.get("how") == "MIP optimal" for e in res.details)
     if best_m <= 0:
         res.status, res.counterexample = VIOLATED, best_x.reshape(net.input_shape)
-        res.counterexample_output = _forward(net, best_x[None])[0]
+        res.counterexample_output = forward(net, best_x[None])[0]
         res.note = f"input with margin {best_m:.6g} <= 0 (re-checked by Network.forward)"
     elif solved and res.margin_bound > 0:
         res.status = HOLDS
@@ -472,11 +385,9 @@ def _margin_bound(net: Network, lb: LayerBounds, label: int, k: int) -> float:
     last = len(net.layers) - 1
     layer = net.layers[last]
     if layer.is_affine and layer.weight.ndim == 2 and not layer.relu:
-        a_lo, a_hi = lb.post(net, last - 1) if last else (lb.input_lo, lb.input_hi)
         w = layer.weight[label] - layer.weight[k]
         b = 0.0 if layer.bias is None else layer.bias[label] - layer.bias[k]
-        v = float(np.maximum(w, 0) @ a_lo + np.minimum(w, 0) @ a_hi + b)
-        return v - 1e-9 * (1 + abs(v))
+        return float(interval.box_lower_bound(w[None], *lb.post(net, last - 1), b, interval.ROUND_EPS)[0])
     lo, hi = lb.post(net, last)
     return float(lo[label] - hi[k])
 
@@ -504,21 +415,21 @@ def output_bounds(net: Network, lower: np.ndarray | float, upper: np.ndarray | f
     -------
     BoundsResult
     """
-    clock = _Clock(time_limit)
+    clock = Clock(time_limit)
     tightening = BoundTightening.parse(tightening)
     lo = np.broadcast_to(np.asarray(lower, dtype=float), net.input_shape).reshape(-1).copy()
     hi = np.broadcast_to(np.asarray(upper, dtype=float), net.input_shape).reshape(-1).copy()
     if np.any(lo > hi):
         raise SettingsError("lower must not exceed upper")
-    Y = _forward(net, _sample_box(lo, hi, samples, np.random.default_rng(seed)))
+    Y = forward(net, sample_box(lo, hi, samples, np.random.default_rng(seed)))
     att_lo, att_hi = Y.min(axis=0), Y.max(axis=0)
-    lb = _bounds(net, lo, hi, tightening, clock, None, threads)
+    lb = tightened_bounds(net, lo, hi, tightening, clock, None, threads)
     s_lo, s_hi = (a.copy() for a in lb.post(net, len(net.layers) - 1))
     n_out = net.n_outputs
     exact_flags = np.zeros((n_out, 2), dtype=bool)
     res = BoundsResult(s_lo, s_hi, att_lo, att_hi, exact_flags, bounds_method=str(tightening), solver=solver)
     if exact:
-        enc = encode(net, lb)
+        enc = encode_network(net, lb)
         res.mip_size = enc.model.size()
         todo = [(j, side) for j in range(n_out) for side in (0, 1)]
         for n_done, (j, side) in enumerate(todo):
@@ -527,9 +438,9 @@ def output_bounds(net: Network, lower: np.ndarray | float, upper: np.ndarray | f
             sign = 1.0 if side == 0 else -1.0
             enc.model.obj = {}
             enc.model.add_objective(enc.out[j:j + 1], sign)
-            sr = _solve(enc.model, solver, clock, threads, share=1.0 / (len(todo) - n_done))
+            sr = solve(enc.model, solver, clock, threads, share=1.0 / (len(todo) - n_done))
             if sr.x is not None:
-                yv = _forward(net, np.clip(sr.x[enc.x], lo, hi)[None])[0]
+                yv = forward(net, np.clip(enc.input_values(sr.x)[0], lo, hi)[None])[0]
                 att_lo, att_hi = np.minimum(att_lo, yv), np.maximum(att_hi, yv)
             if math.isfinite(sr.bound) and sr.status in (Status.OPTIMAL, Status.TIME_LIMIT, Status.NO_SOLUTION):
                 b = sign * (sr.bound - MIP_MARGIN * (1 + abs(sr.bound)))
@@ -547,5 +458,4 @@ def output_bounds(net: Network, lower: np.ndarray | float, upper: np.ndarray | f
     return res
 
 
-__all__ = ["output_bounds", "property", "robustness"]
-_ = builtins  # the module defines a function named ``property``; keep the builtin reachable as builtins.property
+__all__ = ["check_property", "output_bounds", "robustness"]

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
-HOLDS, VIOLATED, UNKNOWN = "holds", "violated", "unknown"
+
+class Verdict(StrEnum):
+    """A verification answer (a ``str``: it compares equal to, and serialises as, its value)."""
+
+    HOLDS = "holds"          #: proved: by a solver's infeasibility or optimality proof, or by sound bounds
+    VIOLATED = "violated"    #: a counterexample, re-checked by a plain forward pass
+    UNKNOWN = "unknown"      #: neither (time limit, or a candidate that failed the re-check); never safe
+
+
+HOLDS, VIOLATED, UNKNOWN = Verdict.HOLDS, Verdict.VIOLATED, Verdict.UNKNOWN
 
 
 def _plain(v: object) -> object:
     if isinstance(v, np.ndarray):
         return v.tolist()
+    if isinstance(v, Verdict):
+        return v.value
     if isinstance(v, (np.floating, np.integer)):
         return v.item()
     if isinstance(v, float) and not np.isfinite(v):
@@ -50,7 +62,7 @@ class VerificationResult:
         One entry per disjunct (property) or per competing class (robustness).
     """
 
-    status: str
+    status: Verdict
     time: float = 0.0
     counterexample: np.ndarray | None = None
     counterexample_output: np.ndarray | None = None

@@ -4,7 +4,7 @@ One disjunct (a conjunction of rows ``A [x; y] <= b``) over a box is handled as 
 
 1. Candidates: the box centre and, for each row, the corner that minimises the row's linear lower function are
    run through :meth:`Network.forward`; a point inside the region ends the search (``violated``).
-2. Proof: symbolic interval bounds (:mod:`mipnet.verify.symbolic`) give a sound lower bound on every row; if one
+2. Proof: symbolic interval bounds (:mod:`mipnet.bounds.symbolic`) give a sound lower bound on every row; if one
    exceeds its ``b`` (plus the relaxation ``1e-6 (1 + |b|)``), the box holds no unsafe point.
 3. Otherwise, if few ReLUs are unstable on the box (``mip_threshold``), the exact MIP of the box decides it
    (bounds from the symbolic pass, a short time limit); if the MIP does not finish, or too many ReLUs are unstable,
@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from mipnet.bounds.symbolic import backward_row_bounds, conjunction_lower_bound, crown_bounds
 from mipnet.io.vnnlib import Disjunct
 from mipnet.network import Network
-from mipnet.verify.symbolic import backward_row_bounds, conjunction_lower_bound, crown_bounds
 
 RELAX = 1e-6
 
@@ -50,7 +50,7 @@ def split_disjunct(net: Network, d: Disjunct, lo: np.ndarray, hi: np.ndarray, cl
     def evaluate(blo: np.ndarray, bhi: np.ndarray) -> tuple:
         stats["boxes"] += 1
         lb = crown_bounds(net, blo, bhi)
-        G, g = backward_row_bounds(net, lb, A, blo, bhi)
+        G, g = backward_row_bounds(net, lb, A)
         bound, _, x_star = conjunction_lower_bound(G, g, bmax, blo, bhi)
         return blo, bhi, lb, G, bound, x_star
 

@@ -7,13 +7,15 @@ import numpy as np
 import pytest
 
 from mipnet import Dense, Network
+from mipnet.bounds import lp as lp_module
 from mipnet.solvers import SolveOptions
 from mipnet.solvers.highs import HighsBackend
-from mipnet.train import cuts
 from mipnet.train.config import TrainConfig
 from mipnet.train.domains import resolve_domains
 from mipnet.train.formulation import TrainingFormulation
 from mipnet.train.losses import make_loss
+from mipnet.train.sign_patterns import cuts
+from mipnet.train.sign_patterns.formulation import SignPatternFormulation
 
 OPTS = SolveOptions(time_limit=60, threads=1, mip_gap=1e-7)
 
@@ -28,8 +30,8 @@ def _random_net(rng: np.random.Generator, d: int, v: np.ndarray, scale: float) -
 
 def _form(X, y, v, warm=None, config=None):
     template = Network([Dense(len(v)), Dense(1)], X.shape[1])
-    return TrainingFormulation(template, X, y, make_loss("hinge"), config or TrainConfig(l1=0.01),
-                               resolve_domains("auto", 2, 1), warm=warm, output_signs=v)
+    return SignPatternFormulation(template, X, y, make_loss("hinge"), config or TrainConfig(l1=0.01),
+                                  resolve_domains("auto", 2, 1), v, warm=warm)
 
 
 @pytest.mark.parametrize("k", [0, 1, 2])
@@ -120,14 +122,14 @@ def test_an_lp_stopped_by_the_time_budget_keeps_the_last_solved_lps_bound(bc_sub
             return getattr(self.inner, name)
 
     made = []
-    real = cuts._new_highs
+    real = lp_module.new_highs
 
     def first_instance_stops(verbose: bool) -> object:
         h = real(verbose)
         made.append(h)
-        return StopsAfter(h) if len(made) == 1 else h  # the loop's LP is made first, the separators after
+        return StopsAfter(h) if len(made) == 1 else h  # the loop's LP session (the separators use their own)
 
-    monkeypatch.setattr(cuts, "_new_highs", first_instance_stops)
+    monkeypatch.setattr(lp_module, "new_highs", first_instance_stops)
     stopped = cuts.root_cut_loop(_form(X, y, v), None, time_budget=60)
     assert stopped.stopped.startswith("LP status") and stopped.rounds == 3
     assert stopped.bound == pytest.approx(reference.bound, rel=1e-7, abs=1e-9)

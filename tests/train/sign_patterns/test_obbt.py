@@ -7,11 +7,11 @@ import pytest
 
 from mipnet import Dense, Network
 from mipnet.solvers import SolveOptions
-from mipnet.train.config import TrainConfig
+from mipnet.train.config import ObbtOptions, SignPatternOptions, TrainConfig
 from mipnet.train.domains import resolve_domains
-from mipnet.train.formulation import TrainingFormulation
 from mipnet.train.losses import make_loss
-from mipnet.train.obbt import first_layer_bounds
+from mipnet.train.sign_patterns.formulation import SignPatternFormulation
+from mipnet.train.sign_patterns.obbt import first_layer_bounds
 from mipnet.train.trainer import train_network
 
 OPTS = SolveOptions(time_limit=60, threads=1, mip_gap=1e-7)
@@ -26,7 +26,8 @@ def test_obbt_bounds_contain_the_optimal_network(bc_subset, n: int, h: int, d: i
     loss = make_loss("hinge")
     config = TrainConfig(l1=0.01)
     net, rep = train_network(template, X, y, loss, config, options=OPTS)
-    _, rep_obbt = train_network(template, X, y, loss, TrainConfig(l1=0.01, extra={"obbt": True}), options=OPTS)
+    with_obbt = TrainConfig(l1=0.01, sign_patterns=SignPatternOptions(obbt=ObbtOptions()))
+    _, rep_obbt = train_network(template, X, y, loss, with_obbt, options=OPTS)
     assert rep.proved_optimal and rep_obbt.proved_optimal
     assert rep_obbt.objective == pytest.approx(rep.objective, rel=1e-6, abs=1e-9)
     # the optimal network with its units sorted by output sign (descending), as in the decomposition
@@ -35,10 +36,10 @@ def test_obbt_bounds_contain_the_optimal_network(bc_subset, n: int, h: int, d: i
     W, b, v = net.layers[0].weight[order], net.layers[0].bias[order], v[order]
     z = X @ W.T + b
     domains = resolve_domains("auto", 2, 1)
-    for cfg in (config, TrainConfig(l1=0.01, extra={"pair_rows": 0})):
+    for cfg in (config, TrainConfig(l1=0.01, sign_patterns=SignPatternOptions(pair_rows=0))):
         bounds, info = first_layer_bounds(
-            lambda zb, cfg=cfg: TrainingFormulation(template, X, y, loss, cfg, domains, incumbent=rep.objective,
-                                                    output_signs=v, z_bounds=zb),
+            lambda zb, cfg=cfg: SignPatternFormulation(template, X, y, loss, cfg, domains, v,
+                                                       incumbent=rep.objective, z_bounds=zb),
             rep.objective, time_budget=30.0, rounds=2)
         assert bounds is not None and info["lps"] > 0
         lo, hi = bounds

@@ -1,23 +1,25 @@
-"""Symbolic interval bounds: linear lower and upper functions of the input for every neuron.
+"""Symbolic (CROWN-style) bounds: linear lower and upper functions of the input for every neuron.
 
 For networks of :class:`~mipnet.layers.Dense` layers (and :class:`~mipnet.layers.Flatten`), each neuron is bounded
 by ``Al x + cl <= v <= Au x + cu`` over the input box. An affine layer maps these functions exactly (positive weights
 take the lower function to the lower side, negative weights the upper one). An unstable ReLU (numeric bounds
-``l < 0 < u``) is relaxed by ``a <= u (z - l) / (u - l)`` above and ``a >= s z`` below with ``s = 1`` if ``u > -l``
-else ``0`` (the adaptive choice of CROWN/DeepPoly). Numeric bounds come from minimising/maximising the linear
-functions over the box, widened by ``1e-9 (1 + |b|)`` for rounding, and intersected with interval arithmetic
-from the previous layer's numeric bounds. These bounds are much tighter than plain
-interval arithmetic for deep networks and cost a few small matrix products, which makes them the work-horse of
-input splitting (:mod:`mipnet.verify.splitting`).
+``l < 0 < u``) is relaxed by the triangle relaxation of :func:`relu_relaxation`. Numeric bounds come from minimising
+/ maximising the linear functions over the box, widened by :data:`~mipnet.bounds.interval.ROUND_EPS` for rounding,
+and intersected with interval arithmetic from the previous layer's numeric bounds. These bounds are much tighter
+than plain interval arithmetic for deep networks and cost a few small matrix products, which makes them the
+work-horse of input splitting.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import linprog
 
+from mipnet.bounds import interval
+from mipnet.bounds.interval import ROUND_EPS
+from mipnet.bounds.layer_bounds import LayerBounds
 from mipnet.layers import Dense, Flatten
 from mipnet.network import Network
-from mipnet.verify.bounds import ROUND_EPS, BoundTightening, LayerBounds, interval_layer
 
 
 def supports(net: Network) -> bool:
@@ -25,10 +27,23 @@ def supports(net: Network) -> bool:
     return all(isinstance(la, (Dense, Flatten)) for la in net.layers)
 
 
-def _concretize(A: np.ndarray, c: np.ndarray, lo: np.ndarray, hi: np.ndarray, upper: bool) -> np.ndarray:
-    Ap, An = np.maximum(A, 0.0), np.minimum(A, 0.0)
-    v = (Ap @ hi + An @ lo + c) if upper else (Ap @ lo + An @ hi + c)
-    return v + ROUND_EPS * (1 + np.abs(v)) if upper else v - ROUND_EPS * (1 + np.abs(v))
+def relu_relaxation(l: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Linear relaxation of ``a = relu(z)`` for ``l <= z <= u``: ``s z <= a <= lam z + shift``.
+
+    Stable entries are exact (on: slopes 1, off: slopes 0). An unstable entry gets the triangle's upper side
+    ``lam = u / (u - l)``, ``shift = -lam l`` and the adaptive lower slope of CROWN/DeepPoly (``s = 1`` if
+    ``u > -l`` else ``0``). Returns ``(lam, shift, s)``.
+    """
+    off, on = u <= 0, l >= 0
+    unst = ~off & ~on
+    lam = np.where(unst, u / np.where(unst, u - l, 1.0), on.astype(float))
+    shift = np.where(unst, -lam * l, 0.0)
+    s = np.where(unst, (u > -l).astype(float), on.astype(float))
+    return lam, shift, s
+
+
+def _bias(layer: Dense) -> np.ndarray:
+    return layer.bias if layer.bias is not None else np.zeros(layer.weight.shape[0])
 
 
 def symbolic_bounds(net: Network, lo: np.ndarray, hi: np.ndarray) -> tuple[LayerBounds, tuple]:
@@ -44,58 +59,38 @@ def symbolic_bounds(net: Network, lo: np.ndarray, hi: np.ndarray) -> tuple[Layer
     n = net.n_inputs
     Al, cl = np.eye(n), np.zeros(n)
     Au, cu = np.eye(n), np.zeros(n)
-    lb = LayerBounds(lo, hi, method=BoundTightening.INTERVAL, stats={"symbolic": True})
-    for layer in net.layers:
+    lb = LayerBounds(lo, hi, method="symbolic", stats={"symbolic": True})
+    for i, layer in enumerate(net.layers):
         if isinstance(layer, Flatten):
-            lb.lo.append(lb.lo[-1] if lb.lo else lo)
-            lb.hi.append(lb.hi[-1] if lb.hi else hi)
+            prev = lb.post(net, i - 1)
+            lb.lo.append(prev[0])
+            lb.hi.append(prev[1])
             continue
-        W = layer.weight
-        b = layer.bias if layer.bias is not None else np.zeros(W.shape[0])
+        W, b = layer.weight, _bias(layer)
         Wp, Wn = np.maximum(W, 0.0), np.minimum(W, 0.0)
         Zl, zl = Wp @ Al + Wn @ Au, Wp @ cl + Wn @ cu + b
         Zu, zu = Wp @ Au + Wn @ Al, Wp @ cu + Wn @ cl + b
-        l, u = _concretize(Zl, zl, lo, hi, False), _concretize(Zu, zu, lo, hi, True)
+        l = interval.box_lower_bound(Zl, lo, hi, zl, ROUND_EPS)
+        u = interval.box_upper_bound(Zu, lo, hi, zu, ROUND_EPS)
         # never looser than plain interval arithmetic from the previous layer's numeric bounds
-        prev = lb.post(net, len(lb.lo) - 1) if lb.lo else (lo, hi)
-        il, iu = interval_layer(layer, *prev)
-        l, u = np.maximum(l, il), np.minimum(u, iu)
-        lb.lo.append(l)
-        lb.hi.append(u)
+        il, iu = interval.layer_bounds(layer, *lb.post(net, i - 1))
+        lb.lo.append(np.maximum(l, il))
+        lb.hi.append(np.minimum(u, iu))
         if not layer.relu:
             Al, cl, Au, cu = Zl, zl, Zu, zu
             continue
-        off, on = u <= 0, l >= 0
-        unst = ~off & ~on
-        lam = np.where(unst, u / np.where(unst, u - l, 1.0), on.astype(float))   # upper slope (1 on, 0 off)
-        shift = np.where(unst, -lam * l, 0.0)
-        s = np.where(unst, (u > -l).astype(float), on.astype(float))             # lower slope
+        lam, shift, s = relu_relaxation(lb.lo[-1], lb.hi[-1])
         Au, cu = lam[:, None] * Zu, lam * zu + shift
         Al, cl = s[:, None] * Zl, s * zl
     return lb, (Al, cl, Au, cu)
 
 
-def row_lower_bounds(A: np.ndarray, b: np.ndarray, n_inputs: int, out_lin: tuple, lo: np.ndarray,
-                     hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lower bounds on ``A @ [x; y]`` per row over the box, and each row's linear lower function's coefficients.
-
-    ``y`` is replaced by its linear lower (positive coefficient) or upper (negative coefficient) function of ``x``.
-    """
-    Al, cl, Au, cu = out_lin
-    Ax, Ay = A[:, :n_inputs], A[:, n_inputs:]
-    Ayp, Ayn = np.maximum(Ay, 0.0), np.minimum(Ay, 0.0)
-    coef = Ax + Ayp @ Al + Ayn @ Au
-    const = Ayp @ cl + Ayn @ cu
-    return _concretize(coef, const, lo, hi, False), coef
-
-
-def backward_row_bounds(net: Network, lb: LayerBounds, A: np.ndarray, lo: np.ndarray, hi: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray]:
+def backward_row_bounds(net: Network, lb: LayerBounds, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Linear lower functions ``G x + g <= A @ [x; y]`` valid over the box (CROWN-style backward pass).
 
     The rows are propagated backwards through the layers; each unstable ReLU (bounds from ``lb``) is replaced by its
-    lower line ``a >= s z`` where the row's coefficient is positive and by its upper line ``a <= u (z - l)/(u - l)``
-    where it is negative. Returns ``(G, g)`` of shapes ``(R, n_inputs)`` and ``(R,)``.
+    lower line where the row's coefficient is positive and by its upper line where it is negative. Returns
+    ``(G, g)`` of shapes ``(R, n_inputs)`` and ``(R,)``.
     """
     n = net.n_inputs
     lam, const = _backward(net, lb, A[:, n:].astype(float).copy(), np.zeros(A.shape[0]), len(net.layers) - 1)
@@ -110,17 +105,11 @@ def _backward(net: Network, lb: LayerBounds, lam: np.ndarray, const: np.ndarray,
         if isinstance(layer, Flatten):
             continue
         if layer.relu:
-            l, u = lb.lo[i], lb.hi[i]
-            off, on = u <= 0, l >= 0
-            unst = ~off & ~on
-            up = np.where(unst, u / np.where(unst, u - l, 1.0), on.astype(float))
-            up_shift = np.where(unst, -up * l, 0.0)
-            low = np.where(unst, (u > -l).astype(float), on.astype(float))
+            up, up_shift, low = relu_relaxation(lb.lo[i], lb.hi[i])
             lp, ln = np.maximum(lam, 0.0), np.minimum(lam, 0.0)
             const = const + ln @ up_shift
             lam = lp * low + ln * up
-        bias = layer.bias if layer.bias is not None else np.zeros(layer.weight.shape[0])
-        const = const + lam @ bias
+        const = const + lam @ _bias(layer)
         lam = lam @ layer.weight
     return lam, const
 
@@ -135,11 +124,9 @@ def crown_bounds(net: Network, lo: np.ndarray, hi: np.ndarray) -> LayerBounds:
     for i, layer in enumerate(net.layers):
         if isinstance(layer, Flatten) or i == 0:
             continue
-        W = layer.weight
-        bias = layer.bias if layer.bias is not None else np.zeros(W.shape[0])
-        lam = np.vstack([W, -W])
-        G, g = _backward(net, lb, lam, np.concatenate([bias, -bias]), i - 1)
-        v = _concretize(G, g, lo, hi, False)
+        W, bias = layer.weight, _bias(layer)
+        G, g = _backward(net, lb, np.vstack([W, -W]), np.concatenate([bias, -bias]), i - 1)
+        v = interval.box_lower_bound(G, lo, hi, g, ROUND_EPS)
         m = W.shape[0]
         lb.lo[i] = np.maximum(lb.lo[i], v[:m])
         lb.hi[i] = np.minimum(lb.hi[i], -v[m:])
@@ -156,8 +143,6 @@ def conjunction_lower_bound(G: np.ndarray, g: np.ndarray, b: np.ndarray, lo: np.
 
     Returns the bound, the combined function's coefficients and the LP's minimiser (a good candidate point).
     """
-    from scipy.optimize import linprog
-
     R, n = G.shape
     if R == 1:
         w = np.ones(1)
@@ -176,10 +161,9 @@ def conjunction_lower_bound(G: np.ndarray, g: np.ndarray, b: np.ndarray, lo: np.
             w = w / w.sum() if w.sum() > 0 else np.ones(R) / R
             x_star = res.x[:n]
     coef = w @ G
-    const = float(w @ (g - b))
-    v = float(np.maximum(coef, 0) @ lo + np.minimum(coef, 0) @ hi + const)
+    v = float(interval.box_lower_bound(coef[None], lo, hi, float(w @ (g - b)))[0])
     # also the best single row (never worse than what we had)
-    single = np.maximum(G, 0) @ lo + np.minimum(G, 0) @ hi + g - b
+    single = interval.box_lower_bound(G, lo, hi, g - b)
     r = int(np.argmax(single))
     if single[r] > v:
         v, coef = float(single[r]), G[r]

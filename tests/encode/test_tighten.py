@@ -2,11 +2,11 @@ import itertools
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from mipnet import verify
-from mipnet.verify.bounds import BoundTightening, compute_bounds, safe_dual_bound
+from mipnet.bounds.layer_bounds import BoundTightening
+from mipnet.encode import compute_bounds
 
 
 @pytest.mark.parametrize("method", list(BoundTightening))
@@ -39,20 +39,6 @@ def test_lp_is_at_least_as_tight_as_interval(dense_net):
     assert all(np.all(lb >= la - 1e-9) and np.all(hb <= ha + 1e-9) for la, ha, lb, hb in zip(a.lo, a.hi, b.lo, b.hi))
     assert widths_b < widths_a
     assert b.unstable(net) <= a.unstable(net)
-
-
-def test_safe_dual_bound_is_valid_for_any_multipliers():
-    rng = np.random.default_rng(0)
-    A = sp.csr_matrix(rng.normal(size=(6, 5)))
-    row_lo, row_hi = -np.abs(rng.normal(size=6)) - 1, np.abs(rng.normal(size=6)) + 1
-    col_lo, col_hi = -np.ones(5), np.ones(5)
-    c = rng.normal(size=5)
-    opt = linprog(c, A_ub=np.vstack([A.toarray(), -A.toarray()]), b_ub=np.concatenate([row_hi, -row_lo]),
-                  bounds=list(zip(col_lo, col_hi)))
-    assert opt.status == 0
-    for _ in range(50):
-        y = rng.normal(size=6)
-        assert safe_dual_bound(c, A, row_lo, row_hi, col_lo, col_hi, y) <= opt.fun + 1e-9
 
 
 def _exhaustive_output_range(net, lo, hi, j):
@@ -95,18 +81,3 @@ def test_output_bounds_without_mip_are_sound(conv_net):
     Y = net.forward(np.random.default_rng(0).uniform(-1, 1, size=(5000, 1, 6, 6)))
     assert np.all(Y >= res.lower) and np.all(Y <= res.upper)
     assert res.status == "sound"
-
-
-def test_symbolic_and_crown_bounds_are_sound_and_tighter(dense_net):
-    from mipnet.verify.symbolic import crown_bounds, symbolic_bounds
-
-    net = dense_net([3, 10, 10, 10, 2], seed=21)
-    lo, hi = np.array([-1.0, -0.5, 0.0]), np.array([0.5, 0.5, 1.0])
-    iv = compute_bounds(net, lo, hi, "interval")
-    sym, _ = symbolic_bounds(net, lo, hi)
-    cr = crown_bounds(net, lo, hi)
-    X = np.random.default_rng(3).uniform(lo, hi, size=(20000, 3))
-    for i, z in enumerate(net.pre_activations(X)):
-        assert np.all(z >= sym.lo[i]) and np.all(z <= sym.hi[i])
-        assert np.all(z >= cr.lo[i]) and np.all(z <= cr.hi[i])
-        assert np.all(cr.hi[i] - cr.lo[i] <= iv.hi[i] - iv.lo[i] + 1e-9)

@@ -1,7 +1,8 @@
 """Convex-combination ReLU cuts for the sign-pattern sub-problems, separated in a root cut loop.
 
-In a sub-problem of the decomposition by output signs (:mod:`mipnet.train.decompose`), each first-layer ReLU
-entry keeps one side (see :meth:`TrainingFormulation._relu`): an *upward* entry ``(h, j)`` (direction +1) has
+In a sub-problem of the decomposition by output signs (:mod:`mipnet.train.sign_patterns.decompose`), each
+first-layer ReLU entry keeps one side (see :mod:`mipnet.train.sign_patterns.formulation`): an *upward* entry
+``(h, j)`` (direction +1) has
 ``a_hj <= relu(z_hj)`` (binary, big-M) and a *downward* entry ``(u, j)`` (direction -1) has
 ``a_uj >= relu(z_uj)`` (no binary). The LP relaxation of the big-M rows lets ``a_hj`` exceed ``relu(z_hj)`` by
 about half the pre-activation's range, for free. The cuts below tie it to the downward entries of the same unit.
@@ -35,7 +36,7 @@ Only entries with ``a_hj > relu(z_hj)`` at the LP point can be violated (at that
 
 The loop re-solves the sub-problem's LP relaxation with the new cuts until none is violated, the bound stalls,
 the bound reaches the cutoff, or the time budget runs out. Its bound is a safe Lagrangian bound from the LP's
-duals (:func:`mipnet.verify.bounds.safe_lp_bound`), so it does not trust the LP solver's tolerances.
+duals (:class:`mipnet.bounds.lp.LPSession`), so it does not trust the LP solver's tolerances.
 """
 
 from __future__ import annotations
@@ -45,9 +46,11 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 
-from mipnet.solvers.highs import _new_highs, highs_lp
-from mipnet.verify.bounds import LP_MARGIN, safe_lp_bound
+from mipnet.bounds.lp import LPSession
+from mipnet.solvers.highs import highs_lp, new_highs
+from mipnet.train.sign_patterns.formulation import SignPatternFormulation
 
 #: a cut is added when it is violated by more than this (absolute, activations are O(1))
 MIN_VIOLATION = 1e-4
@@ -93,8 +96,6 @@ class _Separator:
     """The separation LPs of one unit: ``min_lambda`` of the cut's right side, re-solved per upward entry."""
 
     def __init__(self, X: np.ndarray, down: np.ndarray) -> None:
-        import scipy.sparse as sp
-
         self.X = X
         n_u, e = len(down), X.shape[1]
         # columns: lambda (n_u), d+ (E), d- (E), q+, q-
@@ -105,7 +106,7 @@ class _Separator:
         A = sp.vstack([top, bottom]).tocsr()
         n = n_u + 2 * e + 2
         self.n_u, self.e = n_u, e
-        self.h = _new_highs(False)
+        self.h = new_highs(False)
         self.h.setOptionValue("threads", 1)
         rhs = np.append(X[0], 1.0)
         self.h.passModel(highs_lp(np.zeros(n), np.full(n, np.inf), A, rhs, rhs, np.zeros(n)))
@@ -127,12 +128,11 @@ class _Separator:
         return np.where(lam > 1e-9, lam, 0.0)
 
 
-def make_cut(form: object, h_row: int, j: int, down: np.ndarray, lam: np.ndarray) -> Cut:
+def make_cut(form: SignPatternFormulation, h_row: int, j: int, down: np.ndarray, lam: np.ndarray) -> Cut:
     """The member of the family for upward entry ``(h_row, j)`` and weights ``lam`` on the downward rows ``down``
     (coefficients from ``lam`` exactly as given: valid for any ``lam >= 0``)."""
-    X = form.X
-    a, z = form.first_a.idx, form.first_z.idx
-    t, beta = form.blocks[0].absw, form.abs_bias
+    hd = form.handles
+    X, a, z, t, beta = hd.X, hd.a, hd.z, hd.l1, hd.abs_bias
     used = lam > 0
     u, lu = down[used], lam[used]
     d = X[h_row] - lu @ X[u]
@@ -143,8 +143,7 @@ def make_cut(form: object, h_row: int, j: int, down: np.ndarray, lam: np.ndarray
 
 def applicable(form: object) -> bool:
     """Whether the formulation is a sign-pattern sub-problem with the variables the cuts need."""
-    return (form.first_direction is not None and form.first_a is not None and form.abs_bias is not None
-            and form.blocks and form.blocks[0].absw is not None)
+    return isinstance(form, SignPatternFormulation) and form.handles is not None
 
 
 def cut_values(form: object, x: np.ndarray, cuts: list[Cut]) -> np.ndarray:
@@ -152,12 +151,13 @@ def cut_values(form: object, x: np.ndarray, cuts: list[Cut]) -> np.ndarray:
     return np.array([float(c.coefs @ x[c.cols]) - c.rhs for c in cuts])
 
 
-def separate(form: object, x: np.ndarray, separators: dict | None = None,
+def separate(form: SignPatternFormulation, x: np.ndarray, separators: dict | None = None,
              min_violation: float = MIN_VIOLATION, symmetric: bool = False) -> list[Cut]:
     """The most violated member of the family for every upward entry where one is violated by ``min_violation``."""
-    direction = form.first_direction
-    a, z = x[form.first_a.idx], x[form.first_z.idx]
-    t, beta = x[form.blocks[0].absw], x[form.abs_bias]
+    hd = form.handles
+    direction = hd.direction
+    a, z = x[hd.a], x[hd.z]
+    t, beta = x[hd.l1], x[hd.abs_bias]
     separators = {} if separators is None else separators
     cuts = []
     for j in range(direction.shape[1]):
@@ -166,7 +166,7 @@ def separate(form: object, x: np.ndarray, separators: dict | None = None,
             continue
         down = np.flatnonzero(direction[:, j] < 0)
         if j not in separators:
-            separators[j] = _Separator(form.X, down)
+            separators[j] = _Separator(hd.X, down)
         sep = separators[j]
         sep.set_point(a[down, j], z[down, j], t[j], float(beta[j]))
         for hh in up:
@@ -179,7 +179,7 @@ def separate(form: object, x: np.ndarray, separators: dict | None = None,
                 cuts.append(cut)
                 if symmetric:  # the same cut for every unit of equal output sign (interchangeable units): keeps
                     # the model symmetric, so the solver's own symmetry handling still applies
-                    for j2 in np.flatnonzero(form.output_signs == form.output_signs[j]):
+                    for j2 in np.flatnonzero(hd.output_signs == hd.output_signs[j]):
                         if j2 != j:
                             twin = make_cut(form, int(hh), int(j2), down, lam)
                             twin.orbit = cut.orbit
@@ -187,7 +187,7 @@ def separate(form: object, x: np.ndarray, separators: dict | None = None,
     return cuts
 
 
-def root_cut_loop(form: object, cutoff: float | None, time_budget: float, max_rounds: int = 60,
+def root_cut_loop(form: SignPatternFormulation, cutoff: float | None, time_budget: float, max_rounds: int = 60,
                   keep_slack: float = KEEP_SLACK, symmetric: bool = False) -> CutLoopResult:
     """Run the cut loop on the LP relaxation of ``form.m``; returns the cuts with slack below ``keep_slack`` at the
     last LP and a safe LP bound.
@@ -195,20 +195,13 @@ def root_cut_loop(form: object, cutoff: float | None, time_budget: float, max_ro
     ``cutoff``: the value of the best known network; the loop stops once its bound reaches it (the sub-problem
     then holds nothing better, up to the caller's gap). ``time_budget`` in seconds.
     """
-    import highspy
-
     t0 = time.perf_counter()
     out = CutLoopResult()
     if not applicable(form):
         out.stopped = "not applicable"
         return out
-    m = form.m
-    lb, ub = m.bounds()
-    A, rlo, rhi = m.matrix()
-    c = m.objective_vector()
-    h = _new_highs(False)
-    h.setOptionValue("threads", 1)
-    h.passModel(highs_lp(lb, ub, A, rlo, rhi, c, float(m.obj_constant)))
+    session = LPSession(form.m, relax=True, objective=True, resolve=False)
+    base_rows = session.n_rows
     separators: dict = {}
     pool: list[Cut] = []
     history: list[float] = []
@@ -216,16 +209,13 @@ def root_cut_loop(form: object, cutoff: float | None, time_budget: float, max_ro
     n_at_x = 0  # cuts in the LP whose solution is x (a round's new cuts come after it)
     while True:
         left = time_budget - (time.perf_counter() - t0)
-        h.setOptionValue("time_limit", float(h.getRunTime() + max(left, 1e-3)))  # HiGHS's clock runs across runs
-        h.run()
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            out.stopped = f"LP status {h.getModelStatus()}"
-            if h.getModelStatus() == highspy.HighsModelStatus.kInfeasible:
+        lp = session.solve(max(left, 1e-3))
+        if not lp.optimal:
+            out.stopped = f"LP status {lp.status}"
+            if lp.infeasible:
                 out.bound = math.inf
             break
-        value = float(h.getInfo().objective_function_value)
-        x = np.asarray(h.getSolution().col_value, dtype=float)
-        duals = np.asarray(h.getSolution().row_dual, dtype=float)
+        value, x, duals = lp.value, lp.x, lp.duals
         n_at_x = len(pool)
         history.append(value)
         if out.rounds == 0:
@@ -253,15 +243,14 @@ def root_cut_loop(form: object, cutoff: float | None, time_budget: float, max_ro
             break
         out.rounds += 1
         out.generated += len(new)
-        for cut in new:
-            h.addRow(-highspy.kHighsInf, cut.rhs, len(cut.cols), cut.cols.astype(np.int32), cut.coefs)
+        session.add_rows(_cut_matrix(new, form.m.n_vars), np.full(len(new), -np.inf), [cut.rhs for cut in new])
         pool.extend(new)
     if x is not None and math.isfinite(history[-1] if history else math.nan):
         # the bound and the choice of cuts come from the last LP solved to optimality (an LP stopped by the time
         # budget has no useful duals); its duals cover the cuts it held, the newer ones are violated at x
-        out.bound = _safe_bound(m, A, rlo, rhi, lb, ub, c, pool[:n_at_x], duals)
+        out.bound = session.safe_bound(duals, n_rows=base_rows + n_at_x)
         # keep the cuts binding at the last LP (a nonzero dual or no slack): the rest only slow the MIP's LPs
-        cut_duals = np.concatenate([duals[A.shape[0]:], np.zeros(len(pool) - n_at_x)])
+        cut_duals = np.concatenate([duals[base_rows:], np.zeros(len(pool) - n_at_x)])
         slack = -cut_values(form, x, pool) if pool else np.zeros(0)
         kept = {cut.orbit for cut, y, s in zip(pool, cut_duals, slack) if abs(y) > 1e-9 or s < keep_slack}
         out.cuts = [cut for cut in pool if cut.orbit in kept]
@@ -269,25 +258,12 @@ def root_cut_loop(form: object, cutoff: float | None, time_budget: float, max_ro
     return out
 
 
-def _safe_bound(m: object, A: object, rlo: np.ndarray, rhi: np.ndarray, lb: np.ndarray, ub: np.ndarray,
-                c: np.ndarray, pool: list[Cut], duals: np.ndarray) -> float:
-    """Weak-duality bound of an LP (the model's rows plus the cuts ``pool``) from its row ``duals``, independent
-    of solver tolerances."""
-    import scipy.sparse as sp
-
-    if pool:
-        rows = np.concatenate([np.full(len(cut.cols), r) for r, cut in enumerate(pool)])
-        cols = np.concatenate([cut.cols for cut in pool])
-        vals = np.concatenate([cut.coefs for cut in pool])
-        C = sp.csr_matrix((vals, (rows, cols)), shape=(len(pool), A.shape[1]))
-        A = sp.vstack([A, C]).tocsr()
-        rlo = np.concatenate([rlo, np.full(len(pool), -np.inf)])
-        rhi = np.concatenate([rhi, [cut.rhs for cut in pool]])
-    b = safe_lp_bound(c, A, rlo, rhi, lb, ub, duals)
-    if not math.isfinite(b):
-        return -math.inf
-    b += float(m.obj_constant)
-    return b - LP_MARGIN * (1.0 + abs(b))
+def _cut_matrix(cuts: list[Cut], n_vars: int) -> sp.csr_matrix:
+    """The cuts' left sides as sparse rows."""
+    rows = np.concatenate([np.full(len(cut.cols), r) for r, cut in enumerate(cuts)])
+    cols = np.concatenate([cut.cols for cut in cuts])
+    vals = np.concatenate([cut.coefs for cut in cuts])
+    return sp.csr_matrix((vals, (rows, cols)), shape=(len(cuts), n_vars))
 
 
 def add_cuts(form: object, cuts: list[Cut]) -> None:

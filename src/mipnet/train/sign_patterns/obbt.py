@@ -1,9 +1,10 @@
 """Optimality-based bound tightening (OBBT) of the first-layer pre-activations in a sign-pattern sub-problem.
 
-In a sub-problem of the decomposition by output signs (:mod:`mipnet.train.decompose`), each "upward" ReLU entry
-(direction +1 in :meth:`TrainingFormulation._relu_direction`) gets a binary and two big-M rows that use the
-bounds ``L_ij <= z_ij <= U_ij`` of its pre-activation. The default bounds come from the L1 budget (a fractional
-knapsack, :mod:`mipnet.train.bounds`) and are loose. Here each such bound is replaced by the optimum of an LP:
+In a sub-problem of the decomposition by output signs (:mod:`mipnet.train.sign_patterns.decompose`), each
+"upward" ReLU entry (direction +1, :mod:`mipnet.train.sign_patterns.formulation`) gets a binary and two big-M rows
+that use the bounds ``L_ij <= z_ij <= U_ij`` of its pre-activation. The default bounds come from the L1 budget (a
+fractional knapsack, :func:`mipnet.bounds.interval.weight_box_bound`) and are loose. Here each such bound is
+replaced by the optimum of an LP:
 ``max z_ij`` (and ``min z_ij``) over the LP relaxation of the sub-problem with the extra row
 ``objective <= cap``, where ``cap`` is the value of the best network known.
 
@@ -20,15 +21,13 @@ Why it is valid
   (``FALLBACK_MARGIN * (1 + |value|)``, four orders above HiGHS's default feasibility and optimality
   tolerances) is used instead.
 * The warm start given to the solver stays feasible: every bound is widened to contain its value there.
-* The LP may omit valid rows (the pair rows, ``extra["obbt_pair_rows"]``) to be cheaper: a looser LP only
+* The LP may omit valid rows (the pair rows, :attr:`ObbtOptions.pair_rows`) to be cheaper: a looser LP only
   gives wider (still valid) bounds.
 
-Switched on by ``TrainConfig.extra["obbt"] = True`` (off by default: see bench/RESULTS.md); options
-``extra["obbt_time"]`` (fraction of the remaining time, default 0.1), ``extra["obbt_rounds"]`` (default 1),
-``extra["obbt_lower"]`` (also lower bounds, default True), ``extra["obbt_pair_rows"]`` (default 0).
+Switched on by ``SignPatternOptions(obbt=ObbtOptions(...))`` (off by default: see bench/RESULTS.md).
 
-One HiGHS instance is reused: between LPs only the objective changes, so each re-solve starts from the previous
-optimal basis (a few simplex iterations instead of a fresh solve).
+One :class:`~mipnet.bounds.lp.LPSession` is reused: between LPs only the objective changes, so each re-solve
+starts from the previous optimal basis (a few simplex iterations instead of a fresh solve).
 """
 
 from __future__ import annotations
@@ -37,13 +36,13 @@ import math
 import time
 
 import numpy as np
+import scipy.sparse as sp
 
+from mipnet.bounds.lp import LPSession, SafeMargin
 from mipnet.mip import MIPModel
-from mipnet.solvers.highs import highs_lp
-from mipnet.verify.bounds import safe_lp_bound
 
-#: relative and absolute margins added to each Lagrangian bound (floating-point rounding of the sums)
-MARGIN_REL, MARGIN_ABS = 1e-7, 1e-6
+#: margins on each Lagrangian bound ``b``: ``1e-6 + 1e-7 (|b| + sum |y| + 1)`` (floating-point rounding of the sums)
+OBBT_MARGIN = SafeMargin(rel=1e-7, abs=1e-6 + 1e-7, dual=1e-7)
 #: margin on the LP value when the Lagrangian bound is infinite (relative to ``1 + |value|``)
 FALLBACK_MARGIN = 1e-5
 
@@ -72,10 +71,6 @@ def tighten(model: MIPModel, cap: float, targets: np.ndarray, lower_too: np.ndar
     info : dict
         Number of LPs solved and time spent.
     """
-    import highspy
-
-    from mipnet.solvers.highs import _new_highs
-
     t0 = time.perf_counter()
     targets = np.asarray(targets, dtype=np.int64).reshape(-1)
     lower_too = np.zeros(len(targets), bool) if lower_too is None else np.asarray(lower_too, bool).reshape(-1)
@@ -83,46 +78,26 @@ def tighten(model: MIPModel, cap: float, targets: np.ndarray, lower_too: np.ndar
     new_lo, new_hi = lb[targets].astype(float).copy(), ub[targets].astype(float).copy()
     if not len(targets) or not math.isfinite(cap):
         return new_lo, new_hi, {"lps": 0, "time": 0.0}
-    A, rlo, rhi = model.matrix()
-    c = model.objective_vector()
+    session = LPSession(model, relax=True, resolve=False, margin=OBBT_MARGIN)
     # cap row: c.x <= cap - constant (tiny slack: the known solution stays inside after rounding)
-    A = _append_row(A, c)
-    rlo = np.append(rlo, -np.inf)
-    rhi = np.append(rhi, cap - model.obj_constant + 1e-9 * (1 + abs(cap)))
-    h = _new_highs(False)
-    h.setOptionValue("threads", 1)
-    lp = highs_lp(lb, ub, A, rlo, rhi)
-    h.passModel(lp)
+    session.add_rows(sp.csr_matrix(model.objective_vector()[None, :]), [-np.inf],
+                     [cap - model.obj_constant + 1e-9 * (1 + abs(cap))])
     lps = 0
-    prev = None
     jobs = [(k, -1.0) for k in range(len(targets))] + [(k, 1.0) for k in np.flatnonzero(lower_too)]
     for k, sense in jobs:  # minimise sense * x_t: -1 gives the upper bound, +1 the lower bound
         left = time_budget - (time.perf_counter() - t0)
         if left <= 0:
             break
-        col = int(targets[k])
-        if prev is not None:
-            h.changeColCost(prev, 0.0)
-        h.changeColCost(col, sense)
-        prev = col
-        h.setOptionValue("time_limit", float(h.getRunTime() + left))  # HiGHS's clock runs across runs
-        h.run()
+        lp = session.minimise(int(targets[k]), sense, left)
         lps += 1
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        if not lp.optimal:
             continue
-        sol = h.getSolution()
-        cost = np.zeros(model.n_vars)
-        cost[col] = sense
-        y = np.asarray(sol.row_dual, dtype=float)
-        low = safe_lp_bound(cost, A, rlo, rhi, lb, ub, y)  # <= min sense * x_t over the LP
-        value = float(h.getInfo().objective_function_value)
-        if math.isfinite(low):
-            low -= MARGIN_ABS + MARGIN_REL * (abs(low) + float(np.abs(y).sum()) + 1.0)
-        if math.isfinite(value):
+        low = lp.bound  # <= min sense * x_t over the LP
+        if math.isfinite(lp.value):
             # the Lagrangian bound may be infinite or loose (a multiplier of an unbounded column or of an
             # infinite row side is not exactly 0: simplex noise): then the LP value with a margin far above
             # the solver's tolerances (measured: the two agree within 1e-9 where the Lagrangian one is finite)
-            low = max(low, value - FALLBACK_MARGIN * (1.0 + abs(value)))
+            low = max(low, lp.value - FALLBACK_MARGIN * (1.0 + abs(lp.value)))
         if not math.isfinite(low):
             continue
         if sense < 0:
@@ -130,12 +105,6 @@ def tighten(model: MIPModel, cap: float, targets: np.ndarray, lower_too: np.ndar
         else:
             new_lo[k] = max(new_lo[k], low)
     return new_lo, new_hi, {"lps": lps, "time": time.perf_counter() - t0}
-
-
-def _append_row(A: object, row: np.ndarray) -> object:
-    import scipy.sparse as sp
-
-    return sp.vstack([A, sp.csr_matrix(row[None, :])]).tocsr()
 
 
 def first_layer_bounds(make_form: object, cap: float, time_budget: float, rounds: int = 1,

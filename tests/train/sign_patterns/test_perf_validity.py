@@ -13,10 +13,11 @@ import pytest
 
 from mipnet import Dense, Network
 from mipnet.solvers import SolveOptions
-from mipnet.train.config import TrainConfig
+from mipnet.train.config import ObbtOptions, SignPatternOptions, TrainConfig
 from mipnet.train.domains import resolve_domains
 from mipnet.train.formulation import TrainingFormulation
 from mipnet.train.losses import make_loss
+from mipnet.train.sign_patterns.formulation import SignPatternFormulation
 from mipnet.train.trainer import train_network
 from mipnet.train.warmstart import sign_output_starts
 
@@ -31,22 +32,21 @@ def _solve(X: np.ndarray, y: np.ndarray, h: int, config: TrainConfig):
 CASES = [(10, 2, 3, 0), (12, 3, 4, 1), (9, 3, 3, 2)]
 VARIANTS = {
     "fast (default)": {},
-    "no one-sided relu": {"extra": {"one_sided_relu": False}},
-    "no secant rows": {"extra": {"secant_rows": False}},
-    "no margin cap": {"extra": {"margin_cap": False}},
-    "no pair rows": {"extra": {"pair_rows": 0}},
-    "no root cuts (pair rows instead)": {"extra": {"relu_cuts": False}},
-    "hyperplane-side rows z <= U d": {"extra": {"relu_indicator": True}},
-    "root cuts, all kept, symmetric": {"extra": {"cut_keep_slack": float("inf"), "cut_symmetric": True}},
-    "root cuts with pair rows": {"extra": {"pair_rows": 8}},
-    "OBBT of the big-M values": {"extra": {"obbt": True}},
-    "OBBT with pair rows, 2 rounds, upper only": {"extra": {"obbt": True, "obbt_pair_rows": 8, "obbt_rounds": 2,
-                                                            "obbt_lower": False}},
-    "pair rows for the 2 nearest only": {"extra": {"pair_rows": 2}},
-    "decomposition without symmetry": {"symmetry": False},
-    "bias order within sign groups": {"extra": {"group_order": True}},
-    "single MIP: budget + symmetry + warm start": {"decompose": False},
-    "single MIP: symmetry only": {"decompose": False, "warm_start": False},
+    "no one-sided relu": {"one_sided_relu": False},
+    "no secant rows": {"secant_rows": False},
+    "no margin cap": {"margin_cap": False},
+    "no pair rows": {"pair_rows": 0},
+    "no root cuts (pair rows instead)": {"relu_cuts": False},
+    "hyperplane-side rows z <= U d": {"relu_indicator": True},
+    "root cuts, all kept, symmetric": {"cut_keep_slack": float("inf"), "cut_symmetric": True},
+    "root cuts with pair rows": {"pair_rows": 8},
+    "OBBT of the big-M values": {"obbt": ObbtOptions()},
+    "OBBT with pair rows, 2 rounds, upper only": {"obbt": ObbtOptions(pair_rows=8, rounds=2, lower=False)},
+    "pair rows for the 2 nearest only": {"pair_rows": 2},
+    "decomposition without symmetry": {"config": {"symmetry": False}},
+    "bias order within sign groups": {"group_order": True},
+    "single MIP: budget + symmetry + warm start": {"config": {"decompose": False}},
+    "single MIP: symmetry only": {"config": {"decompose": False, "warm_start": False}},
 }
 
 
@@ -57,7 +57,9 @@ def test_every_feature_keeps_the_naive_optimum(bc_subset, n: int, h: int, d: int
     _, naive = _solve(X, y, h, TrainConfig.naive(l1=l1))
     assert naive.proved_optimal
     for name, kw in VARIANTS.items():
-        net, rep = _solve(X, y, h, TrainConfig(l1=l1, **kw))
+        kw = dict(kw)
+        config = kw.pop("config", {})
+        net, rep = _solve(X, y, h, TrainConfig(l1=l1, sign_patterns=SignPatternOptions(**kw), **config))
         assert rep.proved_optimal, name
         assert rep.objective == pytest.approx(naive.objective, rel=1e-6, abs=1e-9), name
         assert rep.certificate["ok"], name
@@ -87,8 +89,8 @@ def test_warm_starts_are_feasible_and_not_below_the_optimum(bc_subset, n: int, h
         # feasible for the full (naive) formulation and for its own sign-pattern sub-problem
         for form in (TrainingFormulation(template, X, y, make_loss("hinge"), TrainConfig.naive(l1=0.01), domains,
                                          warm=net),
-                     TrainingFormulation(template, X, y, make_loss("hinge"), config, domains, warm=net,
-                                         incumbent=max(best, value), output_signs=v)):
+                     SignPatternFormulation(template, X, y, make_loss("hinge"), config, domains, v, warm=net,
+                                            incumbent=max(best, value))):
             x = form.start_vector()
             assert form.m.violation(x) <= 1e-7
             assert form.m.objective_value(x) == pytest.approx(value, abs=1e-7)
@@ -112,7 +114,7 @@ def test_sub_problems_with_fixed_signs_match_the_naive_model_with_fixed_signs(bc
         blk = plain.blocks[1]
         plain.m.fix(blk.W, v[None, :])
         plain.m.fix(blk.beta, ((v + 1) / 2)[None, :, None])
-        sub = TrainingFormulation(template, X, y, make_loss("hinge"), TrainConfig(l1=0.01), domains, output_signs=v)
+        sub = SignPatternFormulation(template, X, y, make_loss("hinge"), TrainConfig(l1=0.01), domains, v)
         a = HighsBackend().solve(plain.m, OPTS)
         b = HighsBackend().solve(sub.m, OPTS)
         assert a.status == b.status == "optimal"

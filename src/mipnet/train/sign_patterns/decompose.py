@@ -7,9 +7,9 @@ is therefore the best of the ``H + 1`` sub-problems with ``v`` fixed to these pa
 
 * has no product linearisation (``o_i = sum_j v_j a_ij + c`` is linear);
 * keeps one side of each ReLU only (the objective is monotone in ``a_ij``; see
-  :meth:`TrainingFormulation._relu`), which halves the binaries;
-* first runs a root cut loop on its LP relaxation (:mod:`mipnet.train.cuts`): if the safe LP bound reaches the
-  best value known (within the gap) the pattern is closed without a MIP, else the cuts go into the MIP;
+  :mod:`mipnet.train.sign_patterns.formulation`), which halves the binaries;
+* first runs a root cut loop on its LP relaxation (:mod:`mipnet.train.sign_patterns.cuts`): if the safe LP bound
+  reaches the best value known (within the gap) the pattern is closed without a MIP, else the cuts go into the MIP;
 * uses the L1 budget of the best network known so far for its big-M bounds, and that network's objective
   as a solver cutoff: a sub-problem that finds nothing below the cutoff has proved that none exists.
 
@@ -30,13 +30,13 @@ from mipnet.errors import CertificateWarning, NoSolutionError
 from mipnet.network import Network
 from mipnet.solvers import SolveOptions, Status
 from mipnet.solvers.base import Backend, relative_gap
-from mipnet.train import cuts
 from mipnet.train.certificate import TOL, objective_value
 from mipnet.train.config import TrainConfig
 from mipnet.train.domains import WeightDomain
-from mipnet.train.formulation import TrainingFormulation
 from mipnet.train.losses import Loss
-from mipnet.train.obbt import first_layer_bounds
+from mipnet.train.sign_patterns import cuts
+from mipnet.train.sign_patterns.formulation import SignPatternFormulation
+from mipnet.train.sign_patterns.obbt import first_layer_bounds
 
 #: solver settings for the sub-problems: each starts from a near-optimal network or has a cutoff, so primal
 #: heuristics rarely pay (measured: same nodes, about half the time on breast cancer (40, 4)); user options win
@@ -69,16 +69,14 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
             best_net, best_val = net, val
     warm_value = best_val
     order = sorted(range(h + 1), key=lambda k: starts[k][1] if k in starts else math.inf)
-    use_cuts = bool(config.extra.get("relu_cuts", True))
-    # the cut family contains the pair rows (see mipnet.train.cuts): with cuts on they are separated, not listed
-    sub_config = config if not use_cuts or "pair_rows" in config.extra else \
-        replace(config, extra={**config.extra, "pair_rows": 0})
+    opts = config.sign_patterns
+    use_cuts = opts.relu_cuts
     entries: dict[int, dict] = {}  # the report's line per pattern
     # a valid lower bound per pattern on the networks that beat the best one (its loop's safe LP bound until its
     # MIP says more; -inf when nothing ran), and the patterns settled (closed by a bound, or their MIP proved)
     lower: dict[int, float] = {k: -math.inf for k in order}
     settled: set[int] = set()
-    pending: list[tuple[int, TrainingFormulation, bool]] = []  # patterns that need a MIP
+    pending: list[tuple[int, SignPatternFormulation, bool]] = []  # patterns that need a MIP
     nodes, solve_time, accepted = 0, 0.0, None
     size: dict = {}
     interrupted = False
@@ -108,30 +106,28 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
         incumbent = best_val if math.isfinite(best_val) else None
         warm = start_net if use_start else None
         z_bounds, obbt_info = None, None
-        if config.extra.get("obbt", False) and incumbent is not None:
+        if opts.obbt is not None and incumbent is not None:
             # LP bound tightening of the big-M values (valid for every solution no worse than the incumbent);
             # off by default: measured slower on breast cancer (40, 4) (see bench/RESULTS.md)
-            budget = float(config.extra.get("obbt_time", 0.1)) * (remaining if remaining is not None else 600.0)
-            lp_config = replace(config, extra={**config.extra, "pair_rows": config.extra.get("obbt_pair_rows", 0)})
+            budget = opts.obbt.time_fraction * (remaining if remaining is not None else 600.0)
+            lp_config = replace(config, sign_patterns=replace(opts, pair_rows=opts.obbt.pair_rows))
             z_bounds, obbt_info = first_layer_bounds(
-                lambda zb: TrainingFormulation(template, X, y, loss, lp_config, domains, warm=warm,  # noqa: B023
-                                               incumbent=incumbent, output_signs=v, z_bounds=zb),  # noqa: B023
+                lambda zb: SignPatternFormulation(template, X, y, loss, lp_config, domains, v,  # noqa: B023
+                                                  warm=warm, incumbent=incumbent, z_bounds=zb),  # noqa: B023
                 max(best_val, start_val if use_start else best_val), budget,
-                rounds=int(config.extra.get("obbt_rounds", 1)), lower=bool(config.extra.get("obbt_lower", True)),
-                symmetric=bool(config.extra.get("obbt_symmetric", True)))
+                rounds=opts.obbt.rounds, lower=opts.obbt.lower, symmetric=opts.obbt.symmetric)
             remaining = time_left()
         entry = entries[k] = {"k": k, "obbt": obbt_info}
-        form = TrainingFormulation(template, X, y, loss, sub_config, domains, warm=warm,
-                                   incumbent=incumbent, output_signs=v, z_bounds=z_bounds)
+        form = SignPatternFormulation(template, X, y, loss, config, domains, v, warm=warm, incumbent=incumbent,
+                                      z_bounds=z_bounds)
         backend.check(form.m)
         if use_cuts and cuts.applicable(form) and not out_of_time(remaining):
             # a pattern whose safe LP bound reaches the target holds nothing better than the best network and
             # needs no MIP; otherwise its near-binding cuts go into the MIP
             budget = CUT_TIME_FRACTION * (remaining if remaining is not None else 600.0)
             try:
-                loop = cuts.root_cut_loop(form, target(), budget,
-                                          keep_slack=float(config.extra.get("cut_keep_slack", cuts.KEEP_SLACK)),
-                                          symmetric=bool(config.extra.get("cut_symmetric", False)))
+                loop = cuts.root_cut_loop(form, target(), budget, keep_slack=opts.cut_keep_slack,
+                                          symmetric=opts.cut_symmetric)
             except KeyboardInterrupt:  # Ctrl-C in the cut loop: as in a solve, keep the best network so far
                 interrupted = True
                 entry["status"] = "interrupted"

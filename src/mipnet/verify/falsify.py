@@ -1,0 +1,87 @@
+"""Cheap searches for counterexamples, run before any proof: sampling, and signed finite-difference descent.
+
+Nothing here proves anything; every point found is re-run through :meth:`Network.forward` by the query that uses
+it before it is reported.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mipnet.io.vnnlib import Disjunct
+from mipnet.network import Network
+
+
+def forward(net: Network, X: np.ndarray) -> np.ndarray:
+    """Flat outputs ``(N, n_outputs)`` of flat inputs ``(N, n_inputs)``."""
+    return net.forward(np.asarray(X, dtype=float).reshape(-1, *net.input_shape)).reshape(len(X), -1)
+
+
+def sample_box(lo: np.ndarray, hi: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """The box's centre and two corners, then random corners and uniform points (``n`` rows in all)."""
+    pts = [(lo + hi) / 2, lo, hi]
+    k = max(n - 3, 0)
+    corners = np.where(rng.random((k // 2, lo.size)) < 0.5, lo, hi)
+    uniform = rng.uniform(lo, hi, (k - k // 2, lo.size))
+    return np.vstack([np.array(pts), corners, uniform])
+
+
+def descend_into_region(net: Network, d: Disjunct, lo: np.ndarray, hi: np.ndarray, X: np.ndarray, steps: int = 60,
+                        starts: int = 8) -> np.ndarray | None:
+    """Local search for a point of the disjunct's region: signed finite-difference descent on
+    ``max_r (A_r v - b_r)`` from the best ``starts`` rows of ``X``."""
+    def worst(P: np.ndarray) -> np.ndarray:
+        V = np.concatenate([P, forward(net, P)], axis=1)
+        return np.max(V @ d.A.T - d.b, axis=1)
+
+    if net.n_inputs > 64:
+        return None
+    f = worst(X)
+    h = 1e-6 * np.maximum(hi - lo, 1e-12)
+    for x in X[np.argsort(f)[:starts]]:
+        step = (hi - lo) / 8
+        for _ in range(steps):
+            P = np.vstack([x, x + np.diag(h)])
+            vals = worst(P)
+            if vals[0] <= 0:
+                return x
+            g = (vals[1:] - vals[0]) / h
+            cand = np.clip(x - step * np.sign(g), lo, hi)
+            if worst(cand[None])[0] < vals[0]:
+                x = cand
+            else:
+                step = step * 0.5
+    return None
+
+
+def margins(Y: np.ndarray, label: int) -> np.ndarray:
+    """``o_label - o_k`` for every k (``+inf`` at k = label), per row."""
+    M = Y[:, [label]] - Y
+    M[:, label] = np.inf
+    return M
+
+
+def attack(net: Network, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, label: int, rng: np.random.Generator,
+           samples: int, steps: int = 30) -> np.ndarray:
+    """Candidate inputs against class ``label``: random points and corners of the box, then signed
+    finite-difference gradient steps on the smallest margin."""
+    X = sample_box(lo, hi, samples, rng)
+    best = X[np.argmin(margins(forward(net, X), label).min(axis=1))]
+    starts = [best, x0]
+    found = [X]
+    n = x0.size
+    h = 1e-4 * np.maximum(hi - lo, 1e-9)
+    if n > 2000:
+        return X
+    for x in starts:
+        x = x.copy()
+        step = (hi - lo) / 4
+        for _ in range(steps):
+            m0 = margins(forward(net, x[None]), label)[0]
+            k = int(np.argmin(m0))
+            P = x[None] + np.diag(h)
+            g = (margins(forward(net, P), label)[:, k] - m0[k]) / h
+            x = np.clip(x - step * np.sign(g), lo, hi)
+            found.append(x[None])
+            step = step * 0.8
+    return np.vstack(found)
