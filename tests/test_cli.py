@@ -131,3 +131,74 @@ def test_train_cnn_from_csv(tmp_path, capsys):
     assert "active filters" in capsys.readouterr().out
     assert main(["predict", str(model), str(path)]) == 0
     assert len(capsys.readouterr().out.split()) == 9
+
+
+@pytest.fixture
+def iris_csv(tmp_path):
+    """Iris with its raw features (cm) and integer species, as a user would export it."""
+    from sklearn.datasets import load_iris
+
+    d = load_iris()
+    path = tmp_path / "iris.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["sl", "sw", "pl", "pw", "species"])
+        for x, t in zip(d.data[::5], d.target[::5]):       # 30 rows: a quick MIP
+            w.writerow([*map(float, x), int(t)])
+    return path, d.data[::5]
+
+
+def test_cli_model_on_raw_features_predict_load_verify_agree(tmp_path, iris_csv, capsys):
+    """Issue 10: the model's feature scaling is applied by predict, by MIPNetClassifier.load and by verify."""
+    from mipnet import MIPNetClassifier
+
+    path, X = iris_csv
+    model = tmp_path / "m.json"
+    assert main(["train", str(path), "--target", "species", "--hidden", "2", "--time-limit", "5", "--quiet",
+                 "--out", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(model), str(path)]) == 0
+    cli = [int(p) for p in capsys.readouterr().out.split()[1:]]
+    assert len(cli) == len(X)
+    clf = MIPNetClassifier.load(model)
+    assert [int(p) for p in clf.predict(X)] == cli
+    point = tmp_path / "point.csv"
+    point.write_text("5.1,3.5,1.4,0.2\n")
+    assert main(["verify", str(model), "--robust-at", str(point), "--eps", "0", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["label"] == cli[0]
+    assert out["class"] == cli[0] and out["space"] == "raw feature space"
+    assert out["status"] in ("holds", "violated")        # eps 0: the point's own margin (a tie is violated)
+    assert main(["verify", str(model), "--robust-at", str(point), "--eps", "0"]) == 0
+    text = capsys.readouterr().out
+    assert f"label {cli[0]}" in text and "space: raw feature space" in text
+
+
+def test_info_shows_preprocessing_and_features(tmp_path, data_csv, capsys):
+    model = tmp_path / "m.json"
+    assert main(["train", str(data_csv), "--target", "diagnosis", "--hidden", "1", "--time-limit", "10", "--quiet",
+                 "--scale", "standard", "--out", str(model)]) == 0
+    assert "standard feature scaling" in capsys.readouterr().out
+    assert main(["info", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "preprocessing: standard scaling" in out and "features (5): f0, f1, f2, f3, f4" in out
+    assert "f0: (x - " in out and "classes benign, malignant" in out
+    assert main(["info", str(model), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["model"]["preprocessing"]["kind"] == "standard" and doc["model"]["features"][0] == "f0"
+    assert doc["model"]["space"] == "raw feature space"
+
+
+@pytest.mark.parametrize("where,match", [("missing_dir/m.json", "does not exist"), (".", "is a directory")])
+def test_unwritable_out_is_refused_before_training(tmp_path, data_csv, capsys, where, match):
+    out = tmp_path / where
+    assert main(["train", str(data_csv), "--target", "diagnosis", "--time-limit", "60", "--out", str(out)]) == 2
+    cap = capsys.readouterr()
+    assert match in cap.err and cap.err.count("\n") == 1 and "Traceback" not in cap.err
+    assert "training" not in cap.out                    # refused before any training
+
+
+def test_train_without_out_says_the_model_is_not_saved(data_csv, capsys):
+    assert main(["train", str(data_csv), "--target", "diagnosis", "--hidden", "1", "--time-limit", "10",
+                 "--quiet"]) == 0
+    assert "model not saved" in capsys.readouterr().out

@@ -85,6 +85,52 @@ def test_save_and_load(tmp_path, small_breast_cancer):
     back = MIPNetClassifier.load(path)
     assert np.array_equal(back.predict(X), clf.predict(X))
     assert np.array_equal(back.decision_function(X), clf.decision_function(X))
+    back.save(tmp_path / "again.json")                     # a loaded model saves again (no report_ needed)
+    assert np.array_equal(MIPNetClassifier.load(tmp_path / "again.json").predict(X), clf.predict(X))
+
+
+def _cli_model_file(path, task="classification"):
+    """A model file as ``mipnet train`` writes it: minmax scaling of raw features in its metadata."""
+    from mipnet import Dense, Network, save_network
+
+    rng = np.random.default_rng(5)
+    n_out = 3 if task == "classification" else 1
+    net = Network([Dense(4, weight=rng.normal(size=(4, 2)), bias=rng.normal(size=4) * 0.3),
+                   Dense(n_out, weight=rng.normal(size=(n_out, 4)), bias=rng.normal(size=n_out) * 0.3)], 2)
+    offset, scale = np.array([50.0, 0.5]), np.array([0.02, 2.0])
+    meta = {"estimator": "MIPNetClassifier" if task == "classification" else "MIPNetRegressor", "task": task,
+            "features": ["big", "small"], "target": "t",
+            "preprocessing": {"kind": "minmax", "offset": offset.tolist(), "scale": scale.tolist()}}
+    if task == "classification":
+        meta["classes"] = ["a", "b", "c"]
+    save_network(net, path, meta)
+    return net, offset, scale
+
+
+def test_load_of_a_cli_model_applies_its_preprocessing(tmp_path):
+    net, offset, scale = _cli_model_file(tmp_path / "m.json")
+    X = np.random.default_rng(0).uniform([0, 0], [100, 1], (200, 2))      # raw features
+    expect = np.array(["a", "b", "c"])[net.forward((X - offset) * scale).argmax(1)]
+    assert len(set(expect)) > 1 and not np.array_equal(expect, np.array(["a", "b", "c"])[net.forward(X).argmax(1)])
+    clf = MIPNetClassifier.load(tmp_path / "m.json")
+    assert np.array_equal(clf.predict(X), expect)
+    assert np.array_equal(clf.decision_function(X), net.forward((X - offset) * scale))
+    clf.save(tmp_path / "again.json")                      # the preprocessing survives a save
+    assert np.array_equal(MIPNetClassifier.load(tmp_path / "again.json").predict(X), expect)
+    net, offset, scale = _cli_model_file(tmp_path / "r.json", task="regression")
+    reg = MIPNetRegressor.load(tmp_path / "r.json")
+    assert np.array_equal(reg.predict(X), net.forward((X - offset) * scale)[:, 0])
+    with pytest.raises(DataError, match="classifier"):
+        MIPNetRegressor.load(tmp_path / "m.json")
+
+
+def test_refit_after_load_drops_the_preprocessing(tmp_path, tiny_binary):
+    _cli_model_file(tmp_path / "m.json")
+    clf = MIPNetClassifier.load(tmp_path / "m.json").set_params(hidden=(1,), time_limit=20)
+    X, y = tiny_binary
+    clf.fit(X, y)
+    assert clf.preprocessing_ is None
+    assert np.array_equal(clf.decision_function(X), clf.network_.forward(X)[:, 0])
 
 
 @pytest.mark.parametrize("X,y,match", [

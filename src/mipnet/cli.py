@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from mipnet.errors import DataError, MIPNetError, SettingsError
+from mipnet.model import Model, Scaler
 
 # --------------------------------------------------------------------------------------------------- data
 
@@ -43,32 +47,6 @@ def numeric_columns(path: str | Path, header: list[str], rows: list[list[str]], 
     if not np.all(np.isfinite(out)):
         raise DataError(f"{path}: the features contain NaN or infinite values")
     return out
-
-
-class Scaler:
-    """Per-feature affine preprocessing ``x' = (x - offset) * scale``, saved with the model."""
-
-    def __init__(self, kind: str, offset: np.ndarray, scale: np.ndarray) -> None:
-        self.kind, self.offset, self.scale = kind, np.asarray(offset, float), np.asarray(scale, float)
-
-    @classmethod
-    def fit(cls, kind: str, X: np.ndarray) -> Scaler:
-        if kind == "none":
-            return cls(kind, np.zeros(X.shape[1]), np.ones(X.shape[1]))
-        if kind == "standard":
-            sd = X.std(0)
-            return cls(kind, X.mean(0), 1.0 / np.where(sd > 0, sd, 1.0))
-        if kind == "minmax":  # to [-1, 1]
-            lo, hi = X.min(0), X.max(0)
-            span = np.where(hi > lo, hi - lo, 1.0)
-            return cls(kind, (lo + hi) / 2, 2.0 / span)
-        raise SettingsError(f"unknown scaling {kind!r}: choose minmax, standard or none")
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        return (X - self.offset) * self.scale
-
-    def as_dict(self) -> dict:
-        return {"kind": self.kind, "offset": self.offset.tolist(), "scale": self.scale.tolist()}
 
 
 # ------------------------------------------------------------------------------------------- progress
@@ -137,7 +115,27 @@ def _guess_task(loss: str | None, target: list[str]) -> str:
     return "regression"
 
 
+def check_writable(path: str | Path, option: str = "--out") -> None:
+    """Raise :class:`SettingsError` unless a file can be written at ``path`` (checked by creating a temporary file
+    next to it, so it also works for read-only file systems and for root)."""
+    p = Path(path)
+    if p.is_dir():
+        raise SettingsError(f"{option} {path}: is a directory, not a file name")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise SettingsError(f"{option} {path}: the directory {parent} does not exist")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise SettingsError(f"{option} {path}: the file is not writable")
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise SettingsError(f"{option} {path}: cannot write in {parent} ({exc.strerror})") from None
+
+
 def cmd_train(args: argparse.Namespace, console: object) -> int:
+    if args.out:
+        check_writable(args.out)   # before the (possibly long) training, not after
     header, rows = read_csv(args.data)
     if args.target not in header:
         raise DataError(f"{args.data}: no column named {args.target!r} (columns: {', '.join(header)})")
@@ -157,15 +155,25 @@ def cmd_train(args: argparse.Namespace, console: object) -> int:
     Xs = scaler(X)
     if args.image_shape:
         Xs = Xs.reshape(len(Xs), *_shape(args.image_shape, Xs.shape[1]))
-    est.fit(Xs, y)
+    try:
+        est.fit(Xs, y)
+    except MIPNetError as exc:
+        if args.out:   # one line, and no doubt about the file
+            raise type(exc)(f"{str(exc).splitlines()[0]} (no model saved)") from None
+        raise
     console.print(str(est.report_), highlight=False)
-    if args.out:
-        from mipnet.io.json_format import save_json
-
-        meta = est._metadata()
-        meta.update(features=features, target=args.target, preprocessing=scaler.as_dict())
-        save_json(est.network_, args.out, meta)
-        console.print(f"saved {args.out}", highlight=False)
+    if not args.out:
+        console.print("model not saved (give --out FILE to save it)", highlight=False)
+        return 0
+    model = dataclasses.replace(est.to_model(), preprocessing=scaler, features=features, target=args.target)
+    try:
+        model.save(args.out)
+    except OSError as exc:
+        print(f"mipnet: error: cannot write {args.out} ({exc.strerror}): the trained model was not saved",
+              file=sys.stderr)
+        return 2
+    console.print(f"saved {args.out} (the network with its {scaler.kind} feature scaling and feature names)",
+                  highlight=False)
     return 0
 
 
@@ -186,31 +194,26 @@ def _is_int(t: str) -> bool:
         return False
 
 
-def _load_model(path: str) -> tuple[object, dict]:
-    from mipnet.io.json_format import load_json
-
-    return load_json(path)
+def _load_model(path: str) -> Model:
+    return Model.load(path)
 
 
 def cmd_predict(args: argparse.Namespace, console: object) -> int:
-    net, meta = _load_model(args.model)
+    model = _load_model(args.model)
     header, rows = read_csv(args.data)
-    features = meta.get("features")
+    features = model.features
     if features is None:
-        features = [h for h in header if h != meta.get("target")][: net.n_inputs]
+        features = [h for h in header if h != model.target][: model.n_features]
     missing = [f for f in features if f not in header]
     if missing:
         raise DataError(f"{args.data}: missing feature columns {missing}")
+    if len(features) != model.n_features:
+        raise DataError(f"{args.data}: {len(features)} feature columns, the model takes {model.n_features}")
     X = numeric_columns(args.data, header, rows, features)
-    pre = meta.get("preprocessing")
-    if pre:
-        X = Scaler(pre["kind"], pre["offset"], pre["scale"])(X)
-    out = net.forward(X)
-    if meta.get("task") == "classification":
-        classes = np.asarray(meta["classes"], dtype=object)
-        pred = classes[(out[:, 0] > 0).astype(int)] if out.shape[1] == 1 else classes[out.argmax(1)]
-        lines = ["prediction"] + [str(p) for p in pred]
+    if model.task == "classification":
+        lines = ["prediction"] + [str(p) for p in model.predict(X)]
     else:
+        out = model.outputs(X)
         lines = [",".join(f"output_{k}" for k in range(out.shape[1]))] + [",".join(f"{v:.10g}" for v in r)
                                                                         for r in out]
     text = "\n".join(lines) + "\n"
@@ -222,10 +225,12 @@ def cmd_predict(args: argparse.Namespace, console: object) -> int:
 
 
 def cmd_info(args: argparse.Namespace, console: object) -> int:
-    net, meta = _load_model(args.model)
+    model = _load_model(args.model)
+    net, meta = model.network, model.metadata
     s = net.summary(tol=0.0)
     if args.json:
-        print(json.dumps({"summary": s, "metadata": {k: v for k, v in meta.items() if k != "report"}}, indent=1))
+        print(json.dumps({"summary": s, "model": model.describe(),
+                          "metadata": {k: v for k, v in meta.items() if k != "report"}}, indent=1))
         return 0
     console.print(f"input shape {tuple(s['input_shape'])} -> output shape {tuple(s['output_shape'])}", highlight=False)
     for i, entry in enumerate(s["layers"]):
@@ -238,8 +243,25 @@ def cmd_info(args: argparse.Namespace, console: object) -> int:
                      f"{entry['active_units']}/{entry['units']}")
         console.print(line, highlight=False)
     console.print(f"parameters {s['nonzero_parameters']} nonzero of {s['parameters']}", highlight=False)
+    if model.task:
+        what = f"task {model.task}"
+        if model.classes is not None:
+            what += f", classes {', '.join(map(str, model.classes))}"
+        if model.target is not None:
+            what += f", target {model.target}"
+        console.print(what, highlight=False)
+    names = model.features
+    if names is not None:
+        console.print(f"features ({len(names)}): {', '.join(names)}", highlight=False)
+    pre = model.preprocessing
+    if pre is None:
+        console.print("preprocessing: none (inputs go to the network as they are)", highlight=False)
+    else:
+        console.print(f"preprocessing: {pre.kind} scaling x' = (x - offset) * scale, applied by predict, load() and "
+                      "verify (which takes raw features unless --space scaled):", highlight=False)
+        for row in pre.describe(names):
+            console.print(f"  {row}", highlight=False)
     if s["inputs_used"] is not None:
-        names = meta.get("features")
         used = [names[k] for k in s["inputs_used"]] if names else s["inputs_used"]
         console.print(f"inputs used ({len(used)} of {net.n_inputs}): {', '.join(map(str, used))}", highlight=False)
     rep = meta.get("report")
@@ -255,6 +277,8 @@ def cmd_demo(args: argparse.Namespace, console: object) -> int:
 
     from mipnet.estimators import MIPNetClassifier
 
+    if args.out:
+        check_writable(args.out)
     X, y = load_breast_cancer(return_X_y=True)
     X = MinMaxScaler((-1, 1)).fit_transform(StandardScaler().fit_transform(X))
     n = args.n
@@ -268,8 +292,15 @@ def cmd_demo(args: argparse.Namespace, console: object) -> int:
     console.print(f"train accuracy {clf.score(X[:n], y[:n]):.3f}; held-out accuracy {clf.score(X[n:], y[n:]):.3f} "
                   f"on {len(X) - n} samples", highlight=False)
     if args.out:
-        clf.save(args.out)
+        try:
+            clf.save(args.out)
+        except OSError as exc:
+            print(f"mipnet: error: cannot write {args.out} ({exc.strerror}): the trained model was not saved",
+                  file=sys.stderr)
+            return 2
         console.print(f"saved {args.out}", highlight=False)
+    else:
+        console.print("model not saved (give --out FILE to save it)", highlight=False)
     return 0
 
 
@@ -320,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default=None)
 
     try:
-        from mipnet.verify.cli import add_parser as add_verify
+        from mipnet.cli_verify import add_parser as add_verify
     except ImportError:
         add_verify = None
     if add_verify is not None:
@@ -347,14 +378,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in commands:
             return commands[args.command](args, console)
-        from mipnet.verify.cli import run
+        from mipnet.cli_verify import run
 
         return run(args)
     except (MIPNetError, OSError) as exc:
         print(f"mipnet: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("mipnet: interrupted", file=sys.stderr)
+        unsaved = " (no model saved)" if args.command in ("train", "demo") else ""
+        print(f"mipnet: interrupted{unsaved}", file=sys.stderr)
         return 130
 
 

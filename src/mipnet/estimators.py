@@ -11,8 +11,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from mipnet.errors import DataError, SettingsError
-from mipnet.io.json_format import load_json, save_json
 from mipnet.layers import Dense, Layer
+from mipnet.model import Model
 from mipnet.network import Network
 from mipnet.report import TrainReport
 from mipnet.solvers import SolveOptions
@@ -131,6 +131,8 @@ class _MIPNetBase(BaseEstimator):
                                                     self._options())
         self.n_features_in_ = int(np.prod(X.shape[1:]))
         self.input_shape_ = tuple(X.shape[1:])
+        # fitted on X as given: no preprocessing (drop what a loaded model brought along)
+        self.preprocessing_, self.feature_names_, self.target_, self.metadata_ = None, None, None, {}
 
     def _outputs(self, X: object) -> np.ndarray:
         check_is_fitted(self, "network_")
@@ -138,16 +140,39 @@ class _MIPNetBase(BaseEstimator):
         if int(np.prod(X.shape[1:])) != self.n_features_in_:
             raise DataError(f"X has {int(np.prod(X.shape[1:]))} features per sample; the model was fitted on "
                             f"{self.n_features_in_}")
+        pre = getattr(self, "preprocessing_", None)
+        if pre is not None:   # a model trained by ``mipnet train``: raw features, scaled as when it was trained
+            X = pre(X.reshape(len(X), -1))
         return self.network_.forward(X.reshape(len(X), *self.input_shape_))
 
     def _metadata(self) -> dict:
-        return {"estimator": type(self).__name__, "report": {k: v for k, v in self.report_.as_dict().items()
-                                                            if k not in ("certificate",)}}
+        meta = {k: v for k, v in getattr(self, "metadata_", {}).items() if k not in ("report",)}
+        meta["estimator"] = type(self).__name__
+        if hasattr(self, "report_"):
+            meta["report"] = {k: v for k, v in self.report_.as_dict().items() if k not in ("certificate",)}
+        elif "report" in getattr(self, "metadata_", {}):
+            meta["report"] = self.metadata_["report"]
+        return meta
+
+    def to_model(self) -> Model:
+        """The fitted estimator as a :class:`~mipnet.model.Model` (network, labels, preprocessing, report)."""
+        check_is_fitted(self, "network_")
+        meta = self._metadata()
+        task, classes = meta.pop("task", None), meta.pop("classes", None)
+        return Model(self.network_, getattr(self, "preprocessing_", None), getattr(self, "feature_names_", None),
+                     getattr(self, "target_", None), task, classes, meta)
 
     def save(self, path: str | Path) -> None:
-        """Save the fitted model (network, labels and report) as mipnet JSON."""
-        check_is_fitted(self, "network_")
-        save_json(self.network_, path, self._metadata())
+        """Save the fitted model (network, labels, report, and the preprocessing of a model loaded from a file
+        that has one) as mipnet JSON (:mod:`mipnet.model`)."""
+        self.to_model().save(path)
+
+    def _set_from_model(self, model: Model) -> None:
+        net = model.network
+        self.network_, self.input_shape_, self.n_features_in_ = net, net.input_shape, net.n_inputs
+        self.preprocessing_ = model.preprocessing
+        self.feature_names_, self.target_ = model.features, model.target
+        self.metadata_ = dict(model.metadata)
 
     @property
     def report(self) -> TrainReport:
@@ -221,13 +246,17 @@ class MIPNetClassifier(ClassifierMixin, _MIPNetBase):
 
     @classmethod
     def load(cls, path: str | Path) -> MIPNetClassifier:
-        """Rebuild a fitted classifier saved by :meth:`save` (for prediction)."""
-        net, meta = load_json(path)
-        if meta.get("task") != "classification" or "classes" not in meta:
+        """Rebuild a fitted classifier saved by :meth:`save` or trained by ``mipnet train`` (for prediction).
+
+        The model file's preprocessing (``mipnet train`` scales the features) is applied inside
+        :meth:`predict` and :meth:`decision_function`, so they take raw features, as ``mipnet predict`` does.
+        """
+        model = Model.load(path)
+        if model.task != "classification":
             raise DataError(f"{path} does not hold a classifier (no class labels in its metadata)")
         est = cls()
-        est.network_, est.classes_ = net, np.asarray(meta["classes"])
-        est.input_shape_, est.n_features_in_ = net.input_shape, net.n_inputs
+        est._set_from_model(model)
+        est.classes_ = np.asarray(model.classes)
         return est
 
 
@@ -262,8 +291,12 @@ class MIPNetRegressor(RegressorMixin, _MIPNetBase):
 
     @classmethod
     def load(cls, path: str | Path) -> MIPNetRegressor:
-        net, meta = load_json(path)
+        """Rebuild a fitted regressor saved by :meth:`save` or trained by ``mipnet train`` (for prediction); the
+        file's preprocessing is applied inside :meth:`predict`, which takes raw features."""
+        model = Model.load(path)
+        if model.task == "classification":
+            raise DataError(f"{path} holds a classifier: load it with MIPNetClassifier.load")
         est = cls()
-        est.network_, est.input_shape_, est.n_features_in_ = net, net.input_shape, net.n_inputs
-        est._y_1d = net.n_outputs == 1
+        est._set_from_model(model)
+        est._y_1d = model.network.n_outputs == 1
         return est

@@ -7,6 +7,10 @@
 ```
 Weights are written with full double precision (Python's shortest round-trip repr), so saving and loading is
 exact. Loading validates every field and raises :class:`~mipnet.errors.FormatError` naming what is wrong.
+
+The ``metadata`` fields of a trained model (``preprocessing``, ``features``, ``target``, ``task``, ``classes``) are
+defined and validated by :mod:`mipnet.model`; read model files with :meth:`mipnet.model.Model.load`, which applies
+the preprocessing, rather than with :func:`load_json`, which returns the bare network.
 """
 
 from __future__ import annotations

@@ -10,6 +10,14 @@
 Prints ``holds``, ``violated`` or ``unknown`` and the time (or JSON with ``--json``). The exit code is 0 for any
 answer, including ``unknown``; 2 for an error (unreadable file, unsupported node, bad option), with a one-line
 message on stderr.
+
+Spaces: a model trained by ``mipnet train`` scales its features before the network (the ``preprocessing`` of the
+model file). Points (``--robust-at``, ``--eps``, ``--domain``), boxes (``--bounds``, ``--box``), the ``X_i`` of a
+property and every counterexample are then in the **raw feature space** by default, the space of the CSV files
+``mipnet predict`` reads; ``--space scaled`` poses the query on the network's own (scaled) inputs instead. The
+mapping is exact, not an approximation (see :mod:`mipnet.model`), and every counterexample is re-checked through the
+preprocessing and ``Network.forward``, as ``predict`` computes. ``.onnx`` / ``.nnet`` files and models without
+preprocessing work in the network input space. The output says which space (``space`` in the JSON).
 """
 
 from __future__ import annotations
@@ -50,25 +58,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--method", choices=["auto", "mip", "split"], default="auto",
                    help="property search: input splitting (dense nets), one MIP per disjunct, or auto (default)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--space", choices=["raw", "scaled"], default="raw",
+                   help="space of points, boxes, properties and counterexamples for a model with feature scaling: "
+                        "raw features, as in the CSV files of 'mipnet predict' (default), or the network's scaled "
+                        "inputs")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
     return p
 
 
-def _load_network(path: str):  # noqa: ANN202 - Network, imported lazily
-    ext = Path(path).suffix.lower()
-    if ext in (".onnx", ".nnet"):
-        from mipnet.io.loaders import load_any
+def _load_model(path: str):  # noqa: ANN202 - Model, imported lazily
+    from mipnet.model import Model
 
-        return load_any(path)
-    import mipnet
-
-    loader = getattr(mipnet, "load_network", None)
-    if loader is None:
-        from mipnet.io.loaders import load_any
-
-        return load_any(path)   # raises FormatError naming the supported types
-    return loader(path)
+    return Model.load(path)
 
 
 def _read_vector(text: str) -> np.ndarray:
@@ -83,6 +85,31 @@ def _read_vector(text: str) -> np.ndarray:
         return np.array([float(v) for v in raw])
     except ValueError:
         raise SettingsError(f"{path}: expected numbers separated by commas or spaces") from None
+
+
+def _read_point(text: str, model: object) -> np.ndarray:
+    """The point of ``--robust-at``: numbers separated by commas or spaces, or a CSV file whose header names the
+    model's features (as read by ``mipnet predict``; its first data row is used)."""
+    try:
+        return _read_vector(text)
+    except SettingsError:
+        names = getattr(model, "features", None)
+        rows = [r for r in Path(text).read_text(encoding="utf-8").splitlines() if r.strip()]
+        header = [h.strip() for h in rows[0].split(",")] if rows else []
+        if not names or len(rows) < 2 or not set(names) <= set(header):
+            raise
+        values = [v.strip() for v in rows[1].split(",")]
+        try:
+            return np.array([float(values[header.index(n)]) for n in names])
+        except (ValueError, IndexError):
+            raise SettingsError(f"{text}: line 2 must hold a number for every feature") from None
+
+
+_SPACE_LINES = {"raw feature space": "space: raw feature space (points, boxes and counterexamples in the model's "
+                                     "features; its {kind} scaling is applied before the network)",
+                "scaled feature space": "space: scaled feature space (the network's inputs, after the model's "
+                                        "{kind} scaling)",
+                "network input space": "space: network input space (no preprocessing)"}
 
 
 def _pair(text: str, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -111,46 +138,52 @@ def _silence_highs_banner() -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``verify`` subcommand; returns the process exit code."""
-    from mipnet import verify
-
     _silence_highs_banner()
     try:
         modes = sum(x is not None for x in (args.property, args.robust_at, args.bounds, args.monotone))
         if modes != 1:
             raise SettingsError("give exactly one query: a PROPERTY file, --robust-at CSV, --bounds LOWER,UPPER, or "
                                 "--monotone FEATURE --box LOWER,UPPER")
-        net = _load_network(args.network)
+        model = _load_model(args.network)
+        scaled = args.space == "scaled"
         common = dict(time_limit=args.time_limit, solver=args.solver, tightening=args.tightening,
-                      threads=args.threads)
+                      threads=args.threads, scaled=scaled)
         if args.property is not None:
-            res = verify.check_property(net, args.property, method=args.method, **common)
+            res = model.verify_property(args.property, method=args.method, **common)
             out = res.as_dict()
             line = f"{res.status}  ({res.time:.2f} s)  {res.note}"
         elif args.robust_at is not None:
             if args.eps is None:
                 raise SettingsError("--robust-at needs --eps")
-            x = _read_vector(args.robust_at)
+            x = _read_point(args.robust_at, model)
             domain = _pair(args.domain, "--domain") if args.domain else None
-            res = verify.robustness(net, x, args.eps, label=args.label, domain=domain, **common)
+            res = model.verify_robustness(x, args.eps, label=args.label, domain=domain, **common)
             out = res.as_dict()
-            line = (f"{res.status}  ({res.time:.2f} s)  label {res.label}, eps {res.eps:g}: worst-case margin in "
+            label = f"label {res.label}"
+            if model.classes is not None and model.network.n_outputs > 1:
+                out["class"] = model.classes[res.label]
+                label += f" (class {model.classes[res.label]})"
+            line = (f"{res.status}  ({res.time:.2f} s)  {label}, eps {res.eps:g}: worst-case margin in "
                     f"[{res.margin_bound:.6g}, {res.margin:.6g}]")
         elif args.monotone is not None:
             if args.box is None:
                 raise SettingsError("--monotone needs --box LOWER,UPPER")
             lo, hi = _pair(args.box, "--box")
-            res = verify.monotonicity(net, args.monotone, lo, hi, output=args.output,
-                                      direction="decreasing" if args.decreasing else "increasing", **common)
+            res = model.verify_monotonicity(args.monotone, lo, hi, output=args.output,
+                                            direction="decreasing" if args.decreasing else "increasing", **common)
             out = res.as_dict()
             line = f"{res.status}  ({res.time:.2f} s)  {res.note}"
             if res.counterexample_pair is not None:
                 line += "\nhigher input: " + ", ".join(f"{v:.9g}" for v in np.ravel(res.counterexample_pair))
         else:
             lo, hi = _pair(args.bounds, "--bounds")
-            res = verify.output_bounds(net, lo, hi, **common)
+            res = model.verify_bounds(lo, hi, **common)
             out = res.as_dict()
             rows = [f"  y{j}: [{lo_:.6g}, {hi_:.6g}]" for j, (lo_, hi_) in enumerate(zip(res.lower, res.upper))]
             line = f"{res.status}  ({res.time:.2f} s)  proved output bounds:\n" + "\n".join(rows)
+        out["space"] = res.space
+        kind = model.preprocessing.kind if model.preprocessing is not None else ""
+        space_line = _SPACE_LINES[res.space].format(kind=kind)
     except (MIPNetError, OSError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"mipnet verify: error: {msg}", file=sys.stderr)
@@ -159,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(out))
     else:
         print(line)
+        print(space_line)
         if out.get("counterexample") is not None:
             print("counterexample: " + ", ".join(f"{v:.9g}" for v in np.ravel(out["counterexample"])))
     return 0
