@@ -119,9 +119,9 @@ def _decide_by_mip(net: Network, d: Disjunct, lb: LayerBounds, lo: np.ndarray, h
     return UNKNOWN, None
 
 
-def check_property(net: Network, prop: str | Path | Property, time_limit: float | None = None, solver: str = "highs",
-             tightening: BoundTightening | str = BoundTightening.LP, threads: int = 1, method: str = "auto",
-             samples: int = 512, seed: int = 0) -> VerificationResult:
+def check_property(net: Network, prop: str | Path | Property, time_limit: float | None = None,
+                   solver: str = "highs", tightening: BoundTightening | str = BoundTightening.LP, threads: int = 1,
+                   method: str = "auto", samples: int = 512, seed: int = 0) -> VerificationResult:
     """Check a VNN-LIB property: prove its unsafe region empty, or find an input in it.
 
     Parameters
@@ -162,17 +162,49 @@ def check_property(net: Network, prop: str | Path | Property, time_limit: float 
     elif prop.n_inputs != net.n_inputs or prop.n_outputs != net.n_outputs:
         raise FormatError(f"the property has {prop.n_inputs} inputs and {prop.n_outputs} outputs, the network "
                           f"{net.n_inputs} and {net.n_outputs}")
-    rng = np.random.default_rng(seed)
     res = VerificationResult(UNKNOWN, bounds_method="symbolic+split" if method == "split" else str(tightening),
                              solver=solver, query="property")
-
-    def violated(x: np.ndarray, y: np.ndarray, k: int, how: str) -> VerificationResult:
+    boxes = _disjunct_boxes(prop)
+    # 1. cheap search: sampling and local descent
+    found = _falsify_disjuncts(net, prop, boxes, samples, np.random.default_rng(seed))
+    # 2. each disjunct: bounds, then MIP (or input splitting with MIP leaves)
+    split_jobs: list = []
+    for k, (d, (lo, hi)) in enumerate(zip(prop.disjuncts, boxes)):
+        if found is not None:
+            break
+        entry: dict = {"disjunct": k}
+        res.details.append(entry)
+        job = _screen_disjunct(d, lo, hi, clock, entry)
+        if job is None:
+            continue
+        if method == "split":
+            split_jobs.append((k, d, lo, hi, *job, entry))
+            continue
+        found = _disjunct_by_mip(net, k, d, lo, hi, *job, tightening, solver, clock, threads, entry)
+        res.mip_size = _bigger(res.mip_size, entry.get("mip_size", {}))
+    if found is None and split_jobs:
+        found = _split_disjuncts(net, split_jobs, solver, clock, threads)
+        for job in split_jobs:
+            res.mip_size = _bigger(res.mip_size, job[-1].get("mip_size", {}))
+    res.time = clock.elapsed
+    if found is not None:
+        x, y, k, how = found
         res.status, res.counterexample = VIOLATED, x.reshape(net.input_shape)
         res.counterexample_output = y
         res.note = f"disjunct {k}: counterexample found by {how}, re-checked by Network.forward"
-        res.time = clock.elapsed
         return res
+    open_disjuncts = sum(e.get("status") != HOLDS for e in res.details)
+    if open_disjuncts == 0:
+        res.status = HOLDS
+        res.note = "every disjunct of the unsafe region was proved empty"
+    else:
+        reasons = sorted({e.get("how", "") for e in res.details if e.get("status") == UNKNOWN})
+        res.note = f"{open_disjuncts} disjunct(s) unresolved: {'; '.join(reasons)}"
+    return res
 
+
+def _disjunct_boxes(prop: Property) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each disjunct's input box; a :class:`FormatError` when an input is unbounded."""
     boxes = []
     for k, d in enumerate(prop.disjuncts):
         lo, hi = d.box()
@@ -181,7 +213,12 @@ def check_property(net: Network, prop: str | Path | Property, time_limit: float 
             raise FormatError(f"disjunct {k} of the property leaves inputs {', '.join(free)} unbounded: every input "
                               "needs a lower and an upper bound")
         boxes.append((lo, hi))
-    # 1. cheap search: sampling
+    return boxes
+
+
+def _falsify_disjuncts(net: Network, prop: Property, boxes: list, samples: int, rng: np.random.Generator
+                       ) -> tuple[np.ndarray, np.ndarray, int, str] | None:
+    """Sampling, then local descent, in every disjunct: a re-checked ``(x, y, disjunct, how)`` or ``None``."""
     for k, (d, (lo, hi)) in enumerate(zip(prop.disjuncts, boxes)):
         if np.any(lo > hi):
             continue
@@ -191,55 +228,63 @@ def check_property(net: Network, prop: str | Path | Property, time_limit: float 
         if inside.any():
             checked = _check_disjunct(net, d, X[int(np.flatnonzero(inside)[0])], lo, hi)
             if checked is not None:
-                return violated(*checked, k, "random sampling")
+                return (*checked, k, "random sampling")
         x = descend_into_region(net, d, lo, hi, X)
         if x is not None:
             checked = _check_disjunct(net, d, x, lo, hi)
             if checked is not None:
-                return violated(*checked, k, "local search")
-    # 2. each disjunct: bounds, then MIP (or input splitting with MIP leaves)
-    open_disjuncts = 0
-    split_jobs: list = []
-    for k, (d, (lo, hi)) in enumerate(zip(prop.disjuncts, boxes)):
-        entry: dict = {"disjunct": k}
-        res.details.append(entry)
-        if np.any(lo > hi):
-            entry.update(status=HOLDS, how="empty input box")
-            continue
-        in_rows, out_rows = _split_rows(d)
-        if _rows_infeasible_by_bounds(in_rows[0], in_rows[1], lo, hi):
-            entry.update(status=HOLDS, how="input rows infeasible over the box")
-            continue
-        if clock.out():
-            entry.update(status=UNKNOWN, how="time limit")
-            open_disjuncts += 1
-            continue
-        if method == "split":
-            split_jobs.append((k, d, lo, hi, in_rows, out_rows, entry))
-            continue
-        lb = tightened_bounds(net, lo, hi, tightening, clock, in_rows if len(in_rows[1]) else None, threads)
-        entry["unstable_relus"] = lb.unstable(net)
-        if lb.empty:
-            entry.update(status=HOLDS, how="LP relaxation of the input region infeasible")
-            continue
-        out_lo, out_hi = lb.post(net, len(net.layers) - 1)
-        if _rows_infeasible_by_bounds(out_rows[0], out_rows[1], np.concatenate([lo, out_lo]),
-                                      np.concatenate([hi, out_hi])):
-            entry.update(status=HOLDS, how=f"{tightening} bounds")
-            continue
-        status, found = _decide_by_mip(net, d, lb, lo, hi, in_rows, out_rows, solver, clock, threads, None, entry)
-        res.mip_size = _bigger(res.mip_size, entry.get("mip_size", {}))
-        if status == VIOLATED:
-            return violated(*found, k, "the MIP")
-        how = {HOLDS: "MIP infeasible"}.get(status, "the solver's candidate failed the forward-pass re-check (a "
-                                            "boundary case within solver tolerance)" if entry.get("boundary_case")
-                                            else f"solver stopped: {entry.get('last_solver_status')}")
-        entry.update(status=status, how=how)
-        open_disjuncts += status != HOLDS
-    # input splitting: a first round with a slice of the time for every disjunct (a counterexample in a later
-    # disjunct is not hidden behind a hard earlier one), then the rest of the time for those still open
+                return (*checked, k, "local search")
+    return None
+
+
+def _screen_disjunct(d: Disjunct, lo: np.ndarray, hi: np.ndarray, clock: Clock, entry: dict
+                     ) -> tuple[tuple, tuple] | None:
+    """The disjunct's (input rows, output rows) when it needs a search; ``None`` (with ``entry`` settled) when its
+    box is empty, its input rows are infeasible over the box, or time is up."""
+    if np.any(lo > hi):
+        entry.update(status=HOLDS, how="empty input box")
+        return None
+    in_rows, out_rows = _split_rows(d)
+    if _rows_infeasible_by_bounds(in_rows[0], in_rows[1], lo, hi):
+        entry.update(status=HOLDS, how="input rows infeasible over the box")
+        return None
+    if clock.out():
+        entry.update(status=UNKNOWN, how="time limit")
+        return None
+    return in_rows, out_rows
+
+
+def _disjunct_by_mip(net: Network, k: int, d: Disjunct, lo: np.ndarray, hi: np.ndarray, in_rows: tuple,
+                     out_rows: tuple, tightening: BoundTightening, solver: str, clock: Clock, threads: int,
+                     entry: dict) -> tuple[np.ndarray, np.ndarray, int, str] | None:
+    """Bounds, then one MIP over the disjunct's whole box; a counterexample or ``None`` (``entry`` settled)."""
+    lb = tightened_bounds(net, lo, hi, tightening, clock, in_rows if len(in_rows[1]) else None, threads)
+    entry["unstable_relus"] = lb.unstable(net)
+    if lb.empty:
+        entry.update(status=HOLDS, how="LP relaxation of the input region infeasible")
+        return None
+    out_lo, out_hi = lb.post(net, len(net.layers) - 1)
+    if _rows_infeasible_by_bounds(out_rows[0], out_rows[1], np.concatenate([lo, out_lo]),
+                                  np.concatenate([hi, out_hi])):
+        entry.update(status=HOLDS, how=f"{tightening} bounds")
+        return None
+    status, found = _decide_by_mip(net, d, lb, lo, hi, in_rows, out_rows, solver, clock, threads, None, entry)
+    if status == VIOLATED:
+        return (*found, k, "the MIP")
+    how = {HOLDS: "MIP infeasible"}.get(status, "the solver's candidate failed the forward-pass re-check (a "
+                                        "boundary case within solver tolerance)" if entry.get("boundary_case")
+                                        else f"solver stopped: {entry.get('last_solver_status')}")
+    entry.update(status=status, how=how)
+    return None
+
+
+def _split_disjuncts(net: Network, jobs: list, solver: str, clock: Clock, threads: int
+                     ) -> tuple[np.ndarray, np.ndarray, int, str] | None:
+    """Input splitting on every job ``(k, d, lo, hi, in_rows, out_rows, entry)``: a first round with a slice of the
+    time for every disjunct (a counterexample in a later disjunct is not hidden behind a hard earlier one), then
+    the rest of the time for those still open. A counterexample or ``None`` (each ``entry`` settled)."""
     for rnd in (0, 1):
-        pending = [job for job in split_jobs if job[-1].get("status") not in (HOLDS,)]
+        pending = [job for job in jobs if job[-1].get("status") != HOLDS]
         for n_done, (k, d, lo, hi, in_rows, out_rows, entry) in enumerate(pending):
             left = clock.left()
             slices = (2 if rnd == 0 and len(pending) > 1 else 1) * (len(pending) - n_done)
@@ -253,22 +298,13 @@ def check_property(net: Network, prop: str | Path | Property, time_limit: float 
             status, found, stats = splitting.split_disjunct(net, d, lo, hi, sub, leaf)
             entry.update(stats)
             if status == VIOLATED:
-                return violated(*found, k, "input splitting")
+                return (*found, k, "input splitting")
             entry.update(status=status, how="input splitting" if status == HOLDS else "time limit (input splitting)")
-            res.mip_size = _bigger(res.mip_size, entry.get("mip_size", {}))
             if clock.out():
                 break
         if rnd == 0 and (clock.limit is None or len(pending) <= 1):
             break
-    open_disjuncts += sum(job[-1].get("status") != HOLDS for job in split_jobs)
-    res.time = clock.elapsed
-    if open_disjuncts == 0:
-        res.status = HOLDS
-        res.note = "every disjunct of the unsafe region was proved empty"
-    else:
-        reasons = sorted({e.get("how", "") for e in res.details if e.get("status") == UNKNOWN})
-        res.note = f"{open_disjuncts} disjunct(s) unresolved: {'; '.join(reasons)}"
-    return res
+    return None
 
 
 # ---------------------------------------------------------------------------------------------- robustness

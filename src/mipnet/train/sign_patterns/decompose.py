@@ -62,144 +62,173 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
     with the remaining time. A pattern whose MIP is not reached (time limit, Ctrl-C) still has its loop's bound,
     so a stopped run reports a finite bound and gap.
     """
-    h = template.layers[0].units
-    best_net, best_val, best_form, best_x = None, math.inf, None, None
-    for net, val in starts.values():
-        if val < best_val:
-            best_net, best_val = net, val
-    warm_value = best_val
-    order = sorted(range(h + 1), key=lambda k: starts[k][1] if k in starts else math.inf)
-    opts = config.sign_patterns
-    use_cuts = opts.relu_cuts
-    entries: dict[int, dict] = {}  # the report's line per pattern
-    # a valid lower bound per pattern on the networks that beat the best one (its loop's safe LP bound until its
-    # MIP says more; -inf when nothing ran), and the patterns settled (closed by a bound, or their MIP proved)
-    lower: dict[int, float] = {k: -math.inf for k in order}
-    settled: set[int] = set()
-    pending: list[tuple[int, SignPatternFormulation, bool]] = []  # patterns that need a MIP
-    nodes, solve_time, accepted = 0, 0.0, None
-    size: dict = {}
-    interrupted = False
+    run = _Decomposition(template, X, y, loss, config, domains, backend, options, starts, t_start)
+    for k in run.order:          # phase 1: build each pattern's sub-problem and run its root cut loop
+        run.prepare(k)
+    for job in list(run.pending):  # phase 2: the MIPs of the patterns not closed by their bound
+        run.solve(*job)
+    return run.result()
 
-    def time_left() -> float | None:
-        return None if options.time_limit is None else options.time_limit - (time.perf_counter() - t_start)
 
+class _Decomposition:
+    """The state of one decomposition run: the best network so far, and per pattern its report line, a valid lower
+    bound on the networks in it that beat the best one (its loop's safe LP bound until its MIP says more; -inf when
+    nothing ran) and whether it is settled (closed by a bound, or its MIP proved)."""
+
+    def __init__(self, template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
+                 domains: list[WeightDomain], backend: Backend, options: SolveOptions,
+                 starts: dict[int, tuple[Network, float]], t_start: float) -> None:
+        self.template, self.X, self.y, self.loss, self.config = template, X, y, loss, config
+        self.domains, self.backend, self.options, self.starts, self.t_start = domains, backend, options, starts, t_start
+        self.h = template.layers[0].units
+        self.best_net, self.best_val, self.best_form, self.best_x = None, math.inf, None, None
+        for net, val in starts.values():
+            if val < self.best_val:
+                self.best_net, self.best_val = net, val
+        self.warm_value = self.best_val
+        self.order = sorted(range(self.h + 1), key=lambda k: starts[k][1] if k in starts else math.inf)
+        self.entries: dict[int, dict] = {}  # the report's line per pattern
+        self.lower: dict[int, float] = {k: -math.inf for k in self.order}
+        self.settled: set[int] = set()
+        self.pending: list[tuple[int, SignPatternFormulation, bool]] = []  # patterns that need a MIP
+        self.nodes, self.solve_time, self.accepted = 0, 0.0, None
+        self.size: dict = {}
+        self.interrupted = False
+
+    # ------------------------------------------------------------------------------------------ clock
+    def time_left(self) -> float | None:
+        if self.options.time_limit is None:
+            return None
+        return self.options.time_limit - (time.perf_counter() - self.t_start)
+
+    @staticmethod
     def out_of_time(remaining: float | None) -> bool:
         return remaining is not None and remaining <= 0.5
 
-    def skipped() -> str:
-        return "skipped (interrupted)" if interrupted else "skipped (time limit)"
+    def skipped(self) -> str:
+        return "skipped (interrupted)" if self.interrupted else "skipped (time limit)"
 
-    def target() -> float | None:
-        # solutions within the relative gap of the best count as equal, as in any solve with that gap
-        return best_val - options.mip_gap * abs(best_val) if math.isfinite(best_val) else None
+    def target(self) -> float | None:
+        """Solutions within the relative gap of the best count as equal, as in any solve with that gap."""
+        if not math.isfinite(self.best_val):
+            return None
+        return self.best_val - self.options.mip_gap * abs(self.best_val)
 
-    # phase 1: build each pattern's sub-problem and run its root cut loop
-    for k in order:
-        if interrupted or out_of_time(time_left()):
-            entries[k] = {"k": k, "status": skipped()}
-            continue
-        v = np.array([1.0] * k + [-1.0] * (h - k))
-        remaining = time_left()
-        start_net, start_val = starts.get(k, (None, math.inf))
-        use_start = start_net is not None and start_val <= best_val * (1 + 1e-9) + 1e-12
-        incumbent = best_val if math.isfinite(best_val) else None
+    # ---------------------------------------------------------------------------------------- phase 1
+    def prepare(self, k: int) -> None:
+        """Build pattern ``k``'s sub-problem (OBBT first when asked) and run its root cut loop."""
+        opts = self.config.sign_patterns
+        if self.interrupted or self.out_of_time(self.time_left()):
+            self.entries[k] = {"k": k, "status": self.skipped()}
+            return
+        v = np.array([1.0] * k + [-1.0] * (self.h - k))
+        remaining = self.time_left()
+        start_net, start_val = self.starts.get(k, (None, math.inf))
+        use_start = start_net is not None and start_val <= self.best_val * (1 + 1e-9) + 1e-12
+        incumbent = self.best_val if math.isfinite(self.best_val) else None
         warm = start_net if use_start else None
         z_bounds, obbt_info = None, None
         if opts.obbt is not None and incumbent is not None:
             # LP bound tightening of the big-M values (valid for every solution no worse than the incumbent);
             # off by default: measured slower on breast cancer (40, 4) (see bench/RESULTS.md)
             budget = opts.obbt.time_fraction * (remaining if remaining is not None else 600.0)
-            lp_config = replace(config, sign_patterns=replace(opts, pair_rows=opts.obbt.pair_rows))
+            lp_config = replace(self.config, sign_patterns=replace(opts, pair_rows=opts.obbt.pair_rows))
             z_bounds, obbt_info = first_layer_bounds(
-                lambda zb: SignPatternFormulation(template, X, y, loss, lp_config, domains, v,  # noqa: B023
-                                                  warm=warm, incumbent=incumbent, z_bounds=zb),  # noqa: B023
-                max(best_val, start_val if use_start else best_val), budget,
+                lambda zb: SignPatternFormulation(self.template, self.X, self.y, self.loss, lp_config, self.domains,
+                                                  v, warm=warm, incumbent=incumbent, z_bounds=zb),
+                max(self.best_val, start_val if use_start else self.best_val), budget,
                 rounds=opts.obbt.rounds, lower=opts.obbt.lower, symmetric=opts.obbt.symmetric)
-            remaining = time_left()
-        entry = entries[k] = {"k": k, "obbt": obbt_info}
-        form = SignPatternFormulation(template, X, y, loss, config, domains, v, warm=warm, incumbent=incumbent,
-                                      z_bounds=z_bounds)
-        backend.check(form.m)
-        if use_cuts and cuts.applicable(form) and not out_of_time(remaining):
+            remaining = self.time_left()
+        entry = self.entries[k] = {"k": k, "obbt": obbt_info}
+        form = SignPatternFormulation(self.template, self.X, self.y, self.loss, self.config, self.domains, v,
+                                      warm=warm, incumbent=incumbent, z_bounds=z_bounds)
+        self.backend.check(form.m)
+        if opts.relu_cuts and cuts.applicable(form) and not self.out_of_time(remaining):
             # a pattern whose safe LP bound reaches the target holds nothing better than the best network and
             # needs no MIP; otherwise its near-binding cuts go into the MIP
             budget = CUT_TIME_FRACTION * (remaining if remaining is not None else 600.0)
             try:
-                loop = cuts.root_cut_loop(form, target(), budget, keep_slack=opts.cut_keep_slack,
+                loop = cuts.root_cut_loop(form, self.target(), budget, keep_slack=opts.cut_keep_slack,
                                           symmetric=opts.cut_symmetric)
             except KeyboardInterrupt:  # Ctrl-C in the cut loop: as in a solve, keep the best network so far
-                interrupted = True
+                self.interrupted = True
                 entry["status"] = "interrupted"
-                continue
+                return
             entry["cuts"] = loop.as_dict()
-            entry["loop_bound"] = lower[k] = loop.bound
+            entry["loop_bound"] = self.lower[k] = loop.bound
             cuts.add_cuts(form, loop.cuts)
-        pending.append((k, form, use_start))
+        self.pending.append((k, form, use_start))
 
-    # phase 2: the MIPs of the patterns not closed by their bound
-    for k, form, use_start in pending:
-        entry = entries[k]
-        goal = target()
-        if goal is not None and lower[k] >= goal:
-            entry.update(status="closed by the cut loop's LP bound", bound=lower[k], cutoff=goal, nodes=0,
+    # ---------------------------------------------------------------------------------------- phase 2
+    def solve(self, k: int, form: SignPatternFormulation, use_start: bool) -> None:
+        """Close pattern ``k`` by its loop's bound, or solve its MIP with the remaining time."""
+        entry = self.entries[k]
+        goal = self.target()
+        if goal is not None and self.lower[k] >= goal:
+            entry.update(status="closed by the cut loop's LP bound", bound=self.lower[k], cutoff=goal, nodes=0,
                          time=entry["cuts"]["time"])
-            settled.add(k)
-            continue
-        remaining = time_left()
-        if interrupted or out_of_time(remaining):
-            entry["status"] = skipped()
-            continue
+            self.settled.add(k)
+            return
+        remaining = self.time_left()
+        if self.interrupted or self.out_of_time(remaining):
+            entry["status"] = self.skipped()
+            return
         # with its own start the solver has the incumbent already; without, the target is a cutoff
         cutoff = None if use_start else goal
-        extra_options = {**SUB_OPTIONS.get(backend.name, {}),
-                         **(CUTOFF_OPTIONS.get(backend.name, {}) if cutoff is not None else {})}
-        opts = replace(options, time_limit=remaining, cutoff=cutoff,
-                       solver_options={**extra_options, **options.solver_options})
+        name = self.backend.name
+        extra_options = {**SUB_OPTIONS.get(name, {}), **(CUTOFF_OPTIONS.get(name, {}) if cutoff is not None else {})}
+        solve_options = replace(self.options, time_limit=remaining, cutoff=cutoff,
+                                solver_options={**extra_options, **self.options.solver_options})
         try:
-            res = backend.solve(form.m, opts, start=form.start_vector())
+            res = self.backend.solve(form.m, solve_options, start=form.start_vector())
         except KeyboardInterrupt:
-            interrupted = True
+            self.interrupted = True
             entry["status"] = "interrupted"
-            continue
-        interrupted = res.status == Status.INTERRUPTED
-        nodes += res.nodes
-        solve_time += res.time
+            return
+        self.interrupted = res.status == Status.INTERRUPTED
+        self.nodes += res.nodes
+        self.solve_time += res.time
         if use_start:
-            accepted = res.start_accepted if accepted is None else (accepted and res.start_accepted)
-        size = _add_sizes(size, form.m.size())
+            self.accepted = res.start_accepted if self.accepted is None else (self.accepted and res.start_accepted)
+        self.size = _add_sizes(self.size, form.m.size())
         entry.update(status=str(res.status), objective=res.objective, bound=res.bound, time=res.time,
                      nodes=res.nodes, cutoff=cutoff)
         if res.has_solution:
-            net = form.extract(res.x)
-            val = objective_value(net, X, y, loss, config)  # exact; <= the solver's value (see _relu)
-            entry["network_objective"] = val
-            tol = TOL * (1.0 + abs(res.objective))
-            if val > res.objective + tol:  # would mean a loose big-M or an invalid row: a bug, said loudly
-                warnings.warn(f"certificate failed: sign pattern {k}: numpy objective {val:.10g} exceeds the "
-                              f"solver's {res.objective:.10g} (tolerance {tol:.3g})", CertificateWarning,
-                              stacklevel=2)
-                entry["certificate_failed"] = True
-            if val < best_val:
-                best_net, best_val, best_form, best_x = net, val, form, res.x
+            self._take(k, form, res, entry)
         if res.status in (Status.OPTIMAL, Status.INFEASIBLE):
             # optimal: its objective (within the gap); else nothing below the cutoff (or infeasible)
             sub_lower = res.objective if res.has_solution and res.status == Status.OPTIMAL else math.inf
-            lower[k] = sub_lower if cutoff is None else min(sub_lower, cutoff)
-            settled.add(k)
+            self.lower[k] = sub_lower if cutoff is None else min(sub_lower, cutoff)
+            self.settled.add(k)
         elif math.isfinite(res.bound):
-            lower[k] = max(res.bound, lower[k])
-    all_proved = len(settled) == len(order)
-    if best_net is None:
-        if all_proved:
-            raise NoSolutionError("the constraints are infeasible (no network satisfies them)")
-        raise NoSolutionError("the solver found no feasible network before the time limit")
-    subs = [entries[k] for k in order]
-    bound = min(min(lower.values(), default=math.inf), best_val)
-    status = Status.OPTIMAL if all_proved else (Status.INTERRUPTED if interrupted else Status.TIME_LIMIT)
-    return {"network": best_net, "objective": best_val, "bound": bound, "gap": relative_gap(best_val, bound),
-            "status": status, "nodes": nodes, "solve_time": solve_time, "size": size, "sub_problems": subs,
-            "warm_value": warm_value, "accepted": accepted, "form": best_form, "x": best_x}
+            self.lower[k] = max(res.bound, self.lower[k])
+
+    def _take(self, k: int, form: SignPatternFormulation, res: object, entry: dict) -> None:
+        """The sub-problem's network, its objective recomputed by numpy (exact; at most the solver's value, since
+        one-sided ReLUs only relax), kept if it beats the best."""
+        net = form.extract(res.x)
+        val = objective_value(net, self.X, self.y, self.loss, self.config)
+        entry["network_objective"] = val
+        tol = TOL * (1.0 + abs(res.objective))
+        if val > res.objective + tol:  # would mean a loose big-M or an invalid row: a bug, said loudly
+            warnings.warn(f"certificate failed: sign pattern {k}: numpy objective {val:.10g} exceeds the "
+                          f"solver's {res.objective:.10g} (tolerance {tol:.3g})", CertificateWarning, stacklevel=4)
+            entry["certificate_failed"] = True
+        if val < self.best_val:
+            self.best_net, self.best_val, self.best_form, self.best_x = net, val, form, res.x
+
+    def result(self) -> dict:
+        all_proved = len(self.settled) == len(self.order)
+        if self.best_net is None:
+            if all_proved:
+                raise NoSolutionError("the constraints are infeasible (no network satisfies them)")
+            raise NoSolutionError("the solver found no feasible network before the time limit")
+        bound = min(min(self.lower.values(), default=math.inf), self.best_val)
+        status = Status.OPTIMAL if all_proved else (Status.INTERRUPTED if self.interrupted else Status.TIME_LIMIT)
+        return {"network": self.best_net, "objective": self.best_val, "bound": bound,
+                "gap": relative_gap(self.best_val, bound), "status": status, "nodes": self.nodes,
+                "solve_time": self.solve_time, "size": self.size, "sub_problems": [self.entries[k] for k in self.order],
+                "warm_value": self.warm_value, "accepted": self.accepted, "form": self.best_form, "x": self.best_x}
 
 
 def _add_sizes(a: dict, b: dict) -> dict:
