@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mipnet import constraints as C
 from mipnet.errors import DataError, MIPNetError, SettingsError
+from mipnet.io.vnnlib import Disjunct, Property, load_vnnlib
 from mipnet.model import Model, Scaler
 
 # --------------------------------------------------------------------------------------------------- data
@@ -81,7 +83,8 @@ def _hidden(text: str) -> tuple[int, ...]:
 
 
 def _estimator_kwargs(args: argparse.Namespace, console: object) -> dict:
-    kw = dict(hidden=_hidden(args.hidden), loss=args.loss, weights=args.weights, weight_bound=args.weight_bound,
+    weights = [w.strip() for w in args.weights.split(",")] if "," in args.weights else args.weights  # per layer
+    kw = dict(hidden=_hidden(args.hidden), loss=args.loss, weights=weights, weight_bound=args.weight_bound,
               l1=args.l1, l0=args.l0, l2=args.l2, neuron_penalty=args.neuron_penalty,
               input_penalty=args.input_penalty, max_inputs=args.max_inputs, max_neurons=args.max_neurons,
               filter_penalty=args.filter_penalty, max_filters=args.max_filters, layer_penalty=args.layer_penalty,
@@ -150,9 +153,12 @@ def cmd_train(args: argparse.Namespace, console: object) -> int:
         y = numeric_columns(args.data, header, rows, [args.target])[:, 0]
     scaler = Scaler.fit(args.scale, X)
     est = _make_estimator(task, _estimator_kwargs(args, console))
+    Xs = scaler(X)
+    constraints = _constraints(args, features, scaler, Xs.shape[1])
+    if constraints:   # region constraints hold over the data's bounding box (in the scaled space the MIP sees)
+        est.set_params(constraints=constraints, region=(Xs.min(0), Xs.max(0)))
     console.print(f"training a {task} network on {len(X)} samples x {len(features)} features "
                   f"({args.solver}, time limit {args.time_limit or 'none'}s)", highlight=False)
-    Xs = scaler(X)
     if args.image_shape:
         Xs = Xs.reshape(len(Xs), *_shape(args.image_shape, Xs.shape[1]))
     try:
@@ -175,6 +181,24 @@ def cmd_train(args: argparse.Namespace, console: object) -> int:
     console.print(f"saved {args.out} (the network with its {scaler.kind} feature scaling and feature names)",
                   highlight=False)
     return 0
+
+
+def _constraints(args: argparse.Namespace, features: list[str], scaler: Scaler, n_inputs: int) -> list:
+    """``--monotone NAME:+|-`` and ``--constraint FILE.vnnlib`` (raw features) as constraint objects on the scaled
+    features the network is trained on (positive per-feature scaling keeps monotonicity and maps rows exactly)."""
+    out = []
+    for text in args.monotone or []:
+        name, _, sign = text.rpartition(":")
+        if not name or sign not in ("+", "-"):
+            raise SettingsError(f"--monotone takes FEATURE:+ or FEATURE:-, got {text!r}")
+        if name not in features:
+            raise SettingsError(f"--monotone: unknown feature {name!r} (features: {', '.join(features)})")
+        out.append(C.Monotone(features.index(name), "increasing" if sign == "+" else "decreasing"))
+    for path in args.constraint or []:
+        prop = load_vnnlib(path, n_inputs, None)
+        disjuncts = [Disjunct(*scaler.map_rows(d.A, d.b), d.n_inputs) for d in prop.disjuncts]
+        out.append(C.SafeRegion(Property(prop.n_inputs, prop.n_outputs, disjuncts, str(path))))
+    return out
 
 
 def _shape(text: str, n_features: int) -> tuple[int, ...]:
@@ -320,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--arch", default=None, help="architecture text, e.g. 'conv(4,k=3,p=1)-maxpool(2)-flatten-dense(2)'")
     t.add_argument("--loss", default=None, help="hinge | zero_one | absolute | max | squared")
     t.add_argument("--weights", default="auto", help="auto | continuous | sign | ternary | grid(bits) | "
-                                                     "continuous-bilinear")
+                                                     "continuous-bilinear, or one per affine layer separated by "
+                                                     "commas (e.g. continuous,ternary)")
     t.add_argument("--weight-bound", type=float, default=1.0)
     for name in ("l1", "l2", "l0", "neuron-penalty", "input-penalty", "filter-penalty", "layer-penalty"):
         t.add_argument(f"--{name}", type=float, default=0.0)
@@ -332,6 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "standard or none")
     _solver_args(t)
     t.add_argument("--out", default=None, help="where to save the model (JSON)")
+    t.add_argument("--monotone", action="append", metavar="FEATURE:+|-",
+                   help="the output must be non-decreasing (+) or non-increasing (-) in FEATURE over the data's "
+                        "bounding box, proved by the verifier (repeatable)")
+    t.add_argument("--constraint", action="append", metavar="FILE.vnnlib",
+                   help="the unsafe region of this VNN-LIB file (X_i = raw feature i) must be empty for the trained "
+                        "network, proved by the verifier (repeatable)")
 
     pr = sub.add_parser("predict", help="predict with a saved model")
     pr.add_argument("model")

@@ -457,8 +457,10 @@ def output_bounds(net: Network, lower: np.ndarray | float, upper: np.ndarray | f
     hi = np.broadcast_to(np.asarray(upper, dtype=float), net.input_shape).reshape(-1).copy()
     if np.any(lo > hi):
         raise SettingsError("lower must not exceed upper")
-    Y = forward(net, sample_box(lo, hi, samples, np.random.default_rng(seed)))
+    S = sample_box(lo, hi, samples, np.random.default_rng(seed))
+    Y = forward(net, S)
     att_lo, att_hi = Y.min(axis=0), Y.max(axis=0)
+    at_lo, at_hi = S[Y.argmin(axis=0)], S[Y.argmax(axis=0)]   # (n_outputs, n_inputs): where they are reached
     lb = tightened_bounds(net, lo, hi, tightening, clock, None, threads)
     s_lo, s_hi = (a.copy() for a in lb.post(net, len(net.layers) - 1))
     n_out = net.n_outputs
@@ -476,7 +478,9 @@ def output_bounds(net: Network, lower: np.ndarray | float, upper: np.ndarray | f
             enc.model.add_objective(enc.out[j:j + 1], sign)
             sr = solve(enc.model, solver, clock, threads, share=1.0 / (len(todo) - n_done))
             if sr.x is not None:
-                yv = forward(net, np.clip(enc.input_values(sr.x)[0], lo, hi)[None])[0]
+                xv = np.clip(enc.input_values(sr.x)[0], lo, hi)
+                yv = forward(net, xv[None])[0]
+                at_lo[yv < att_lo], at_hi[yv > att_hi] = xv, xv
                 att_lo, att_hi = np.minimum(att_lo, yv), np.maximum(att_hi, yv)
             if math.isfinite(sr.bound) and sr.status in (Status.OPTIMAL, Status.TIME_LIMIT, Status.NO_SOLUTION):
                 b = sign * (sr.bound - MIP_MARGIN * (1 + abs(sr.bound)))
@@ -490,6 +494,8 @@ def output_bounds(net: Network, lower: np.ndarray | float, upper: np.ndarray | f
         res.note = f"{int(exact_flags.sum())} of {2 * n_out} bounds proved optimal by the MIP"
     else:
         res.note = f"{tightening} bounds only (exact=False)"
+    res.lower_input = at_lo.reshape(n_out, *net.input_shape)
+    res.upper_input = at_hi.reshape(n_out, *net.input_shape)
     res.time = clock.elapsed
     return res
 

@@ -152,6 +152,8 @@ class BoundsResult:
     exact : ndarray of bool
         Per output and side (shape ``(n_outputs, 2)``): the solver proved optimality, so the sound bound and the
         attained value agree to the solver's gap.
+    lower_input, upper_input : ndarray or None
+        Per output (shape ``(n_outputs, *input_shape)``): an input of the box where the attained value is reached.
     status : {"exact", "sound"}
         ``exact`` when every bound was proved optimal; ``sound`` when some are only valid, not tight.
     time, mip_size, bounds_method, solver, note : see :class:`VerificationResult`
@@ -169,6 +171,8 @@ class BoundsResult:
     solver: str = ""
     note: str = ""
     query: str = "output_bounds"
+    lower_input: np.ndarray | None = None
+    upper_input: np.ndarray | None = None
 
     def as_dict(self) -> dict:
         return {k: _plain(v) for k, v in self.__dict__.items()}
