@@ -95,8 +95,9 @@ class RobustnessResult(VerificationResult):
     label : int
     eps : float
     margin : float
-        Smallest ``o_label - o_k`` (over ``k != label``) found at a point of the ball: an upper bound on the
-        worst-case margin (exact when every per-class MIP was solved to optimality).
+        Smallest ``o_label - o_k`` (over ``k != label``; ``+-o`` for one output) found at a point of the ball: an
+        upper bound on the worst-case margin, exact when every per-class MIP was solved to optimality (as for
+        ``holds``; a counterexample ends the query at once).
     margin_bound : float
         Proved lower bound on the worst-case margin. ``holds`` means ``margin_bound > 0``.
     """
