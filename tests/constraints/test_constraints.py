@@ -160,3 +160,33 @@ def test_conflicting_constraints_are_explained() -> None:
     with pytest.raises(InfeasibleConstraintsError, match="conflict") as info:
         _fit([C.WeightSign(sign=1, feature=1), *conflict])
     assert info.value.conflict == conflict
+
+
+@pytest.mark.parametrize("kind", [C.FairnessKind.DEMOGRAPHIC_PARITY, C.FairnessKind.EQUALIZED_ODDS])
+def test_fairness_on_the_training_set(kind) -> None:
+    """A protected binary feature that predicts the label: unconstrained, the rates differ a lot; with the
+    constraint they differ by at most delta (numpy re-check of the classifier's predictions)."""
+    rng = np.random.default_rng(2)
+    n = 16
+    g = (np.arange(n) % 2).astype(float)
+    X = np.column_stack([g, rng.uniform(-1, 1, n)])
+    y = ((g + 0.3 * X[:, 1]) > 0.5).astype(int)
+    template = Network([Dense(2), Dense(1)], 2)
+    config = TrainConfig(l1=0.01)
+    quick = SolveOptions(time_limit=15, mip_gap=1e-6)   # any network the MIP returns must satisfy the constraint
+    net, rep = train_with_constraints(template, X, y, make_loss("hinge"), config, "highs", quick,
+                                      [C.Fairness("group", 0.25, kind)], feature_names=["group", "x"],
+                                      classes=np.array([0, 1]))
+    pred = net.forward(X)[:, 0] > 0
+    pairs = [(g == 1, g == 0)] if kind == C.FairnessKind.DEMOGRAPHIC_PARITY else \
+        [((g == 1) & (y == t), (g == 0) & (y == t)) for t in (0, 1)]
+    for a, b in pairs:
+        if a.any() and b.any():
+            assert abs(pred[a].mean() - pred[b].mean()) <= 0.25 + 1e-12
+    assert rep.certified[0]["status"] == "enforced"
+
+
+def test_fairness_needs_a_binary_classifier() -> None:
+    with pytest.raises(SettingsError, match="binary classifier"):
+        ConstraintSet([C.Fairness(0, 0.1)], Network([Dense(2), Dense(1)], 2), None, classes=None,
+                      data=(np.zeros((4, 2)), np.zeros(4)))

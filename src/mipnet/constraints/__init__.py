@@ -12,6 +12,8 @@ from mipnet.constraints.objects import (
                                         ClassAt,
                                         Constraint,
                                         Excludes,
+                                        Fairness,
+                                        FairnessKind,
                                         FilterActive,
                                         Implies,
                                         LayerActive,
@@ -29,6 +31,7 @@ from mipnet.constraints.objects import (
 )
 from mipnet.constraints.rows import ConstraintSet
 
-__all__ = ["Active", "ClassAt", "Constraint", "ConstraintSet", "Excludes", "FilterActive", "Implies", "LayerActive",
-           "MaxFilters", "MaxInputs", "MaxNeurons", "Monotone", "MonotoneMode", "OutputAt", "OutputBound",
-           "SafeRegion", "Uses", "WeightBound", "WeightSign", "explain_infeasible", "train_with_constraints"]
+__all__ = ["Active", "ClassAt", "Constraint", "ConstraintSet", "Excludes", "Fairness", "FairnessKind",
+           "FilterActive", "Implies", "LayerActive", "MaxFilters", "MaxInputs", "MaxNeurons", "Monotone",
+           "MonotoneMode", "OutputAt", "OutputBound", "SafeRegion", "Uses", "WeightBound", "WeightSign",
+           "explain_infeasible", "train_with_constraints"]

@@ -138,7 +138,7 @@ def train_with_constraints(template: Network, X: np.ndarray, y: np.ndarray, loss
     t0 = time.perf_counter()
 
     def make_set(cs_list: Sequence[Constraint]) -> ConstraintSet:
-        return ConstraintSet(cs_list, template, feature_names, classes, region)
+        return ConstraintSet(cs_list, template, feature_names, classes, region, data=(X, y))
 
     cs = make_set(constraints)
     region_cs = cs.region_constraints

@@ -172,6 +172,31 @@ class ClassAt(Constraint):
     kind = Kind.POINT
 
 
+class FairnessKind(StrEnum):
+    """Which rates :class:`Fairness` compares between the two groups."""
+
+    DEMOGRAPHIC_PARITY = "demographic_parity"   #: rate of predicted class 1
+    EQUALIZED_ODDS = "equalized_odds"           #: rate of predicted class 1 among each true class
+
+
+@dataclass(frozen=True, eq=False)
+class Fairness(Constraint):
+    """On the training set, the rate at which the binary classifier predicts class 1 differs by at most ``delta``
+    between the samples whose ``feature`` equals ``group`` and the others (per true class for equalised odds).
+
+    ``group`` defaults to the larger of the feature's two values. A sample counts as predicted class 1 when its
+    output is ``> 0`` (the classifier's rule); the MIP asks ``o >= margin`` for those, so outputs in ``(0, margin)``
+    are excluded, as for the ``zero_one`` loss.
+    """
+
+    feature: FeatureRef
+    delta: float
+    kind_of_rate: FairnessKind = FairnessKind.DEMOGRAPHIC_PARITY
+    group: float | None = None
+    margin: float = 1e-3
+    kind = Kind.POINT
+
+
 # --------------------------------------------------------------------------------------------- regions
 class MonotoneMode(StrEnum):
     """How :class:`Monotone` is enforced."""
@@ -217,6 +242,6 @@ class SafeRegion(Constraint):
     kind = Kind.REGION
 
 
-__all__ = ["Active", "ClassAt", "Constraint", "Excludes", "FilterActive", "Implies", "Kind", "LayerActive",
-           "Literal", "MaxFilters", "MaxInputs", "MaxNeurons", "Monotone", "MonotoneMode", "OutputAt",
-           "OutputBound", "SafeRegion", "Uses", "WeightBound", "WeightSign"]
+__all__ = ["Active", "ClassAt", "Constraint", "Excludes", "Fairness", "FairnessKind", "FilterActive", "Implies",
+           "Kind", "LayerActive", "Literal", "MaxFilters", "MaxInputs", "MaxNeurons", "Monotone", "MonotoneMode",
+           "OutputAt", "OutputBound", "SafeRegion", "Uses", "WeightBound", "WeightSign"]

@@ -19,6 +19,8 @@ from mipnet.constraints.objects import (
     ClassAt,
     Constraint,
     Excludes,
+    Fairness,
+    FairnessKind,
     FilterActive,
     Implies,
     Kind,
@@ -78,7 +80,8 @@ class ConstraintSet:
     """
 
     def __init__(self, constraints: Sequence[Constraint], template: Network, feature_names: Sequence[str] | None,
-                 classes: np.ndarray | None = None, region: tuple | None = None) -> None:
+                 classes: np.ndarray | None = None, region: tuple | None = None,
+                 data: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.constraints = list(constraints)
         self.template = template
         self.names = None if feature_names is None else [str(n) for n in feature_names]
@@ -89,6 +92,8 @@ class ConstraintSet:
             if not isinstance(c, Constraint):
                 raise SettingsError(f"{c!r} is not a constraint object (see mipnet.constraints)")
         self.region = None if region is None else self.check_region(region, "region")
+        self.data = None if data is None else (np.asarray(data[0], dtype=float).reshape(len(data[0]), -1),
+                                               np.asarray(data[1]))
         self._validate()
 
     # ---------------------------------------------------------------------------------------- resolution
@@ -176,6 +181,8 @@ class ConstraintSet:
                 self.region_of(c)
             elif isinstance(c, SafeRegion):
                 self.unsafe_region(c)
+            elif isinstance(c, Fairness):
+                self.fairness_groups(c)
             else:
                 raise SettingsError(f"{c.describe()} is not supported in training")
         literals = [lit for c in self.constraints if isinstance(c, (Implies, Excludes))
@@ -224,6 +231,29 @@ class ConstraintSet:
         else:
             raise SettingsError(f"{c.describe()}: {lit!r} is not a structure literal (Uses, Active, FilterActive, "
                                 "LayerActive)")
+
+    def fairness_groups(self, c: Fairness) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Pairs of sample masks (group, rest) whose class-1 rates must be within ``delta``: one pair for
+        demographic parity, one per true class for equalised odds."""
+        if self.template.n_outputs != 1 or self.classes is None or len(self.classes) != 2:
+            raise SettingsError(f"{c.describe()}: fairness needs a binary classifier with one output")
+        if not (math.isfinite(c.delta) and 0 <= c.delta <= 1):
+            raise SettingsError(f"{c.describe()}: delta must be a rate in [0, 1]")
+        if self.data is None:
+            raise SettingsError(f"{c.describe()}: fairness is stated on the training set")
+        X, y = self.data
+        col = X[:, self.feature(c.feature)]
+        values = np.unique(col)
+        group = c.group if c.group is not None else (values.max() if len(values) == 2 else None)
+        if group is None:
+            raise SettingsError(f"{c.describe()}: feature {c.feature!r} has {len(values)} values; give group=VALUE")
+        g = col == group
+        if not g.any() or g.all():
+            raise SettingsError(f"{c.describe()}: the group {group!r} must hold some samples, not all")
+        if c.kind_of_rate == FairnessKind.DEMOGRAPHIC_PARITY:
+            return [(g, ~g)]
+        pairs = [(g & (y == t), ~g & (y == t)) for t in (0, 1)]
+        return [(a, b) for a, b in pairs if a.any() and b.any()]
 
     def unsafe_region(self, c: SafeRegion) -> Property:
         if isinstance(c.path, Property):
@@ -279,6 +309,7 @@ class ConstraintSet:
         for c in self.constraints:
             if isinstance(c, (OutputAt, ClassAt)):
                 plan.append((c, add([c.x]), None))
+        fairness = [c for c in self.constraints if isinstance(c, Fairness)]
         for i, c in enumerate(self.region_constraints):
             rp = region_points.get(i, RegionPoints())
             if isinstance(c, Monotone):
@@ -291,9 +322,11 @@ class ConstraintSet:
             self._structure_rows(form)
             for c, idx, other in plan:
                 _POINT_ROWS[type(c)](self, form, c, idx, other)
+            for c in fairness:
+                self._fairness_rows(form, c)
 
         def satisfied(net: Network) -> bool:
-            return not self.violations(net, P, plan)
+            return not self.violations(net, P, plan) and not any(self._fairness_gap(net, c) for c in fairness)
 
         return ExtraConstraints(points=P, add_rows=add_rows, satisfied=satisfied, symmetric=self.symmetric)
 
@@ -405,6 +438,34 @@ class ConstraintSet:
         else:   # neg = 1 - p (non-prunable sign, increasing)
             m.add_rows(np.stack([w, p], -1), [1.0, -om], hi=0.0)                            # w <= om p
 
+    def _fairness_rows(self, form: TrainingFormulation, c: Fairness) -> None:
+        """A binary ``p_i`` per training sample with ``p_i = 1 => o_i >= margin`` and ``p_i = 0 => o_i <= 0`` (the
+        prediction), then ``|mean_A p - mean_B p| <= delta`` for each pair of groups."""
+        out, m = form.out, form.m
+        o, lo, hi = out.idx[:, 0], out.lo[:, 0], out.hi[:, 0]
+        p = form.enc.binaries(len(o))
+        m.add_rows(np.stack([o, p], -1), np.stack([np.ones(len(o)), -(c.margin - lo)], -1), lo=lo)   # p=1: o >= mg
+        m.add_rows(np.stack([o, p], -1), np.stack([np.ones(len(o)), -np.maximum(hi, 0.0)], -1), hi=0.0)  # p=0: o<=0
+        for a, b in self.fairness_groups(c):
+            coef = np.where(a, 1.0 / a.sum(), 0.0) - np.where(b, 1.0 / b.sum(), 0.0)
+            keep = coef != 0
+            m.add_rows(p[keep][None, :], coef[keep][None, :], lo=-c.delta, hi=c.delta)
+        if out.val is not None:
+            form.enc.record(p, (out.val[:, 0] > 0).astype(float))
+
+    def _fairness_gap(self, net: Network, c: Fairness) -> str:
+        """Why ``net`` breaks the fairness constraint on the training set, or ``""``."""
+        X, _ = self.data
+        o = net.forward(X.reshape(len(X), *net.input_shape)).reshape(len(X), -1)[:, 0]
+        pred = o > 0
+        if np.any((o > 0) & (o < c.margin - CHECK_TOL)):
+            return f"an output lies in (0, {c.margin:g}), which the MIP excludes"
+        for a, b in self.fairness_groups(c):
+            gap = abs(pred[a].mean() - pred[b].mean())
+            if gap > c.delta + 1e-12:
+                return f"class-1 rates differ by {gap:.4f} > {c.delta:g}"
+        return ""
+
     # ------------------------------------------------------------------------------- the numpy re-check
     def violations(self, net: Network, points: np.ndarray | None = None, plan: list | None = None) -> list[str]:
         """Every constraint that ``net`` breaks among those that hold at finitely many points (structure, points,
@@ -434,6 +495,8 @@ class ConstraintSet:
                 out.append(f"{c.describe()}: the first holds and the second does not")
             elif isinstance(c, Excludes) and self.literal_on(net, c.a) and self.literal_on(net, c.b):
                 out.append(f"{c.describe()}: both hold")
+            elif isinstance(c, Fairness) and self._fairness_gap(net, c):
+                out.append(f"{c.describe()}: {self._fairness_gap(net, c)}")
             elif isinstance(c, Monotone) and c.mode == MonotoneMode.SIGN and len(affine) == 2:
                 k = self.feature(c.feature)
                 prod = affine[0].weight[:, k] * affine[1].weight[c.output] * c.sign
