@@ -122,9 +122,12 @@ def explain_infeasible(template: Network, X: np.ndarray, y: np.ndarray, loss: Lo
 def train_with_constraints(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
                            solver: str, options: SolveOptions, constraints: Sequence[Constraint],
                            feature_names: Sequence[str] | None = None, classes: np.ndarray | None = None,
-                           region: tuple | None = None, max_rounds: int = 20, initial_points: int = 4,
+                           region: tuple | None = None, max_rounds: int = 20, initial_points: int = 0,
                            verify_time: float | None = None, seed: int = 0) -> tuple[Network, TrainReport]:
     """Train ``template`` with every constraint enforced; region constraints by the counterexample loop.
+
+    ``initial_points``: random points (pairs) of the region imposed from round 0 (default none: round 0 is the
+    unconstrained problem, whose network, if the verifier proves it, is optimal for the constrained one too).
 
     Returns the network of the last round and its report, with ``report.certified`` (per constraint:
     ``enforced`` for the exact rows of structure and point constraints, re-checked with numpy; ``holds`` /
@@ -152,6 +155,11 @@ def train_with_constraints(template: Network, X: np.ndarray, y: np.ndarray, loss
         if left is not None and left <= 1.0 and net is not None:
             break
         extra = cs.extra(points)
+        if extra.points is None and not cs.has_rows:
+            # nothing to add yet (round 0 of region constraints alone): the plain problem, with every speed feature
+            # (the decomposition by output signs included); its optimum is a lower bound, and if the verifier proves
+            # the constraints for it, it is the constrained optimum
+            extra = None
         t_round = time.perf_counter()
         try:
             share = left if left is None or not region_cs else max(left * ROUND_SHARE, 1.0)

@@ -271,6 +271,11 @@ class ConstraintSet:
                 if c.kind == Kind.REGION and not (isinstance(c, Monotone) and c.mode == MonotoneMode.SIGN)]
 
     @property
+    def has_rows(self) -> bool:
+        """Whether some constraint adds rows whatever the points (structure, point and sign-mode constraints)."""
+        return any(c not in self.region_constraints for c in self.constraints)
+
+    @property
     def symmetric(self) -> bool:
         """Whether every constraint treats the hidden units of a layer alike (no neuron or filter named)."""
         for c in self.constraints:
