@@ -136,6 +136,16 @@ def check_writable(path: str | Path, option: str = "--out") -> None:
         raise SettingsError(f"{option} {path}: cannot write in {parent} ({exc.strerror})") from None
 
 
+def _saved(model: object, path: str) -> bool:
+    """Save ``model`` (anything with ``save(path)``); on an OS error say in one line that it was not saved."""
+    try:
+        model.save(path)
+    except OSError as exc:
+        print(f"mipnet: error: cannot write {path} ({exc.strerror}): the trained model was not saved", file=sys.stderr)
+        return False
+    return True
+
+
 def cmd_train(args: argparse.Namespace, console: object) -> int:
     if args.out:
         check_writable(args.out)   # before the (possibly long) training, not after
@@ -172,11 +182,7 @@ def cmd_train(args: argparse.Namespace, console: object) -> int:
         console.print("model not saved (give --out FILE to save it)", highlight=False)
         return 0
     model = dataclasses.replace(est.to_model(), preprocessing=scaler, features=features, target=args.target)
-    try:
-        model.save(args.out)
-    except OSError as exc:
-        print(f"mipnet: error: cannot write {args.out} ({exc.strerror}): the trained model was not saved",
-              file=sys.stderr)
+    if not _saved(model, args.out):
         return 2
     console.print(f"saved {args.out} (the network with its {scaler.kind} feature scaling and feature names)",
                   highlight=False)
@@ -316,11 +322,7 @@ def cmd_demo(args: argparse.Namespace, console: object) -> int:
     console.print(f"train accuracy {clf.score(X[:n], y[:n]):.3f}; held-out accuracy {clf.score(X[n:], y[n:]):.3f} "
                   f"on {len(X) - n} samples", highlight=False)
     if args.out:
-        try:
-            clf.save(args.out)
-        except OSError as exc:
-            print(f"mipnet: error: cannot write {args.out} ({exc.strerror}): the trained model was not saved",
-                  file=sys.stderr)
+        if not _saved(clf, args.out):
             return 2
         console.print(f"saved {args.out}", highlight=False)
     else:

@@ -527,13 +527,13 @@ class ConstraintSet:
 
 
 # ------------------------------------------------------------------------------ point rows and checks
-def _rows_output_at(cs: ConstraintSet, form: TrainingFormulation, c: OutputAt, idx: np.ndarray, other: object
-                    ) -> None:
+def _rows_output_at(cs: ConstraintSet, form: TrainingFormulation, c: OutputAt | OutputBound, idx: np.ndarray,
+                    other: object) -> None:
     v = form.point_out.idx[idx, c.output]
     form.m.add_rows(v[:, None], 1.0, lo=c.lower, hi=c.upper)
 
 
-def _check_output_at(cs: ConstraintSet, X: np.ndarray, Y: np.ndarray, c: OutputAt, idx: np.ndarray,
+def _check_output_at(cs: ConstraintSet, X: np.ndarray, Y: np.ndarray, c: OutputAt | OutputBound, idx: np.ndarray,
                      other: object) -> str:
     v = Y[idx, c.output]
     if np.any(v < c.lower - CHECK_TOL * (1 + abs(c.lower))) or np.any(v > c.upper + CHECK_TOL * (1 + abs(c.upper))):
@@ -580,17 +580,6 @@ def _check_monotone(cs: ConstraintSet, X: np.ndarray, Y: np.ndarray, c: Monotone
         return ""
     d = c.sign * (Y[other, c.output] - Y[idx, c.output])
     return f"a pair changes the output by {float(d.min()):.3g}" if d.min() < -CHECK_TOL else ""
-
-
-def _rows_output_bound(cs: ConstraintSet, form: TrainingFormulation, c: OutputBound, idx: np.ndarray, other: object
-                       ) -> None:
-    v = form.point_out.idx[idx, c.output]
-    form.m.add_rows(v[:, None], 1.0, lo=c.lower, hi=c.upper)
-
-
-def _check_output_bound(cs: ConstraintSet, X: np.ndarray, Y: np.ndarray, c: OutputBound, idx: np.ndarray,
-                        other: object) -> str:
-    return _check_output_at(cs, X, Y, c, idx, other)
 
 
 #: the margin by which a point of a VNN-LIB constraint stays out of the unsafe region (one violated row)
@@ -643,7 +632,8 @@ def _check_safe_region(cs: ConstraintSet, X: np.ndarray, Y: np.ndarray, c: SafeR
     return ""
 
 
+#: rows and numpy checks per constraint type (an output bound at its points is an output range at each point)
 _POINT_ROWS = {OutputAt: _rows_output_at, ClassAt: _rows_class_at, Monotone: _rows_monotone,
-               OutputBound: _rows_output_bound, SafeRegion: _rows_safe_region}
+               OutputBound: _rows_output_at, SafeRegion: _rows_safe_region}
 _POINT_CHECK = {OutputAt: _check_output_at, ClassAt: _check_class_at, Monotone: _check_monotone,
-                OutputBound: _check_output_bound, SafeRegion: _check_safe_region}
+                OutputBound: _check_output_at, SafeRegion: _check_safe_region}
