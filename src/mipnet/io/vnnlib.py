@@ -71,7 +71,8 @@ class Disjunct:
             shape, ptr, ind, dat = csr.shape, csr.indptr, csr.indices, csr.data
         else:
             dense = np.asarray(A, dtype=float)
-            dense = dense.reshape(len(b), -1) if dense.size or len(b) == 0 else dense.reshape(len(b), 0)
+            if dense.ndim != 2:
+                raise FormatError(f"Disjunct: A must be a matrix (2-D), got shape {dense.shape}")
             shape = dense.shape
             rows, ind = np.nonzero(dense)
             dat = dense[rows, ind]

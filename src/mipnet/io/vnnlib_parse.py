@@ -43,7 +43,7 @@ _GE = {b">=", b">"}
 _SKIP = {"set-logic", "set-info", "set-option", "check-sat", "get-model", "exit"}
 _REAL_TYPES = {"Real", "real", "float16", "float32", "float64", "bfloat16", "float8e4m3fn", "float8e5m2",
                "float8e4m3fnuz", "float8e5m2fnuz", "float4e2m1"}
-CHUNK = 1 << 22
+CHUNK = 1 << 20
 
 # frame kinds (a frame is a list: [kind, ...])
 _HEAD, _SKIPF, _DECL, _ASSERT, _FHEAD, _AND, _OR, _CMPF, _LIST = range(9)
@@ -68,8 +68,8 @@ class Reader:
         self.data = array("d")
         self.rhs = array("d")
         self.sym: dict[bytes, int] = {}        # atom -> encoded variable
-        self.inputs: dict[int, str] = {}       # 1.0: declared X_i / Y_j numbers
-        self.outputs: dict[int, str] = {}
+        self.inputs: set[int] = set()          # 1.0: declared X_i / Y_j numbers
+        self.outputs: set[int] = set()
         self.version = "1.0"
         self.v2: dict | None = None            # 2.0: {"network", "input": (name, shape), "output": ...}
         self.commands = 0
@@ -310,7 +310,7 @@ class Reader:
             self._declare_network(expr)
 
     def _version(self, expr: list) -> None:
-        text = _show(expr[1:]) if len(expr) == 2 else ""
+        text = expr[1].decode("utf-8", "replace") if len(expr) == 2 and isinstance(expr[1], bytes) else ""
         m = re.fullmatch(r"<(\d+)\.(\d+)>", text)
         if not m:
             raise self.error(f"bad version {_show(expr)}: expected (vnnlib-version <2.0>)")
@@ -331,10 +331,10 @@ class Reader:
             raise self.error(f"declared variable {name!r}: only X_i (inputs) and Y_j (outputs) are supported")
         i = int(m.group(2))
         if m.group(1) == "X":
-            self.inputs[i] = name
+            self.inputs.add(i)
             self.sym[expr[1]] = i
         else:
-            self.outputs[i] = name
+            self.outputs.add(i)
             self.sym[expr[1]] = -(i + 1)
 
     def _declare_network(self, expr: list) -> None:
@@ -454,10 +454,9 @@ class Reader:
 
     def _assert_in(self, f: list, m: re.Match) -> None:
         """``(assert (op a b))`` read inside another expression."""
-        if f[0] in (_SKIPF, _CMPF, _LIST, _DECL):
-            self._raw_in(f, [b"assert", [m.group(1), m.group(2), m.group(3)]], "assert")
-        else:
+        if f[0] in (_AND, _OR, _ASSERT, _FHEAD):
             raise self.error("assert inside a formula: assert is a top-level command")
+        self._raw_in(f, [b"assert", [m.group(1), m.group(2), m.group(3)]], "assert")
 
     def _raw_in(self, f: list, expr: list, what: str) -> None:
         """A parsed expression inside a frame that collects raw expressions (or skips them)."""
@@ -564,8 +563,11 @@ class Reader:
             if self.version.startswith("2"):
                 raise FormatError("a VNN-LIB 2.0 file needs a (declare-network ...)")
             for name, d in (("X", self.inputs), ("Y", self.outputs)):
-                if sorted(d) != list(range(len(d))):
-                    raise FormatError(f"the {name}_i declarations must be numbered 0..n-1, got {sorted(d)}")
+                if d and (min(d) != 0 or max(d) != len(d) - 1):
+                    missing = sorted(set(range(max(d) + 1)) - d)
+                    raise FormatError(f"the {name}_i declarations must be numbered 0..n-1: {len(d)} declared, up to "
+                                      f"{name}_{max(d)}, missing {', '.join(f'{name}_{k}' for k in missing[:5])}"
+                                      f"{' ...' if len(missing) > 5 else ''}")
             n_x, n_y = len(self.inputs), len(self.outputs)
             info = {"version": self.version}
         if n_inputs is not None and n_x != n_inputs:
