@@ -2,6 +2,7 @@ import gzip
 import importlib.util
 import io
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -269,11 +270,17 @@ def test_generated_files_of_1_and_10_mb(tmp_path, mb):
         f.write(robust_text(int(mb * 10_000)))
     size = path.stat().st_size
     assert 0.7e6 * mb < size < 1.6e6 * mb
-    tracemalloc.start()
+    if mb == 1:                 # tracemalloc slows parsing down a few times: measured on the small file
+        tracemalloc.start()
+    t = time.perf_counter()
     p = load_vnnlib(path)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert peak < 3 * size + 10e6
+    seconds = time.perf_counter() - t
+    if mb == 1:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 3 * size + 5e6
+    else:
+        assert seconds < 60     # about 3 s on one core; generous for a loaded machine
     assert p.n_disjuncts == 10 and p._store.n_rows == 2 * mb * 10_000 + 10
     lo, hi = p.disjuncts[9].box()
     assert np.all(hi - lo > 0.019)

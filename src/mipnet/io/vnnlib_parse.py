@@ -141,8 +141,25 @@ class Reader:
         """Rows of ``(op a b)`` with atoms ``a``, ``b``: the arithmetic of :meth:`comparison`, written out for a
         variable and a number, or two variables (the same floating-point results, row for row)."""
         if self.v2 is None:
-            get = self.sym.get
-            ca, cb = get(a), get(b)
+            sym = self.sym
+            ca = sym.get(a)
+            if ca is not None and op[0] != 61 and b not in sym:      # the most common row: X_i <= c, X_i >= c
+                try:
+                    v = float(b)
+                except ValueError:
+                    v = self.number(b)
+                if v - v == 0.0:                                        # finite
+                    ind = self.indices
+                    ind.append(ca)
+                    if op[0] == 60:                                     # "<=", "<": a - v <= 0
+                        self.data.append(1.0)
+                        self.rhs.append(-(0.0 - v))
+                    else:
+                        self.data.append(-1.0)
+                        self.rhs.append(0.0 - v)
+                    self.indptr.append(len(ind))
+                    return
+            ca, cb = ca, sym.get(b)
         else:
             ca, cb = self.lookup(a), self.lookup(b)
         if (ca is None) == (cb is None):
