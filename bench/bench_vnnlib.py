@@ -83,9 +83,9 @@ def write_or_terms(path: Path, n_terms: int, n_inputs: int = 2, n_outputs: int =
 def make_files(tmp: Path, mb: int) -> list[tuple[str, Path]]:
     """The files of one size class: about ``mb`` MB each."""
     robust = tmp / f"robust_{mb}mb.vnnlib"
-    write_robust(robust, n_inputs=max(1, int(mb * 1e6 / 86)))
+    write_robust(robust, n_inputs=max(1, int(mb * 1e6 / 109)))
     terms = tmp / f"or_terms_{mb}mb.vnnlib"
-    write_or_terms(terms, n_terms=max(1, int(mb * 1e6 / 215)))
+    write_or_terms(terms, n_terms=max(1, int(mb * 1e6 / 182)))
     gz = tmp / f"or_terms_{mb}mb.vnnlib.gz"
     with open(terms, "rb") as src, gzip.open(gz, "wb", compresslevel=6) as dst:
         shutil.copyfileobj(src, dst)
