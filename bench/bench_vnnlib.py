@@ -7,7 +7,8 @@ directory (deleted at the end), and reads each one in a fresh subprocess with ea
   disjunction ``(assert (or (and (>= Y_j Y_label)) ...))`` (CIFAR / MNIST / TinyImageNet robustness);
 - ``or-terms``: one top-level ``(assert (or (and box... output...) ...))`` of many box-and-output terms over a few
   inputs (nn4sys, and many files written by VNN-COMP property generators);
-- ``gz``: the ``or-terms`` file gzip-compressed.
+- ``gz``: the ``or-terms`` file gzip-compressed;
+- ``robust-3072``: once, the ``robust`` shape over 3,072 inputs (a CIFAR-10 property, about 0.34 MB).
 
 The new reader is ``mipnet.io.vnnlib.load_vnnlib`` of the working tree; the old one is ``src/mipnet/io/vnnlib.py``
 at commit ``b2a6fbe`` (``git show``), run with ``RLIMIT_AS`` = 4 GB and a 300 s timeout so it cannot take the
@@ -99,27 +100,30 @@ kind, path, old = sys.argv[1], sys.argv[2], sys.argv[3]
 if kind == "old":
     sys.path.insert(0, old)
     import old_vnnlib as mod
-    import numpy as np
 else:
     from mipnet.io import vnnlib as mod
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def peak():
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+
+
+if kind == "old" and path.endswith(".gz"):
+    print(json.dumps({"error": "does not read .gz"}))
+    sys.exit(0)
 t = time.perf_counter()
-if kind == "old":
-    if path.endswith(".gz"):
-        print(json.dumps({"error": "the old reader does not read .gz"}))
-        sys.exit(0)
+try:
     prop = mod.load_vnnlib(path)
-    n = len(prop.disjuncts)
-    rows = sum(len(d.b) for d in prop.disjuncts)
-else:
-    prop = mod.load_vnnlib(path)
-    n = prop.n_disjuncts
-    rows = prop._store.n_rows
-dt = time.perf_counter() - t
-d0 = prop.disjuncts[n - 1]
-lo, hi = d0.box()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": dt, "peak_mb": (peak - base) / 1024, "disjuncts": n, "rows": rows,
+    n = len(prop.disjuncts) if kind == "old" else prop.n_disjuncts
+    rows = sum(len(d.b) for d in prop.disjuncts) if kind == "old" else prop._store.n_rows
+    dt = time.perf_counter() - t
+    lo, hi = prop.disjuncts[n - 1].box()
+except Exception as exc:
+    msg = str(exc).split(": ")[-1] if "too large" in str(exc) else type(exc).__name__
+    print(json.dumps({"error": msg[:100], "seconds": time.perf_counter() - t, "peak_mb": peak()}))
+    sys.exit(0)
+print(json.dumps({"seconds": dt, "peak_mb": peak(), "disjuncts": n, "rows": rows,
                   "box_finite": bool((lo > -1e300).all() and (hi < 1e300).all())}))
 """
 
@@ -183,15 +187,19 @@ def main() -> None:
             before, after = startup(old_tree / "src", argv), startup(REPO / "src", argv)
             results.setdefault("startup", []).append({"command": label, "before_s": before, "after_s": after})
             print(f"{label:24s} before ({base[:7]}) {before:6.2f} s   after {after:6.2f} s", flush=True)
-        for mb in (int(s) for s in args.sizes.split(",")):
-            for shape, path in make_files(tmp, mb):
+        cifar = tmp / "robust_3072.vnnlib"          # the size of a CIFAR-10 property of VNN-COMP (338 KB)
+        write_robust(cifar, 3072)
+        groups = [[("robust-3072", cifar)]]
+        groups += [lambda mb=int(mb): make_files(tmp, mb) for mb in args.sizes.split(",")]
+        for group in groups:
+            for shape, path in group() if callable(group) else group:
                 size = path.stat().st_size / 1e6
                 row = {"shape": shape, "file_mb": round(size, 2)}
                 for kind in ("new", "old"):
                     r = run_reader(kind, path, old_dir, args.old_timeout)
                     row[kind] = r
-                    what = r.get("error") or (f"{r['seconds']:7.2f} s {r['peak_mb']:8.1f} MB  "
-                                              f"{r['disjuncts']} disjuncts, {r['rows']} rows")
+                    what = (f"{r['seconds']:7.2f} s {r['peak_mb']:8.1f} MB  " if "seconds" in r else "") + (
+                        f"{r['disjuncts']} disjuncts, {r['rows']} rows" if "error" not in r else r["error"])
                     print(f"{shape:9s} {size:7.2f} MB  {kind}: {what}", flush=True)
                 results["rows"].append(row)
                 path.unlink()
