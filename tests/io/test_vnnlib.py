@@ -35,8 +35,8 @@ def assert_same(new: Property, old: object) -> None:
     assert new.n_disjuncts == len(old.disjuncts) == len(new.disjuncts)
     assert (new.n_inputs, new.n_outputs) == (old.n_inputs, old.n_outputs)
     for dn, do in zip(new.disjuncts, old.disjuncts):
-        A = dn.A.toarray()
-        assert A.shape == do.A.shape and np.array_equal(A, do.A)
+        A = dn.A
+        assert A.shape == do.A.shape and np.array_equal(A, do.A) and np.array_equal(dn.A_sparse.toarray(), A)
         assert np.array_equal(dn.b, do.b)
         for a, b in zip(dn.box(), do.box()):
             assert np.array_equal(a, b)
@@ -172,7 +172,7 @@ def test_random_nested_formulas_equal_the_reference_reader(seed):
         assert new.contains(x, y) == old.contains(x, y) == any(d.holds_at(x, y) for d in new.disjuncts)
     n = new.n_disjuncts
     for k in ([0, n - 1, n // 2] if n else []):     # random access equals iteration
-        assert np.array_equal(new.disjuncts[k].A.toarray(), old.disjuncts[k].A)
+        assert np.array_equal(new.disjuncts[k].A, old.disjuncts[k].A)
         assert np.array_equal(new.disjuncts[-1].b, old.disjuncts[-1].b)
 
 
@@ -214,7 +214,7 @@ def test_robustness_property_over_3072_inputs_is_factored():
     big = parse_vnnlib(robust_text(3072, expanded=True), 3072, 10)      # 3.4 MB: the same 10 disjuncts
     assert len(text) > 300_000 and big.n_disjuncts == 10 and len(list(big.groups())) == 10
     for d1, d2 in zip(p.disjuncts, big.disjuncts):
-        assert (d1.A != d2.A).nnz == 0 and np.array_equal(d1.b, d2.b)
+        assert (d1.A_sparse != d2.A_sparse).nnz == 0 and np.array_equal(d1.b, d2.b)
         for a, b in zip(d1.box(), d2.box()):
             assert np.array_equal(a, b) and np.all(np.isfinite(a))
         A, b = d1.other_rows()
@@ -310,7 +310,7 @@ def test_disjunct_from_dense_rows_and_property_of_disjuncts():
     A = np.array([[1.0, 0, 0], [-2.0, 0, 0], [0, 1, 0], [0, -1, 0], [1, 1, 0], [0, 0, 1]])
     b = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
     d = Disjunct(A, b, 2)
-    assert np.array_equal(d.A.toarray(), A) and np.array_equal(d.b, b)
+    assert np.array_equal(d.A, A) and np.array_equal(d.b, b)
     lo, hi = d.box()
     assert np.array_equal(lo, [-1, -4]) and np.array_equal(hi, [1, 3])
     Ao, bo = d.other_rows()

@@ -56,11 +56,12 @@ class Disjunct:
     Notes
     -----
     The rows are kept sparse and, for disjuncts of a parsed file, shared with the other disjuncts that contain them.
-    :attr:`A` is a ``scipy.sparse.csr_array`` (``A.toarray()`` for a dense copy); :meth:`other_rows` is dense (it
-    holds the rows that are not simple input bounds, few in practice).
+    :attr:`A` is built dense when asked for (as code written for dense rows expects); :attr:`A_sparse` is the same
+    matrix as a ``scipy.sparse.csr_array``, the one to use for disjuncts over many inputs (a box over 3,072 inputs
+    is 6,144 rows). :meth:`other_rows` is dense (the rows that are not simple input bounds, few in practice).
     """
 
-    __slots__ = ("_parts", "n_inputs", "n_cols", "_csr", "_A")
+    __slots__ = ("_parts", "n_inputs", "n_cols", "_csr", "_A", "_A_sparse")
 
     def __init__(self, A: object, b: np.ndarray, n_inputs: int) -> None:
         b = np.asarray(b, dtype=float).reshape(-1)
@@ -86,7 +87,7 @@ class Disjunct:
 
     def _init(self, parts: tuple, n_inputs: int, n_cols: int) -> Disjunct:
         self._parts, self.n_inputs, self.n_cols = parts, n_inputs, n_cols
-        self._csr = self._A = None
+        self._csr = self._A = self._A_sparse = None
         return self
 
     @classmethod
@@ -125,14 +126,25 @@ class Disjunct:
         return sum(e - s for _, s, e in self._parts)
 
     @property
-    def A(self):  # noqa: ANN201 - scipy.sparse.csr_array, imported lazily
-        """The rows as a ``scipy.sparse.csr_array`` of shape ``(n_rows, n_inputs + n_outputs)``."""
+    def A(self) -> np.ndarray:
+        """The rows as a dense array of shape ``(n_rows, n_inputs + n_outputs)`` (built on first use; see
+        :attr:`A_sparse` for large disjuncts)."""
         if self._A is None:
+            ptr, ind, dat, _ = self._rows()
+            A = np.zeros((len(ptr) - 1, self.n_cols))
+            A[np.repeat(np.arange(len(ptr) - 1), np.diff(ptr)), ind] = dat
+            self._A = A
+        return self._A
+
+    @property
+    def A_sparse(self):  # noqa: ANN201 - scipy.sparse.csr_array, imported lazily
+        """The rows as a ``scipy.sparse.csr_array`` of shape ``(n_rows, n_inputs + n_outputs)``."""
+        if self._A_sparse is None:
             from scipy.sparse import csr_array
 
             ptr, ind, dat, _ = self._rows()
-            self._A = csr_array((dat, ind, ptr), shape=(len(ptr) - 1, self.n_cols))
-        return self._A
+            self._A_sparse = csr_array((dat, ind, ptr), shape=(len(ptr) - 1, self.n_cols))
+        return self._A_sparse
 
     @property
     def b(self) -> np.ndarray:

@@ -223,7 +223,7 @@ def _falsify_disjuncts(net: Network, prop: Property, boxes: Iterator, samples: i
             continue
         X = sample_box(lo, hi, samples, rng)
         Y = forward(net, X)
-        inside = np.all(np.concatenate([X, Y], axis=1) @ d.A.T <= d.b, axis=1)
+        inside = np.all(np.concatenate([X, Y], axis=1) @ d.A_sparse.T <= d.b, axis=1)
         if inside.any():
             checked = _check_disjunct(net, d, X[int(np.flatnonzero(inside)[0])], lo, hi)
             if checked is not None:
