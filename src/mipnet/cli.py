@@ -402,15 +402,14 @@ def _solver_args(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mipnet`` command."""
-    from rich.console import Console
-
     parser = build_parser()
     args = parser.parse_args(argv)
-    console = Console(soft_wrap=True, highlight=False)
     commands = {"train": cmd_train, "predict": cmd_predict, "info": cmd_info, "demo": cmd_demo}
     try:
         if args.command in commands:
-            return commands[args.command](args, console)
+            from rich.console import Console  # here, not at the top: --help and verify start without it
+
+            return commands[args.command](args, Console(soft_wrap=True, highlight=False))
         from mipnet.cli_verify import run
 
         return run(args)

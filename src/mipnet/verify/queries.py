@@ -10,6 +10,7 @@ infeasibility or optimality (or from sound bounds).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -169,12 +170,11 @@ def check_property(net: Network, prop: str | Path | Property, time_limit: float 
                           f"{net.n_inputs} and {net.n_outputs}")
     res = VerificationResult(UNKNOWN, bounds_method="symbolic+split" if method == "split" else str(tightening),
                              solver=solver, query="property")
-    boxes = _disjunct_boxes(prop)
     # 1. cheap search: sampling and local descent
-    found = _falsify_disjuncts(net, prop, boxes, samples, np.random.default_rng(seed))
+    found = _falsify_disjuncts(net, prop, _disjunct_boxes(prop), samples, np.random.default_rng(seed))
     # 2. each disjunct: bounds, then MIP (or input splitting with MIP leaves)
     split_jobs: list = []
-    for k, (d, (lo, hi)) in enumerate(zip(prop.disjuncts, boxes)):
+    for k, (d, (lo, hi)) in enumerate(_disjunct_boxes(prop)):
         if found is not None:
             break
         entry: dict = {"disjunct": k}
@@ -208,28 +208,27 @@ def check_property(net: Network, prop: str | Path | Property, time_limit: float 
     return res
 
 
-def _disjunct_boxes(prop: Property) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each disjunct's input box; a :class:`FormatError` when an input is unbounded."""
-    boxes = []
+def _disjunct_boxes(prop: Property) -> Iterator[tuple[Disjunct, tuple[np.ndarray, np.ndarray]]]:
+    """Each disjunct with its input box, built one at a time (a factored property is never expanded in memory);
+    a :class:`FormatError` when an input is unbounded."""
     for k, d in enumerate(prop.disjuncts):
         lo, hi = d.box()
         if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
             free = [f"X_{i}" for i in np.flatnonzero(~(np.isfinite(lo) & np.isfinite(hi)))]
             raise FormatError(f"disjunct {k} of the property leaves inputs {', '.join(free)} unbounded: every input "
                               "needs a lower and an upper bound")
-        boxes.append((lo, hi))
-    return boxes
+        yield d, (lo, hi)
 
 
-def _falsify_disjuncts(net: Network, prop: Property, boxes: list, samples: int, rng: np.random.Generator
+def _falsify_disjuncts(net: Network, prop: Property, boxes: Iterator, samples: int, rng: np.random.Generator
                        ) -> tuple[np.ndarray, np.ndarray, int, str] | None:
     """Sampling, then local descent, in every disjunct: a re-checked ``(x, y, disjunct, how)`` or ``None``."""
-    for k, (d, (lo, hi)) in enumerate(zip(prop.disjuncts, boxes)):
+    for k, (d, (lo, hi)) in enumerate(boxes):
         if np.any(lo > hi):
             continue
         X = sample_box(lo, hi, samples, rng)
         Y = forward(net, X)
-        inside = np.all(np.concatenate([X, Y], axis=1) @ d.A.T <= d.b, axis=1)
+        inside = np.all(np.concatenate([X, Y], axis=1) @ d.A_sparse.T <= d.b, axis=1)
         if inside.any():
             checked = _check_disjunct(net, d, X[int(np.flatnonzero(inside)[0])], lo, hi)
             if checked is not None:
