@@ -9,7 +9,7 @@ import pytest
 from mipnet.cli import main
 from mipnet.io import to_onnx
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 @pytest.fixture

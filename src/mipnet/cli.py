@@ -13,9 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mipnet import constraints as C
 from mipnet.errors import DataError, MIPNetError, SettingsError
-from mipnet.io.vnnlib import Disjunct, Property, load_vnnlib
 from mipnet.model import Model, Scaler
 
 # --------------------------------------------------------------------------------------------------- data
@@ -192,6 +190,10 @@ def cmd_train(args: argparse.Namespace, console: object) -> int:
 def _constraints(args: argparse.Namespace, features: list[str], scaler: Scaler, n_inputs: int) -> list:
     """``--monotone NAME:+|-`` and ``--constraint FILE.vnnlib`` (raw features) as constraint objects on the scaled
     features the network is trained on (positive per-feature scaling keeps monotonicity and maps rows exactly)."""
+    # deferred: training and the verifier, which `mipnet --help` and `mipnet verify` do not need at start-up
+    from mipnet import constraints as C
+    from mipnet.io.vnnlib import Disjunct, Property, load_vnnlib
+
     out = []
     for text in args.monotone or []:
         name, _, sign = text.rpartition(":")
