@@ -107,6 +107,7 @@ def _cli_model_file(path, task="classification"):
     return net, offset, scale
 
 
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names:UserWarning")
 def test_load_of_a_cli_model_applies_its_preprocessing(tmp_path):
     net, offset, scale = _cli_model_file(tmp_path / "m.json")
     X = np.random.default_rng(0).uniform([0, 0], [100, 1], (200, 2))      # raw features
@@ -138,8 +139,11 @@ def test_refit_after_load_drops_the_preprocessing(tmp_path, tiny_binary):
     (np.array([[0.0, np.inf], [1.0, 2.0]]), [0, 1], "infinite"),
     (np.zeros((3, 2)), [0, 1], "samples"),
     (np.zeros((3, 2)), [1, 1, 1], "one class"),
-    (np.zeros((0, 2)), [], "empty"),
-    (np.zeros(4), [0, 1, 0, 1], "2-D"),
+    (np.zeros((0, 2)), [], "0 sample"),
+    (np.zeros((3, 0)), [0, 1, 0], "0 feature"),
+    (np.zeros(4), [0, 1, 0, 1], "Expected 2D array"),
+    (np.zeros((4, 2)), [0.5, 1.5, 2.25, 3.0], "continuous"),
+    (np.zeros((4, 2)), np.zeros((4, 2)), "1d array"),
 ])
 def test_bad_data(X, y, match):
     with pytest.raises(DataError, match=match):
