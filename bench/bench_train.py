@@ -96,6 +96,8 @@ def same_optimum(rows: dict) -> str:
     proved = [r for r in rows.values() if r and r["proved"]]
     if len(proved) == 1:  # the proved optimum must not be above any other run's incumbent
         others = [r["objective"] for r in rows.values() if r and not r["proved"]]
+        if not others:
+            return "-"
         best = proved[0]["objective"]
         return "proved ≤ the others" if best <= min(others) + 1e-6 * max(abs(best), 1e-12) else "NO"
     if len(proved) < 2:

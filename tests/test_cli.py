@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import re
 import subprocess
@@ -284,3 +286,22 @@ def test_every_train_option_has_help_with_its_default(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "highs (embedded) | scip" in text and "| gurobi" in text and "(default: highs)" in text
     assert "--time-limit TIME_LIMIT seconds (none: no limit)" in text and "(default: none)" in text
+
+
+def test_train_with_a_monotone_constraint_proves_it(tmp_path) -> None:
+    """``mipnet train --monotone x0:+`` trains with the constraint and reports it proved."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (10, 2))
+    y = np.abs(X[:, 0]) - 0.5 * X[:, 1]
+    path = tmp_path / "d.csv"
+    path.write_text("x0,x1,y\n" + "\n".join(f"{a},{b},{c}" for (a, b), c in zip(X, y)))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main(["train", str(path), "--target", "y", "--task", "regression", "--loss", "absolute",
+                   "--hidden", "2", "--weights", "continuous,ternary", "--l1", "0.01", "--monotone", "x0:+",
+                   "--time-limit", "60", "--quiet"])
+    assert rc == 0
+    text = out.getvalue()
+    assert "holds" in text and "Monotone(feature=0" in text
+    rc = main(["train", str(path), "--target", "y", "--monotone", "nope:+", "--quiet"])
+    assert rc == 2

@@ -162,3 +162,22 @@ def test_property_with_combined_inputs_needs_scaled_space(scaled_model, capsys):
     assert "--space scaled" in err and err.count("\n") == 1
     assert main(["verify", str(model), str(d / "mixed.vnnlib"), "--space", "scaled"]) == 0
     assert "scaled feature space" in capsys.readouterr().out
+
+
+def test_verify_and_help_start_without_scikit_learn_or_unused_solvers():
+    """``import mipnet`` and the verify command import neither scikit-learn nor SCIP nor rich, nor (for
+    ``mipnet.cli_verify``) SciPy's optimizers; the estimators stay reachable as ``mipnet.MIPNetClassifier``."""
+    heavy = "('sklearn', 'pyscipopt', 'rich', 'scipy.optimize', 'torch', 'onnx')"
+    code = ("import sys, mipnet, mipnet.cli_verify\n"
+            f"print(sorted(m for m in {heavy} if m in sys.modules))\n"
+            "import mipnet.cli\n"
+            "mipnet.cli.build_parser()\n"
+            "print(sorted(m for m in ('sklearn', 'pyscipopt', 'rich') if m in sys.modules))\n"
+            "from mipnet import MIPNetClassifier, verify\n"
+            "print(MIPNetClassifier.__module__, verify.__name__, 'sklearn' in sys.modules)\n"
+            "print(mipnet.__file__)\n")
+    src = Path(__file__).resolve().parents[1] / "src"      # this checkout, not an installed mipnet
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"}).stdout.splitlines()
+    assert out.pop() == str(src / "mipnet" / "__init__.py")
+    assert out == ["[]", "[]", "mipnet.estimators mipnet.verify True"]

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mipnet import constraints as C
 from mipnet.errors import DataError, MIPNetError, SettingsError
+from mipnet.io.vnnlib import Disjunct, Property, load_vnnlib
 from mipnet.model import Model, Scaler
 
 # --------------------------------------------------------------------------------------------------- data
@@ -81,7 +83,8 @@ def _hidden(text: str) -> tuple[int, ...]:
 
 
 def _estimator_kwargs(args: argparse.Namespace, console: object) -> dict:
-    kw = dict(hidden=_hidden(args.hidden), loss=args.loss, weights=args.weights, weight_bound=args.weight_bound,
+    weights = [w.strip() for w in args.weights.split(",")] if "," in args.weights else args.weights  # per layer
+    kw = dict(hidden=_hidden(args.hidden), loss=args.loss, weights=weights, weight_bound=args.weight_bound,
               l1=args.l1, l0=args.l0, l2=args.l2, neuron_penalty=args.neuron_penalty,
               input_penalty=args.input_penalty, max_inputs=args.max_inputs, max_neurons=args.max_neurons,
               filter_penalty=args.filter_penalty, max_filters=args.max_filters, layer_penalty=args.layer_penalty,
@@ -179,6 +182,16 @@ def check_writable(path: str | Path, option: str = "--out") -> None:
         raise SettingsError(f"{option} {path}: cannot write in {parent} ({exc.strerror})") from None
 
 
+def _saved(model: object, path: str) -> bool:
+    """Save ``model`` (anything with ``save(path)``); on an OS error say in one line that it was not saved."""
+    try:
+        model.save(path)
+    except OSError as exc:
+        print(f"mipnet: error: cannot write {path} ({exc.strerror}): the trained model was not saved", file=sys.stderr)
+        return False
+    return True
+
+
 def cmd_train(args: argparse.Namespace, console: object) -> int:
     if args.out:
         check_writable(args.out)   # before the (possibly long) training, not after
@@ -196,10 +209,13 @@ def cmd_train(args: argparse.Namespace, console: object) -> int:
         y = numeric_columns(args.data, header, rows, [args.target])[:, 0]
     scaler = Scaler.fit(args.scale, X)
     est = _make_estimator(task, _estimator_kwargs(args, console))
+    Xs = scaler(X)
+    constraints = _constraints(args, features, scaler, Xs.shape[1])
+    if constraints:   # region constraints hold over the data's bounding box (in the scaled space the MIP sees)
+        est.set_params(constraints=constraints, region=(Xs.min(0), Xs.max(0)))
     console.print(f"training a {task} network on {len(X)} samples x {len(features)} features "
                   f"({args.solver}, time limit {args.time_limit or 'none'}s)", highlight=False)
     console.print(f"task {task} ({why})", highlight=False)
-    Xs = scaler(X)
     if args.image_shape:
         Xs = Xs.reshape(len(Xs), *_shape(args.image_shape, Xs.shape[1]))
     try:
@@ -215,15 +231,29 @@ def cmd_train(args: argparse.Namespace, console: object) -> int:
         console.print("model not saved (give --out FILE to save it)", highlight=False)
         return 0
     model = dataclasses.replace(est.to_model(), preprocessing=scaler, features=features, target=args.target)
-    try:
-        model.save(args.out)
-    except OSError as exc:
-        print(f"mipnet: error: cannot write {args.out} ({exc.strerror}): the trained model was not saved",
-              file=sys.stderr)
+    if not _saved(model, args.out):
         return 2
     console.print(f"saved {args.out} (the network with its {scaler.kind} feature scaling and feature names)",
                   highlight=False)
     return 0
+
+
+def _constraints(args: argparse.Namespace, features: list[str], scaler: Scaler, n_inputs: int) -> list:
+    """``--monotone NAME:+|-`` and ``--constraint FILE.vnnlib`` (raw features) as constraint objects on the scaled
+    features the network is trained on (positive per-feature scaling keeps monotonicity and maps rows exactly)."""
+    out = []
+    for text in args.monotone or []:
+        name, _, sign = text.rpartition(":")
+        if not name or sign not in ("+", "-"):
+            raise SettingsError(f"--monotone takes FEATURE:+ or FEATURE:-, got {text!r}")
+        if name not in features:
+            raise SettingsError(f"--monotone: unknown feature {name!r} (features: {', '.join(features)})")
+        out.append(C.Monotone(features.index(name), "increasing" if sign == "+" else "decreasing"))
+    for path in args.constraint or []:
+        prop = load_vnnlib(path, n_inputs, None)
+        disjuncts = [Disjunct(*scaler.map_rows(d.A, d.b), d.n_inputs) for d in prop.disjuncts]
+        out.append(C.SafeRegion(Property(prop.n_inputs, prop.n_outputs, disjuncts, str(path))))
+    return out
 
 
 def _shape(text: str, n_features: int) -> tuple[int, ...]:
@@ -341,11 +371,7 @@ def cmd_demo(args: argparse.Namespace, console: object) -> int:
     console.print(f"train accuracy {clf.score(X[:n], y[:n]):.3f}; held-out accuracy {clf.score(X[n:], y[n:]):.3f} "
                   f"on {len(X) - n} samples", highlight=False)
     if args.out:
-        try:
-            clf.save(args.out)
-        except OSError as exc:
-            print(f"mipnet: error: cannot write {args.out} ({exc.strerror}): the trained model was not saved",
-                  file=sys.stderr)
+        if not _saved(clf, args.out):
             return 2
         console.print(f"saved {args.out}", highlight=False)
     else:
@@ -393,7 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "(regression; squared needs --solver scip) (default: hinge for "
                                                 "classification, absolute for regression)")
     t.add_argument("--weights", default="auto", help="weight domain: auto | continuous | sign | ternary | "
-                                                     "grid(bits) | continuous-bilinear")
+                                                     "grid(bits) | continuous-bilinear, or one per affine layer "
+                                                     "separated by commas (e.g. continuous,ternary)")
     t.add_argument("--weight-bound", type=float, default=1.0, help="every weight lies in [-bound, bound]")
     penalties = {"l1": "penalty on the sum of |weights|", "l2": "penalty on the sum of squared weights",
                  "l0": "penalty per nonzero weight", "neuron-penalty": "penalty per active hidden neuron",
@@ -413,6 +440,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "standard or none")
     _solver_args(t)
     t.add_argument("--out", default=None, help="where to save the model (mipnet JSON); none: not saved")
+    t.add_argument("--monotone", action="append", metavar="FEATURE:+|-",
+                   help="the output must be non-decreasing (+) or non-increasing (-) in FEATURE over the data's "
+                        "bounding box, proved by the verifier (repeatable)")
+    t.add_argument("--constraint", action="append", metavar="FILE.vnnlib",
+                   help="the unsafe region of this VNN-LIB file (X_i = raw feature i) must be empty for the trained "
+                        "network, proved by the verifier (repeatable)")
 
     pr = sub.add_parser("predict", help="predict with a saved model")
     pr.add_argument("model")
@@ -453,15 +486,14 @@ def _solver_args(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mipnet`` command."""
-    from rich.console import Console
-
     parser = build_parser()
     args = parser.parse_args(argv)
-    console = Console(soft_wrap=True, highlight=False)
     commands = {"train": cmd_train, "predict": cmd_predict, "info": cmd_info, "demo": cmd_demo}
     try:
         if args.command in commands:
-            return commands[args.command](args, console)
+            from rich.console import Console  # here, not at the top: --help and verify start without it
+
+            return commands[args.command](args, Console(soft_wrap=True, highlight=False))
         from mipnet.cli_verify import run
 
         return run(args)

@@ -32,4 +32,20 @@ class CertificateWarning(UserWarning):
 
 
 class NoSolutionError(MIPNetError):
-    """The solver stopped without any feasible network (infeasible constraints, or no solution in time)."""
+    """The solver stopped without any feasible network (infeasible constraints, or no solution in time).
+
+    ``proved_infeasible`` says which: ``True`` only when the solver proved that no network satisfies the
+    constraints.
+    """
+
+    def __init__(self, message: str, proved_infeasible: bool = False) -> None:
+        super().__init__(message)
+        self.proved_infeasible = proved_infeasible
+
+
+class InfeasibleConstraintsError(NoSolutionError):
+    """The constraints given to training conflict; ``conflict`` lists a small conflicting subset of them."""
+
+    def __init__(self, message: str, conflict: list | None = None) -> None:
+        super().__init__(message, proved_infeasible=True)
+        self.conflict = conflict or []

@@ -19,6 +19,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from mipnet.constraints import train_with_constraints
 from mipnet.errors import DataError, MIPNetError, SettingsError
 from mipnet.layers import Dense, Layer
 from mipnet.model import Model
@@ -93,7 +94,8 @@ class _MIPNetBase(BaseEstimator):
                  symmetry: bool = True,
                  bounds: str = "budget", warm_start: bool = True, solver: str = "highs",
                  time_limit: float | None = None, threads: int = 1, mip_gap: float = 1e-4, seed: int = 0,
-                 verbose: bool = False, callback: Callable | None = None) -> None:
+                 verbose: bool = False, callback: Callable | None = None, constraints: Sequence | None = None,
+                 region: tuple | None = None) -> None:
         self.hidden = hidden
         self.architecture = architecture
         self.loss = loss
@@ -122,6 +124,8 @@ class _MIPNetBase(BaseEstimator):
         self.seed = seed
         self.verbose = verbose
         self.callback = callback
+        self.constraints = constraints
+        self.region = region
 
     # ----------------------------------------------------------------------------------------- helpers
     def __sklearn_tags__(self) -> object:
@@ -200,8 +204,14 @@ class _MIPNetBase(BaseEstimator):
             raise SettingsError(f"loss {loss.name!r} is for {loss.task}; {type(self).__name__} needs a "
                                 f"{expected} loss")
         template = self._template(X.shape[1:], n_outputs, other_widths, why)
-        self.network_, self.report_ = train_network(template, X, y_enc, loss, self._config(), self.solver,
-                                                    self._options())
+        if self.constraints:
+            self.network_, self.report_ = train_with_constraints(
+                template, X, y_enc, loss, self._config(), self.solver, self._options(), list(self.constraints),
+                feature_names=getattr(self, "feature_names_in_", None), classes=getattr(self, "classes_", None),
+                region=self.region, seed=self.seed)
+        else:
+            self.network_, self.report_ = train_network(template, X, y_enc, loss, self._config(), self.solver,
+                                                        self._options())
         self.n_features_in_ = int(np.prod(X.shape[1:]))
         self.input_shape_ = tuple(X.shape[1:])
         names = getattr(self, "feature_names_in_", None)
@@ -281,6 +291,13 @@ class MIPNetClassifier(ClassifierMixin, _MIPNetBase):
         Seconds; at the limit the best network found so far is kept (``report_.status == "time_limit"``).
     threads, mip_gap, verbose, callback
         Solver options (``callback`` receives :class:`mipnet.solvers.Progress` events).
+    constraints : list of mipnet.constraints.Constraint, optional
+        What the network must satisfy (weight signs and bounds, structure logic, outputs or classes at points,
+        monotonicity, output bounds and VNN-LIB properties over a region); see ``docs/constraints.md``. Region
+        constraints are proved by the verifier in a counterexample-guided loop (``report_.certified``,
+        ``report_.rounds``); features may be named when ``X`` is a DataFrame.
+    region : (lower, upper), optional
+        Per-feature bounds of the input region of region constraints (in the space of ``X``).
 
     Attributes
     ----------

@@ -64,8 +64,12 @@ class MIPModel:
         self.lb, self.ub = [lb], [ub]
 
     def set_bounds(self, idx: np.ndarray, lo: np.ndarray | float, hi: np.ndarray | float) -> None:
+        """Intersect the bounds of variables ``idx`` with ``[lo, hi]`` (broadcast to ``idx``'s shape)."""
         lb, ub = self.bounds()
-        idx = np.asarray(idx).reshape(-1)
+        idx = np.asarray(idx)
+        lo = np.broadcast_to(np.asarray(lo, dtype=float), idx.shape).reshape(-1)
+        hi = np.broadcast_to(np.asarray(hi, dtype=float), idx.shape).reshape(-1)
+        idx = idx.reshape(-1)
         lb[idx] = np.maximum(lb[idx], lo)
         ub[idx] = np.minimum(ub[idx], hi)
         self.lb, self.ub = [lb], [ub]

@@ -134,6 +134,16 @@ class Scaler:
         """Raw features ``Xs / scale + offset`` (the inverse map, up to rounding)."""
         return np.asarray(Xs, dtype=float) / self.scale + self.offset
 
+    def map_rows(self, A: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows ``A [x; y] <= b`` on raw inputs ``x`` rewritten on scaled inputs: with ``x = xs / scale + offset``,
+        ``A_x x = (A_x / scale) xs + A_x offset`` (exact algebra; output columns unchanged)."""
+        n = self.n_features
+        A = np.array(A, dtype=float)
+        Ax = A[:, :n]
+        b2 = np.asarray(b, dtype=float) - Ax @ self.offset
+        A[:, :n] = Ax / self.scale
+        return A, b2
+
     def as_dict(self) -> dict:
         return {"kind": self.kind, "offset": self.offset.tolist(), "scale": self.scale.tolist()}
 

@@ -43,6 +43,9 @@ class TrainReport:
     sparsity: dict
     certificate: dict
     extra: dict = field(default_factory=dict)
+    certified: list | None = None
+    rounds: list | None = None
+    bounds_constrained: dict | None = None
     feature_names: list[str] | None = None
 
     def as_dict(self) -> dict:
@@ -100,6 +103,13 @@ class TrainReport:
                         lines.append(f"  sign pattern k={sub['k']}: {sub['status']}" + _cut_note(sub))
             else:
                 lines.append(f"{k:<18}{v}")
+        for c in self.certified or []:
+            detail = f": {c['detail']}" if c.get("detail") else ""
+            lines.append(f"constraint        {c['status']:<9} {c['constraint']}{detail}")
+        for r in self.rounds or []:
+            lines.append(f"  round {r['round']}: MIP objective {_fmt(r['objective'])} (bound {_fmt(r['bound'])}, "
+                         f"{r['status']}), verifier {', '.join(r['verdicts'])}, {r['added']} counterexample(s) added, "
+                         f"train {r['train_time']:.1f}s, verify {r['verify_time']:.1f}s")
         return "\n".join(lines)
 
 

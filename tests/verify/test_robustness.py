@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mipnet import verify
+from mipnet import Dense, Network, verify
 
 
 def _attack_margin(net, x0, eps, label, rng, n=4000):
@@ -34,8 +34,12 @@ def test_robustness_agrees_with_attack(dense_net, seed, eps):
         assert np.all(np.abs(cx - x0) <= eps + 1e-12)
         y = net.forward(cx[None])[0]
         assert y[label] - np.delete(y, label).max() <= 0
-    # with every MIP optimal the reported margin is the true worst case: no sampled point beats it
-    assert res.margin <= attack + 1e-6
+    # a proof solves every MIP to optimality: the reported margin is then the true worst case, no sampled point
+    # beats it (a counterexample ends the query at once, its margin is only an upper bound)
+    if res.status == "holds":
+        assert res.margin <= attack + 1e-6
+    else:
+        assert res.margin <= 0
     assert res.margin_bound <= res.margin + 1e-6
 
 
@@ -72,3 +76,51 @@ def test_tightening_methods_give_same_answer(dense_net, method):
     assert res.status == ref.status
     assert res.bounds_method == method
     assert abs(res.margin - ref.margin) < 1e-4
+
+
+def _binary_net(seed: int = 0) -> Network:
+    rng = np.random.default_rng(seed)
+    return Network([Dense(6, weight=rng.normal(size=(6, 3)), bias=rng.normal(size=6) * 0.3),
+                    Dense(1, weight=rng.normal(size=(1, 6)), bias=np.array([0.1]))], 3)
+
+
+@pytest.mark.parametrize("eps", [0.01, 0.5])
+def test_binary_classifiers_with_one_output(eps):
+    """One output (class 1 when o > 0, the estimators' rule): robustness works, agrees with dense sampling, and a
+    counterexample is predicted as the other class."""
+    net = _binary_net(3)
+    x = np.array([0.2, -0.1, 0.4])
+    res = verify.robustness(net, x, eps, time_limit=60)
+    label = int(net.forward(x[None])[0, 0] > 0)
+    assert res.label == label
+    Z = np.random.default_rng(0).uniform(x - eps, x + eps, (20000, 3))
+    flips = (net.forward(Z)[:, 0] > 0).astype(int) != label
+    if res.status == "holds":
+        assert not flips.any() and res.margin_bound > 0
+    else:
+        assert res.status == "violated"
+        assert int(net.forward(res.counterexample[None])[0, 0] > 0) != label
+
+
+def test_a_wrong_label_at_the_centre_is_violated_at_once():
+    net = _binary_net(4)
+    x = np.array([0.2, -0.1, 0.4])
+    label = 1 - int(net.forward(x[None])[0, 0] > 0)
+    res = verify.robustness(net, x, 0.01, label=label, time_limit=60)
+    assert res.status == "violated" and "centre" in res.note
+    np.testing.assert_array_equal(res.counterexample, x)
+
+
+def test_a_tie_given_to_the_label_is_no_counterexample():
+    """Two equal outputs: argmax gives class 0, so class 0 is not violated at the tie (margin 0)."""
+    net = Network([Dense(2, relu=False, weight=np.zeros((2, 1)), bias=np.zeros(2))], 1)
+    res = verify.robustness(net, np.array([0.0]), 0.1, label=0, time_limit=30)
+    assert res.status != "violated"
+
+
+def test_output_bounds_stay_near_the_attained_ones_when_the_mip_stops(dense_net):
+    net = dense_net([4, 20, 20, 2], seed=5)
+    res = verify.output_bounds(net, -0.2, 0.2, exact=False)
+    width = res.upper - res.lower
+    reach = res.upper_attained - res.lower_attained
+    assert np.all(width <= 10 * reach + 1e-6)    # the output layer is LP-tightened, not interval arithmetic

@@ -32,7 +32,7 @@ from mipnet.network import Network
 def compute_bounds(net: Network, lower: np.ndarray, upper: np.ndarray,
                    method: BoundTightening | str = BoundTightening.LP,
                    input_rows: tuple[np.ndarray, np.ndarray] | None = None, time_limit: float | None = None,
-                   mip_neuron_time: float = 1.0, threads: int = 1) -> LayerBounds:
+                   mip_neuron_time: float = 1.0, threads: int = 1, outputs: bool = False) -> LayerBounds:
     """Bounds on every layer of ``net`` over the box ``[lower, upper]`` (and ``A x <= b`` if ``input_rows``).
 
     Parameters
@@ -50,6 +50,8 @@ def compute_bounds(net: Network, lower: np.ndarray, upper: np.ndarray,
     mip_neuron_time : float
         Time limit of each per-neuron MIP (``method="mip"``).
     threads : int
+    outputs : bool
+        Also tighten the network's outputs (a last affine layer without ReLU: both sides of every entry).
 
     Returns
     -------
@@ -61,6 +63,7 @@ def compute_bounds(net: Network, lower: np.ndarray, upper: np.ndarray,
     lb = LayerBounds(lo_in, hi_in, method=method, stats={"lp_solves": 0, "mip_solves": 0, "tightened": 0})
     has_rows = input_rows is not None and len(input_rows[1]) > 0
     affine_seen = 0
+    last = len(net.layers) - 1
     for i, layer in enumerate(net.layers):
         lo, hi = interval.layer_bounds(layer, *lb.post(net, i - 1))
         lb.lo.append(lo)
@@ -69,12 +72,13 @@ def compute_bounds(net: Network, lower: np.ndarray, upper: np.ndarray,
             continue
         affine_seen += 1
         # over a plain box, interval bounds of the first affine layer are already exact
-        if method == BoundTightening.INTERVAL or (affine_seen == 1 and not has_rows) or not layer.relu:
+        whole = outputs and i == last and not layer.relu   # every output entry, both sides
+        if method == BoundTightening.INTERVAL or (affine_seen == 1 and not has_rows) or not (layer.relu or whole):
             continue
         for relax, kind in ((True, "lp"), (False, "mip")):
-            if kind == "mip" and method != BoundTightening.MIP:
+            if kind == "mip" and (method != BoundTightening.MIP or whole):
                 break
-            unstable = np.flatnonzero((lb.lo[i] < 0) & (lb.hi[i] > 0))
+            unstable = np.arange(lb.lo[i].size) if whole else np.flatnonzero((lb.lo[i] < 0) & (lb.hi[i] > 0))
             if not len(unstable):
                 break
             enc = encode_network(net, lb, upto=i, relax=relax, input_rows=input_rows if has_rows else None)
@@ -90,11 +94,11 @@ def compute_bounds(net: Network, lower: np.ndarray, upper: np.ndarray,
                 low = session.minimise(z[j], 1.0, per).bound
                 if lb.lo[i][j] < low:
                     lb.lo[i][j] = low
-                if low < 0:
+                if low < 0 or whole:
                     up = -session.minimise(z[j], -1.0, per).bound
                     if up < lb.hi[i][j]:
                         lb.hi[i][j] = up
-                lb.stats[f"{kind}_solves"] += 2 if low < 0 else 1
+                lb.stats[f"{kind}_solves"] += 2 if low < 0 or whole else 1
                 if lb.lo[i][j] >= 0 or lb.hi[i][j] <= 0:
                     lb.stats["tightened"] += 1
                 if lb.lo[i][j] > lb.hi[i][j]:   # the solver proved the input region empty

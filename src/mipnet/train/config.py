@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from mipnet.errors import SettingsError
 
 BOUND_RULES = ("interval", "budget")
+
+
+class Gate(StrEnum):
+    """Structure binaries a model can carry (each also switched on by its penalty or limit)."""
+
+    INPUT = "input"      #: one per input feature: 0 means every first-layer weight of the feature is 0
+    NEURON = "neuron"    #: one per hidden Dense unit: 0 means its incoming weights and bias are 0
+    FILTER = "filter"    #: one per convolution filter
+    LAYER = "layer"      #: one per shape-preserving hidden layer: 0 means the layer passes its input through
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,9 @@ class TrainConfig:
     sign_patterns : SignPatternOptions
         Switches of the individual speed features of the sign-pattern sub-problems, for experiments and
         ablations (each is tested to keep the optimum).
+    gates : frozenset of Gate
+        Structure binaries the model must carry even without a penalty or limit (logic constraints between
+        structure choices act on them, :mod:`mipnet.constraints`).
     """
 
     weights: str | list = "auto"
@@ -161,6 +174,7 @@ class TrainConfig:
     margin: float = 1e-2
     seed: int = 0
     sign_patterns: SignPatternOptions = field(default_factory=lambda: SignPatternOptions())
+    gates: frozenset = frozenset()
 
     def __post_init__(self) -> None:
         for name in ("l1", "l2", "l0", "neuron_penalty", "input_penalty", "filter_penalty", "layer_penalty"):
@@ -182,6 +196,7 @@ class TrainConfig:
             raise SettingsError(f"bounds must be one of {BOUND_RULES}, got {self.bounds!r}")
         if self.margin <= 0:
             raise SettingsError(f"margin must be positive, got {self.margin}")
+        self.gates = frozenset(Gate(g) for g in self.gates)
         if not isinstance(self.sign_patterns, SignPatternOptions):
             raise SettingsError(f"sign_patterns must be a SignPatternOptions, got {type(self.sign_patterns).__name__}")
 
@@ -192,14 +207,24 @@ class TrainConfig:
         return cls(**{"bounds": "interval", "symmetry": False, "warm_start": False, "decompose": False, **kwargs})
 
     @property
+    def input_gates(self) -> bool:
+        """Whether the first layer gets one gate per input feature."""
+        return self.input_penalty > 0 or bool(self.max_inputs) or Gate.INPUT in self.gates
+
+    @property
+    def neuron_gates(self) -> bool:
+        """Whether hidden Dense units get neuron gates."""
+        return self.neuron_penalty > 0 or bool(self.max_neurons) or Gate.NEURON in self.gates
+
+    @property
     def filter_gates(self) -> bool:
         """Whether convolution layers get filter gates."""
-        return self.filter_penalty > 0 or self.max_filters is not None
+        return self.filter_penalty > 0 or self.max_filters is not None or Gate.FILTER in self.gates
 
     @property
     def layer_gates(self) -> bool:
         """Whether shape-preserving hidden layers get layer gates."""
-        return self.layer_penalty > 0 or self.max_layers is not None
+        return self.layer_penalty > 0 or self.max_layers is not None or Gate.LAYER in self.gates
 
     @property
     def omega_b(self) -> float:

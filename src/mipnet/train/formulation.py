@@ -52,9 +52,8 @@ class WeightBlock:
 def is_prunable(template: Network, config: TrainConfig, layer: Layer) -> bool:
     """Whether a layer's weights must be able to be 0 (L0 indicators or gates act on it)."""
     c = config
-    gated = (c.neuron_penalty > 0 or c.max_neurons) and layer is not template.affine_layers()[-1] \
-        and isinstance(layer, Dense)
-    input_gated = (c.input_penalty > 0 or c.max_inputs) and layer is template.layers[0]
+    gated = c.neuron_gates and layer is not template.affine_layers()[-1] and isinstance(layer, Dense)
+    input_gated = c.input_gates and layer is template.layers[0]
     filter_gated = c.filter_gates and isinstance(layer, Conv2D)
     layer_gated = c.layer_gates and is_gateable(template, layer)
     return bool(c.l0 > 0 or gated or input_gated or filter_gated or layer_gated)
@@ -81,12 +80,18 @@ class TrainingFormulation:
     z_bounds : tuple of ndarray or None
         ``(lo, hi)``, shape ``(N, units)``: bounds on the first layer's pre-activations, intersected with the
         default ones (the caller vouches for their validity, e.g. :mod:`mipnet.train.sign_patterns.obbt`).
+    points : ndarray or None
+        ``(M, *input_shape)``: inputs encoded after the data with the same weights but left out of the loss
+        (constraints on the network's outputs there are added by the caller, :mod:`mipnet.constraints`).
 
     Attributes
     ----------
     m : MIPModel
     encoding : NetworkEncoding
-        The handle of the encoded network (inputs: the data; outputs: the network's output variables).
+        The handle of the encoded network (inputs: the data, then the points; outputs: the network's output
+        variables for each).
+    out, point_out : Act
+        The output values of the data (in the loss) and of the points.
     blocks : list of WeightBlock
     budget : float or None
         The L1 budget of the big-M rule.
@@ -94,11 +99,13 @@ class TrainingFormulation:
 
     def __init__(self, template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
                  domains: list[WeightDomain], warm: Network | None = None, incumbent: float | None = None,
-                 z_bounds: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+                 z_bounds: tuple[np.ndarray, np.ndarray] | None = None, points: np.ndarray | None = None) -> None:
         self.template, self.loss, self.config, self.domains = template, loss, config, domains
         self.X = template.check_input(X).reshape(len(X), -1)
         self.y = y
         self.n = self.X.shape[0]
+        self.points = (np.zeros((0, self.X.shape[1])) if points is None or not len(points)
+                       else template.check_input(points).reshape(len(points), -1))
         self.enc = Encoder()
         self.m = self.enc.m
         self.blocks: list[WeightBlock] = []
@@ -173,7 +180,8 @@ class TrainingFormulation:
     # ------------------------------------------------------------------------------------------- build
     def _build(self) -> None:
         warm_layers = self.warm.layers if self.warm is not None else [None] * len(self.template.layers)
-        act = Act(None, self.X, self.X, self.X)
+        X_all = np.vstack([self.X, self.points]) if len(self.points) else self.X
+        act = Act(None, X_all, X_all, X_all)
         self.encoding = NetworkEncoding(self.m, act)
         self._check_structure()
         for layer, dom, wl in zip(self.template.layers, self._domains_by_layer(), warm_layers):
@@ -193,7 +201,10 @@ class TrainingFormulation:
                 out = encode_layer(self.enc, layer, act)
                 self.encoding.layers.append(out)
                 act = out.out
-        self.out = self.encoding.outputs = act
+        self.encoding.outputs = act
+        n = self.n
+        self.out = Act(act.idx[:n], act.lo[:n], act.hi[:n], None if act.val is None else act.val[:n])
+        self.point_out = Act(act.idx[n:], act.lo[n:], act.hi[n:], None if act.val is None else act.val[n:])
         self._add_layer_limit()
         self._add_input_gates()
         self._add_symmetry()
@@ -283,7 +294,7 @@ class TrainingFormulation:
             m.add_objective(blk.nz, c.l0)
             self._record(blk.nz, None if wv is None else (np.abs(wv) > 0).astype(float))
         # neuron gates: a gated-off unit has all incoming weights and its bias at 0
-        if self._is_hidden(layer) and (c.neuron_penalty > 0 or c.max_neurons) and isinstance(layer, Dense):
+        if self._is_hidden(layer) and c.neuron_gates and isinstance(layer, Dense):
             blk.gate = self.enc.binaries(out)
             self._big_m_link(W, np.repeat(blk.gate[:, None], n_e, 1), mag)
             if b is not None:
@@ -407,7 +418,7 @@ class TrainingFormulation:
         c, m = self.config, self.m
         first = self.template.layers[0]
         self.input_gate = None
-        if not (c.input_penalty > 0 or c.max_inputs):
+        if not c.input_gates:
             return
         if not isinstance(first, Dense):
             raise SettingsError("input feature gates need a Dense first layer on flat features")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -45,9 +46,37 @@ def sparsity(net: Network, tol: float = 0.0) -> dict:
             "gated_layers_active": active_layers(net)}
 
 
+@dataclass
+class ExtraConstraints:
+    """What a caller adds to the training MIP (:mod:`mipnet.constraints` builds one).
+
+    Attributes
+    ----------
+    points : ndarray or None
+        Inputs encoded beside the data, left out of the loss (see :class:`TrainingFormulation`).
+    add_rows : callable or None
+        ``add_rows(form)`` adds the constraints' rows to the built formulation.
+    satisfied : callable or None
+        ``satisfied(net)``: whether a network meets every constraint the rows state. A warm start that does not is
+        dropped, and with it the L1-budget bound rule (its objective bounds only the unconstrained optimum).
+    symmetric : bool
+        Whether the constraints treat the hidden units of a layer alike; if not, the symmetry rows are left out
+        (they would cut off every optimum that the constraints make asymmetric).
+    """
+
+    points: np.ndarray | None = None
+    add_rows: Callable[[TrainingFormulation], None] | None = None
+    satisfied: Callable[[Network], bool] | None = None
+    symmetric: bool = True
+
+
 def train_network(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
-                  solver: str = "highs", options: SolveOptions | None = None) -> tuple[Network, TrainReport]:
+                  solver: str = "highs", options: SolveOptions | None = None,
+                  extra: ExtraConstraints | None = None) -> tuple[Network, TrainReport]:
     """Solve the training MIP and return the trained network with its report.
+
+    ``extra``: constraints beyond the configuration's (points, rows); they make it one MIP (no decomposition by
+    output signs, whose sub-problems and cutoffs assume none).
 
     Raises
     ------
@@ -57,20 +86,25 @@ def train_network(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, c
     t_start = time.perf_counter()
     options = options or SolveOptions()
     backend = get_backend(solver)
+    if extra is not None and not extra.symmetric:
+        config = replace(config, symmetry=False)
     convolutional = any(isinstance(layer, Conv2D) for layer in template.layers)
     domains = resolve_domains(config.weights, len(template.affine_layers()), template.n_outputs, convolutional)
     prunable = [is_prunable(template, config, layer) for layer in template.affine_layers()]
 
-    if (config.decompose and config.warm_start and solver == "highs" and not config.layer_gates
+    if (extra is None and config.decompose and config.warm_start and solver == "highs" and not config.layer_gates
             and sign_output_applicable(template, loss, domains, prunable)):
         return _train_decomposed(template, X, y, loss, config, domains, backend, options, t_start)
     warm, warm_value = None, None
     if config.warm_start:
         start = warm_start if dense_applicable(template, config) else warm_start_layers
         found = start(template, X, y, loss, config, domains, prunable)
-        if found is not None:
+        if found is not None and (extra is None or extra.satisfied is None or extra.satisfied(found[0])):
             warm, warm_value = found
-    form = TrainingFormulation(template, X, y, loss, config, domains, warm=warm, incumbent=warm_value)
+    form = TrainingFormulation(template, X, y, loss, config, domains, warm=warm, incumbent=warm_value,
+                               points=None if extra is None else extra.points)
+    if extra is not None and extra.add_rows is not None:
+        extra.add_rows(form)
     backend.check(form.m)
     build_time = time.perf_counter() - t_start
     result = backend.solve(form.m, options, start=form.start_vector())
@@ -78,7 +112,8 @@ def train_network(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, c
         why = {Status.INFEASIBLE: "the constraints are infeasible (no network satisfies them)",
                Status.NO_SOLUTION: "the solver found no feasible network before the time limit",
                Status.INTERRUPTED: "the solve was interrupted before any network was found"}
-        raise NoSolutionError(why.get(result.status, f"the solver ended with status {result.status}"))
+        raise NoSolutionError(why.get(result.status, f"the solver ended with status {result.status}"),
+                              proved_infeasible=result.status == Status.INFEASIBLE)
     net = form.extract(result.x)
     cert = certify(net, X, y, loss, config, form.encoding, result.x, result.objective)
     terms = objective_terms(net, X, y, loss, config)

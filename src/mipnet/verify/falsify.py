@@ -54,33 +54,26 @@ def descend_into_region(net: Network, d: Disjunct, lo: np.ndarray, hi: np.ndarra
     return None
 
 
-def margins(Y: np.ndarray, label: int) -> np.ndarray:
-    """``o_label - o_k`` for every k (``+inf`` at k = label), per row."""
-    M = Y[:, [label]] - Y
-    M[:, label] = np.inf
-    return M
-
-
-def attack(net: Network, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, label: int, rng: np.random.Generator,
+def attack(net: Network, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, C: np.ndarray, rng: np.random.Generator,
            samples: int, steps: int = 30) -> np.ndarray:
-    """Candidate inputs against class ``label``: random points and corners of the box, then signed
-    finite-difference gradient steps on the smallest margin."""
+    """Candidate inputs that lower the margins ``C @ outputs`` (one row per competing class): random points and
+    corners of the box, then signed finite-difference gradient steps on the smallest margin."""
+    def margins(P: np.ndarray) -> np.ndarray:
+        return forward(net, P) @ C.T
+
     X = sample_box(lo, hi, samples, rng)
-    best = X[np.argmin(margins(forward(net, X), label).min(axis=1))]
-    starts = [best, x0]
+    best = X[np.argmin(margins(X).min(axis=1))]
     found = [X]
-    n = x0.size
     h = 1e-4 * np.maximum(hi - lo, 1e-9)
-    if n > 2000:
+    if x0.size > 2000:
         return X
-    for x in starts:
+    for x in (best, x0):
         x = x.copy()
         step = (hi - lo) / 4
         for _ in range(steps):
-            m0 = margins(forward(net, x[None]), label)[0]
+            m0 = margins(x[None])[0]
             k = int(np.argmin(m0))
-            P = x[None] + np.diag(h)
-            g = (margins(forward(net, P), label)[:, k] - m0[k]) / h
+            g = (margins(x[None] + np.diag(h))[:, k] - m0[k]) / h
             x = np.clip(x - step * np.sign(g), lo, hi)
             found.append(x[None])
             step = step * 0.8

@@ -26,7 +26,7 @@ from mipnet.errors import SettingsError
 from mipnet.network import Network
 from mipnet.solvers import Status
 from mipnet.verify.falsify import forward, sample_box
-from mipnet.verify.queries import solve, tightened_bounds
+from mipnet.verify.queries import DEFAULT_TIME_LIMIT, solve, tightened_bounds
 from mipnet.verify.results import HOLDS, UNKNOWN, VIOLATED, MonotonicityResult
 
 DIRECTIONS = ("increasing", "decreasing")
@@ -46,7 +46,7 @@ def _pairs(lo: np.ndarray, hi: np.ndarray, feature: int, n: int, rng: np.random.
 
 
 def monotonicity(net: Network, feature: int, lower: np.ndarray | float, upper: np.ndarray | float,
-                 output: int = 0, direction: str = "increasing", time_limit: float | None = None,
+                 output: int = 0, direction: str = "increasing", time_limit: float | None = DEFAULT_TIME_LIMIT,
                  solver: str = "highs", tightening: BoundTightening | str = BoundTightening.LP, tol: float = 1e-4,
                  threads: int = 1, samples: int = 256, seed: int = 0) -> MonotonicityResult:
     """Prove that output ``output`` is monotone in input ``feature`` over the box ``[lower, upper]``, or find a
@@ -63,8 +63,8 @@ def monotonicity(net: Network, feature: int, lower: np.ndarray | float, upper: n
         Index of the output.
     direction : {"increasing", "decreasing"}
         Non-decreasing or non-increasing.
-    time_limit : float, optional
-        Seconds for the whole query.
+    time_limit : float or None
+        Seconds for the whole query (default 300; ``None``: no limit).
     solver : {"highs", "scip"}
     tightening : BoundTightening or str
         Neuron bounds before the MIP.

@@ -10,6 +10,7 @@ infeasibility or optimality (or from sound bounds).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +26,11 @@ from mipnet.io.vnnlib import Disjunct, Property, load_vnnlib
 from mipnet.network import Network
 from mipnet.solvers import SolveOptions, SolveResult, Status, get_backend
 from mipnet.verify import splitting
-from mipnet.verify.falsify import attack, descend_into_region, forward, margins, sample_box
+from mipnet.verify.falsify import attack, descend_into_region, forward, sample_box
 from mipnet.verify.results import HOLDS, UNKNOWN, VIOLATED, BoundsResult, RobustnessResult, VerificationResult
 
+#: default time limit of every query (seconds): a query without an explicit limit ends, with "unknown" at worst
+DEFAULT_TIME_LIMIT = 300.0
 ROW_RELAX = 1e-6      # "holds" is proved for the region with every row relaxed by ROW_RELAX (1 + |b|)
 ROW_SHRINK = 1e-5     # second search for a counterexample strictly inside, rows tightened by ROW_SHRINK (1 + |b|)
 BOUND_SHARE = 0.5     # at most this share of the time limit goes to bound tightening
@@ -41,11 +44,13 @@ def solve(model: object, solver: str, clock: Clock, threads: int, share: float =
 
 
 def tightened_bounds(net: Network, lo: np.ndarray, hi: np.ndarray, tightening: BoundTightening, clock: Clock,
-                     input_rows: tuple[np.ndarray, np.ndarray] | None, threads: int) -> LayerBounds:
-    """Neuron bounds over the box within :data:`BOUND_SHARE` of the clock's remaining time."""
+                     input_rows: tuple[np.ndarray, np.ndarray] | None, threads: int, outputs: bool = False
+                     ) -> LayerBounds:
+    """Neuron bounds over the box within :data:`BOUND_SHARE` of the clock's remaining time (``outputs``: the
+    output layer too)."""
     left = clock.left()
     return compute_bounds(net, lo, hi, tightening, input_rows=input_rows,
-                          time_limit=None if left is None else left * BOUND_SHARE, threads=threads)
+                          time_limit=None if left is None else left * BOUND_SHARE, threads=threads, outputs=outputs)
 
 
 def _bigger(a: dict, b: dict) -> dict:
@@ -119,7 +124,7 @@ def _decide_by_mip(net: Network, d: Disjunct, lb: LayerBounds, lo: np.ndarray, h
     return UNKNOWN, None
 
 
-def check_property(net: Network, prop: str | Path | Property, time_limit: float | None = None,
+def check_property(net: Network, prop: str | Path | Property, time_limit: float | None = DEFAULT_TIME_LIMIT,
                    solver: str = "highs", tightening: BoundTightening | str = BoundTightening.LP, threads: int = 1,
                    method: str = "auto", samples: int = 512, seed: int = 0) -> VerificationResult:
     """Check a VNN-LIB property: prove its unsafe region empty, or find an input in it.
@@ -129,8 +134,9 @@ def check_property(net: Network, prop: str | Path | Property, time_limit: float 
     net : Network
     prop : path or Property
         A ``.vnnlib`` file (or a parsed :class:`~mipnet.io.vnnlib.Property`) describing the *unsafe* region.
-    time_limit : float, optional
-        Seconds for the whole query (bounds and every disjunct).
+    time_limit : float or None
+        Seconds for the whole query, bounds and every disjunct (default :data:`DEFAULT_TIME_LIMIT`; ``None``: no
+        limit).
     solver : {"highs", "scip"}
     tightening : BoundTightening or {"interval", "lp", "mip"}
         Bound tightening before the MIP (``method="mip"``; splitting uses symbolic bounds per box).
@@ -164,12 +170,11 @@ def check_property(net: Network, prop: str | Path | Property, time_limit: float 
                           f"{net.n_inputs} and {net.n_outputs}")
     res = VerificationResult(UNKNOWN, bounds_method="symbolic+split" if method == "split" else str(tightening),
                              solver=solver, query="property")
-    boxes = _disjunct_boxes(prop)
     # 1. cheap search: sampling and local descent
-    found = _falsify_disjuncts(net, prop, boxes, samples, np.random.default_rng(seed))
+    found = _falsify_disjuncts(net, prop, _disjunct_boxes(prop), samples, np.random.default_rng(seed))
     # 2. each disjunct: bounds, then MIP (or input splitting with MIP leaves)
     split_jobs: list = []
-    for k, (d, (lo, hi)) in enumerate(zip(prop.disjuncts, boxes)):
+    for k, (d, (lo, hi)) in enumerate(_disjunct_boxes(prop)):
         if found is not None:
             break
         entry: dict = {"disjunct": k}
@@ -203,28 +208,27 @@ def check_property(net: Network, prop: str | Path | Property, time_limit: float 
     return res
 
 
-def _disjunct_boxes(prop: Property) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each disjunct's input box; a :class:`FormatError` when an input is unbounded."""
-    boxes = []
+def _disjunct_boxes(prop: Property) -> Iterator[tuple[Disjunct, tuple[np.ndarray, np.ndarray]]]:
+    """Each disjunct with its input box, built one at a time (a factored property is never expanded in memory);
+    a :class:`FormatError` when an input is unbounded."""
     for k, d in enumerate(prop.disjuncts):
         lo, hi = d.box()
         if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
             free = [f"X_{i}" for i in np.flatnonzero(~(np.isfinite(lo) & np.isfinite(hi)))]
             raise FormatError(f"disjunct {k} of the property leaves inputs {', '.join(free)} unbounded: every input "
                               "needs a lower and an upper bound")
-        boxes.append((lo, hi))
-    return boxes
+        yield d, (lo, hi)
 
 
-def _falsify_disjuncts(net: Network, prop: Property, boxes: list, samples: int, rng: np.random.Generator
+def _falsify_disjuncts(net: Network, prop: Property, boxes: Iterator, samples: int, rng: np.random.Generator
                        ) -> tuple[np.ndarray, np.ndarray, int, str] | None:
     """Sampling, then local descent, in every disjunct: a re-checked ``(x, y, disjunct, how)`` or ``None``."""
-    for k, (d, (lo, hi)) in enumerate(zip(prop.disjuncts, boxes)):
+    for k, (d, (lo, hi)) in enumerate(boxes):
         if np.any(lo > hi):
             continue
         X = sample_box(lo, hi, samples, rng)
         Y = forward(net, X)
-        inside = np.all(np.concatenate([X, Y], axis=1) @ d.A.T <= d.b, axis=1)
+        inside = np.all(np.concatenate([X, Y], axis=1) @ d.A_sparse.T <= d.b, axis=1)
         if inside.any():
             checked = _check_disjunct(net, d, X[int(np.flatnonzero(inside)[0])], lo, hi)
             if checked is not None:
@@ -308,15 +312,19 @@ def _split_disjuncts(net: Network, jobs: list, solver: str, clock: Clock, thread
 
 
 # ---------------------------------------------------------------------------------------------- robustness
-def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None, time_limit: float | None = None,
-               solver: str = "highs", tightening: BoundTightening | str = BoundTightening.LP,
+def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None,
+               time_limit: float | None = DEFAULT_TIME_LIMIT, solver: str = "highs",
+               tightening: BoundTightening | str = BoundTightening.LP,
                domain: tuple[float | np.ndarray, float | np.ndarray] | None = None, threads: int = 1,
                samples: int = 256, seed: int = 0) -> RobustnessResult:
     """Worst-case classification margin in the L-infinity ball of radius ``eps`` around ``x``.
 
-    The margin is ``min over inputs of min over k != label of (o_label - o_k)``. The ball is robust (``holds``)
-    when a proved lower bound on it is positive; ``violated`` when an input of the ball (re-checked by a forward
-    pass) has margin ``<= 0``.
+    The margin is ``min over inputs of min over k != label of (o_label - o_k)``; for a binary classifier with one
+    output (class 1 when ``o > 0``, as mipnet's classifiers predict) it is ``o`` for label 1 and ``-o`` for label 0.
+    The ball is robust (``holds``) when a proved lower bound on the margin is positive; ``violated`` when an input
+    of the ball, re-run through :meth:`Network.forward`, is *predicted* as another class (the prediction rule
+    decides, so a tie that the rule gives to ``label`` is no counterexample). A counterexample found by the first
+    cheap search (the centre itself included) ends the query at once.
 
     Parameters
     ----------
@@ -326,9 +334,10 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
     eps : float
         Radius (L-infinity).
     label : int, optional
-        Class that must win; default: the network's prediction (argmax of the outputs) at ``x``.
-    time_limit : float, optional
-        Seconds for the whole query.
+        Class that must win; default: the network's prediction at ``x`` (argmax of the outputs; ``o > 0`` for one
+        output).
+    time_limit : float or None
+        Seconds for the whole query (default :data:`DEFAULT_TIME_LIMIT`; ``None``: no limit).
     solver : {"highs", "scip"}
     tightening : BoundTightening or str
     domain : (low, high), optional
@@ -344,15 +353,14 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
     eps = float(eps)
     if not math.isfinite(eps) or eps < 0:
         raise SettingsError(f"eps must be a non-negative number, got {eps}")
-    if net.n_outputs < 2:
-        raise SettingsError("robustness needs a network with at least two outputs (classes)")
     x0 = net.check_input(x).reshape(-1)
     if x0.size != net.n_inputs:
         raise SettingsError(f"x must be one input of {net.n_inputs} values")
     y0 = forward(net, x0[None])[0]
-    label = int(np.argmax(y0)) if label is None else int(label)
-    if not 0 <= label < net.n_outputs:
-        raise SettingsError(f"label must be in 0..{net.n_outputs - 1}, got {label}")
+    n_classes = max(net.n_outputs, 2)
+    label = predicted_class(y0[None])[0] if label is None else int(label)
+    if not 0 <= label < n_classes:
+        raise SettingsError(f"label must be in 0..{n_classes - 1}, got {label}")
     lo, hi = x0 - eps, x0 + eps
     if domain is not None:
         lo = np.maximum(lo, np.broadcast_to(np.asarray(domain[0], dtype=float), lo.shape))
@@ -361,21 +369,36 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
             raise SettingsError("the ball does not meet the input domain")
         x0 = np.clip(x0, lo, hi)
     res = RobustnessResult(UNKNOWN, bounds_method=str(tightening), solver=solver, label=label, eps=eps)
-    others = [k for k in range(net.n_outputs) if k != label]
-    best_x, best_m = x0, float(margins(y0[None], label)[0].min())
-    # 1. attack
-    X = attack(net, x0, lo, hi, label, np.random.default_rng(seed), samples)
-    M = margins(forward(net, X), label).min(axis=1)
-    if M.min() < best_m:
-        best_x, best_m = X[int(np.argmin(M))], float(M.min())
+    C, others = competitor_rows(net.n_outputs, label)   # margin against others[r] = C[r] @ outputs
+
+    def counterexample(P: np.ndarray) -> int | None:
+        """Index of a row of ``P`` that a forward pass predicts as another class."""
+        wrong = np.flatnonzero(predicted_class(forward(net, P)) != label)
+        return int(wrong[0]) if wrong.size else None
+
+    def violated(xv: np.ndarray, how: str) -> RobustnessResult:
+        yv = forward(net, xv[None])[0]
+        res.status, res.counterexample, res.counterexample_output = VIOLATED, xv.reshape(net.input_shape), yv
+        res.margin = float((C @ yv).min())
+        res.note = (f"input predicted as class {predicted_class(yv[None])[0]}, margin {res.margin:.6g} (found by "
+                    f"{how}, re-checked by Network.forward)")
+        res.time = clock.elapsed
+        return res
+
+    # 1. the centre and an attack: a counterexample ends the query
+    X = np.vstack([x0[None], attack(net, x0, lo, hi, C, np.random.default_rng(seed), samples)])
+    hit = counterexample(X)
+    if hit is not None:
+        return violated(X[hit], "the centre" if hit == 0 else "sampling and signed gradient steps")
+    best_m = float((forward(net, X) @ C.T).min())
     # 2. bounds; a class whose margin is bounded above 0 needs no MIP
     lb = tightened_bounds(net, lo, hi, tightening, clock, None, threads)
-    proved = {k: _margin_bound(net, lb, label, k) for k in others}
+    proved = {r: _margin_bound(net, lb, C[r]) for r in range(len(C))}
     enc = None
-    for k in sorted(others, key=lambda k: proved[k]):
-        entry = {"class": k, "bound_from_" + str(tightening): proved[k]}
+    for r in sorted(proved, key=lambda r: proved[r]):
+        entry = {"class": others[r], "bound_from_" + str(tightening): proved[r]}
         res.details.append(entry)
-        if proved[k] > 0:
+        if proved[r] > 0:
             entry.update(status=HOLDS, how=f"{tightening} bounds")
             continue
         if clock.out():
@@ -385,51 +408,70 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
             enc = encode_network(net, lb)
             res.mip_size = enc.model.size()
         enc.model.obj = {}
-        enc.model.add_objective(np.array([enc.out[label], enc.out[k]]), np.array([1.0, -1.0]))
-        sr = solve(enc.model, solver, clock, threads, share=1.0 / max(1, len(others) - others.index(k)))
+        enc.model.add_objective(enc.out, C[r])
+        n_left = len(C) - len(res.details) + 1
+        sr = solve(enc.model, solver, clock, threads, share=1.0 / max(1, n_left))
         entry.update(solver_status=str(sr.status), solve_time=sr.time, nodes=sr.nodes)
         if sr.x is not None:
             xc = np.clip(enc.input_values(sr.x)[0], lo, hi)
-            mc = float(margins(forward(net, xc[None]), label)[0].min())
+            if counterexample(xc[None]) is not None:
+                return violated(xc, "the MIP")
+            mc = float((forward(net, xc[None]) @ C.T).min())
             entry["margin_found"] = mc
-            if mc < best_m:
-                best_x, best_m = xc, mc
+            best_m = min(best_m, mc)
         if sr.status == Status.OPTIMAL and math.isfinite(sr.bound):
-            proved[k] = max(proved[k], sr.bound - MIP_MARGIN * (1 + abs(sr.bound)))
-            refuted = entry.get("margin_found", np.inf) <= 0
-            entry.update(status=HOLDS if proved[k] > 0 else (VIOLATED if refuted else UNKNOWN), how="MIP optimal")
+            proved[r] = max(proved[r], sr.bound - MIP_MARGIN * (1 + abs(sr.bound)))
+            entry.update(status=HOLDS if proved[r] > 0 else UNKNOWN, how="MIP optimal")
         else:
             entry.update(status=UNKNOWN, how=f"solver stopped: {sr.status}")
     res.margin = best_m
     res.margin_bound = float(min(proved.values()))
     solved = all(e.get("how", "").endswith("bounds") or e.get("how") == "MIP optimal" for e in res.details)
-    if best_m <= 0:
-        res.status, res.counterexample = VIOLATED, best_x.reshape(net.input_shape)
-        res.counterexample_output = forward(net, best_x[None])[0]
-        res.note = f"input with margin {best_m:.6g} <= 0 (re-checked by Network.forward)"
-    elif solved and res.margin_bound > 0:
+    if solved and res.margin_bound > 0:
         res.status = HOLDS
         res.note = f"worst-case margin proved >= {res.margin_bound:.6g}"
+    elif solved:
+        res.note = (f"the smallest margin is {res.margin_bound:.6g} up to the solver's tolerance, at a tie that the "
+                    "prediction rule gives to the label: neither a counterexample nor a proof")
     else:
         res.note = "no counterexample found and no proof within the limits"
     res.time = clock.elapsed
     return res
 
 
-def _margin_bound(net: Network, lb: LayerBounds, label: int, k: int) -> float:
-    """Sound lower bound on ``o_label - o_k`` from the layer bounds (exact interval rule on the last layer)."""
+def predicted_class(Y: np.ndarray) -> np.ndarray:
+    """The classes mipnet's classifiers predict from outputs ``(N, K)``: argmax, or ``o > 0`` for one output."""
+    Y = np.asarray(Y, dtype=float)
+    return (Y[:, 0] > 0).astype(int) if Y.shape[1] == 1 else Y.argmax(axis=1)
+
+
+def competitor_rows(n_outputs: int, label: int) -> tuple[np.ndarray, list[int]]:
+    """Rows ``C`` with ``C[r] @ o`` the margin of ``label`` over competing class ``others[r]``: ``e_label - e_k``,
+    or for one output ``+o`` (label 1) / ``-o`` (label 0)."""
+    if n_outputs == 1:
+        return np.array([[1.0 if label == 1 else -1.0]]), [1 - label]
+    others = [k for k in range(n_outputs) if k != label]
+    C = np.zeros((len(others), n_outputs))
+    C[:, label] = 1.0
+    C[np.arange(len(others)), others] = -1.0
+    return C, others
+
+
+def _margin_bound(net: Network, lb: LayerBounds, c: np.ndarray) -> float:
+    """Sound lower bound on ``c @ outputs`` from the layer bounds (exact interval rule on the last layer)."""
     last = len(net.layers) - 1
     layer = net.layers[last]
     if layer.is_affine and layer.weight.ndim == 2 and not layer.relu:
-        w = layer.weight[label] - layer.weight[k]
-        b = 0.0 if layer.bias is None else layer.bias[label] - layer.bias[k]
+        w = c @ layer.weight
+        b = 0.0 if layer.bias is None else float(c @ layer.bias)
         return float(interval.box_lower_bound(w[None], *lb.post(net, last - 1), b, interval.ROUND_EPS)[0])
     lo, hi = lb.post(net, last)
-    return float(lo[label] - hi[k])
+    return float(interval.box_lower_bound(c[None], lo, hi, 0.0, interval.ROUND_EPS)[0])
 
 
 # -------------------------------------------------------------------------------------------- output bounds
-def output_bounds(net: Network, lower: np.ndarray | float, upper: np.ndarray | float, time_limit: float | None = None,
+def output_bounds(net: Network, lower: np.ndarray | float, upper: np.ndarray | float,
+                  time_limit: float | None = DEFAULT_TIME_LIMIT,
                   solver: str = "highs", tightening: BoundTightening | str = BoundTightening.LP, exact: bool = True,
                   threads: int = 1, samples: int = 256, seed: int = 0) -> BoundsResult:
     """Proved lower and upper bounds on every output over the input box ``[lower, upper]``.
@@ -439,10 +481,12 @@ def output_bounds(net: Network, lower: np.ndarray | float, upper: np.ndarray | f
     net : Network
     lower, upper : array or float
         The input box (broadcast to the input shape).
-    time_limit : float, optional
+    time_limit : float or None
+        Seconds (default :data:`DEFAULT_TIME_LIMIT`; ``None``: no limit).
     solver : {"highs", "scip"}
     tightening : BoundTightening or str
-        Bound method before the MIPs (and the whole answer when ``exact=False``).
+        Bound method before the MIPs (and the whole answer when ``exact=False``); the output layer itself is
+        tightened too, so a MIP stopped by the time limit still leaves bounds near the attained ones.
     exact : bool
         Solve two MIPs per output (min and max) for the tightest bounds; ``False`` returns the tightened bounds.
     threads, samples, seed : see :func:`property`
@@ -457,9 +501,11 @@ def output_bounds(net: Network, lower: np.ndarray | float, upper: np.ndarray | f
     hi = np.broadcast_to(np.asarray(upper, dtype=float), net.input_shape).reshape(-1).copy()
     if np.any(lo > hi):
         raise SettingsError("lower must not exceed upper")
-    Y = forward(net, sample_box(lo, hi, samples, np.random.default_rng(seed)))
+    S = sample_box(lo, hi, samples, np.random.default_rng(seed))
+    Y = forward(net, S)
     att_lo, att_hi = Y.min(axis=0), Y.max(axis=0)
-    lb = tightened_bounds(net, lo, hi, tightening, clock, None, threads)
+    at_lo, at_hi = S[Y.argmin(axis=0)], S[Y.argmax(axis=0)]   # (n_outputs, n_inputs): where they are reached
+    lb = tightened_bounds(net, lo, hi, tightening, clock, None, threads, outputs=True)
     s_lo, s_hi = (a.copy() for a in lb.post(net, len(net.layers) - 1))
     n_out = net.n_outputs
     exact_flags = np.zeros((n_out, 2), dtype=bool)
@@ -476,7 +522,9 @@ def output_bounds(net: Network, lower: np.ndarray | float, upper: np.ndarray | f
             enc.model.add_objective(enc.out[j:j + 1], sign)
             sr = solve(enc.model, solver, clock, threads, share=1.0 / (len(todo) - n_done))
             if sr.x is not None:
-                yv = forward(net, np.clip(enc.input_values(sr.x)[0], lo, hi)[None])[0]
+                xv = np.clip(enc.input_values(sr.x)[0], lo, hi)
+                yv = forward(net, xv[None])[0]
+                at_lo[yv < att_lo], at_hi[yv > att_hi] = xv, xv
                 att_lo, att_hi = np.minimum(att_lo, yv), np.maximum(att_hi, yv)
             if math.isfinite(sr.bound) and sr.status in (Status.OPTIMAL, Status.TIME_LIMIT, Status.NO_SOLUTION):
                 b = sign * (sr.bound - MIP_MARGIN * (1 + abs(sr.bound)))
@@ -490,6 +538,8 @@ def output_bounds(net: Network, lower: np.ndarray | float, upper: np.ndarray | f
         res.note = f"{int(exact_flags.sum())} of {2 * n_out} bounds proved optimal by the MIP"
     else:
         res.note = f"{tightening} bounds only (exact=False)"
+    res.lower_input = at_lo.reshape(n_out, *net.input_shape)
+    res.upper_input = at_hi.reshape(n_out, *net.input_shape)
     res.time = clock.elapsed
     return res
 

@@ -95,8 +95,9 @@ class RobustnessResult(VerificationResult):
     label : int
     eps : float
     margin : float
-        Smallest ``o_label - o_k`` (over ``k != label``) found at a point of the ball: an upper bound on the
-        worst-case margin (exact when every per-class MIP was solved to optimality).
+        Smallest ``o_label - o_k`` (over ``k != label``; ``+-o`` for one output) found at a point of the ball: an
+        upper bound on the worst-case margin, exact when every per-class MIP was solved to optimality (as for
+        ``holds``; a counterexample ends the query at once).
     margin_bound : float
         Proved lower bound on the worst-case margin. ``holds`` means ``margin_bound > 0``.
     """
@@ -152,6 +153,8 @@ class BoundsResult:
     exact : ndarray of bool
         Per output and side (shape ``(n_outputs, 2)``): the solver proved optimality, so the sound bound and the
         attained value agree to the solver's gap.
+    lower_input, upper_input : ndarray or None
+        Per output (shape ``(n_outputs, *input_shape)``): an input of the box where the attained value is reached.
     status : {"exact", "sound"}
         ``exact`` when every bound was proved optimal; ``sound`` when some are only valid, not tight.
     time, mip_size, bounds_method, solver, note : see :class:`VerificationResult`
@@ -169,6 +172,8 @@ class BoundsResult:
     solver: str = ""
     note: str = ""
     query: str = "output_bounds"
+    lower_input: np.ndarray | None = None
+    upper_input: np.ndarray | None = None
 
     def as_dict(self) -> dict:
         return {k: _plain(v) for k, v in self.__dict__.items()}

@@ -221,7 +221,8 @@ class _Decomposition:
         all_proved = len(self.settled) == len(self.order)
         if self.best_net is None:
             if all_proved:
-                raise NoSolutionError("the constraints are infeasible (no network satisfies them)")
+                raise NoSolutionError("the constraints are infeasible (no network satisfies them)",
+                                      proved_infeasible=True)
             raise NoSolutionError("the solver found no feasible network before the time limit")
         bound = min(min(self.lower.values(), default=math.inf), self.best_val)
         status = Status.OPTIMAL if all_proved else (Status.INTERRUPTED if self.interrupted else Status.TIME_LIMIT)
