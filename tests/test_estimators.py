@@ -244,6 +244,11 @@ def test_tied_scores_do_not_depend_on_the_batch(tmp_path):
     dec = clf.decision_function(X)
     assert np.array_equal(dec.argmax(1), batch)               # scikit-learn: argmax(decision) == predict
     assert np.max(np.abs(dec - net.forward(X))) <= 1e-8       # only ties are snapped
+    from mipnet.model import Model
+
+    model = Model.load(tmp_path / "tie.json")                  # mipnet predict's path: the same rule
+    assert np.array_equal(model.predict(X).astype(int), batch)
+    assert [int(model.predict(X[i])[0]) for i in range(len(X))] == list(rows)
 
 
 @pytest.mark.parametrize("bias,expect", [([0.5, 0.5 + 1e-15, 0.0], "a"), ([0.5, 0.5 + 1e-6, 0.0], "b")])

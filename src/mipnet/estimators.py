@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from mipnet.constraints import train_with_constraints
 from mipnet.errors import DataError, MIPNetError, SettingsError
 from mipnet.layers import Dense, Layer
-from mipnet.model import Model
+from mipnet.model import Model, class_indices, tie_tolerance
 from mipnet.network import Network
 from mipnet.report import TrainReport
 from mipnet.solvers import SolveOptions
@@ -37,21 +37,6 @@ _CONFIG_FIELDS = ("weights", "weight_bound", "bias_bound", "l1", "l2", "l0", "ne
 #: Checks of ``sklearn.utils.estimator_checks`` each estimator is known to fail, ``{check name: reason}`` per
 #: estimator class name (pass it as ``expected_failed_checks`` to ``check_estimator``). Empty: every check passes.
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {"MIPNetClassifier": {}, "MIPNetRegressor": {}}
-
-#: Relative tolerance below which two class scores count as tied (see :func:`tie_tolerance`).
-TIE_TOL = 1e-9
-
-
-def tie_tolerance(scores: np.ndarray) -> np.ndarray:
-    """Per-sample tolerance ``TIE_TOL * (1 + max_k |score_k|)`` below which scores count as tied, shape ``(N, 1)``.
-
-    MIP solutions often sit exactly on ties (a sample on a ReLU's kink, two outputs with the same bias), where the
-    floating-point evaluation of the network differs by about 1e-16 between a batch and a single row; such
-    differences must not decide a class.
-    """
-    scores = np.asarray(scores, dtype=float).reshape(len(scores), -1)
-    return TIE_TOL * (1.0 + np.abs(scores).max(axis=1, keepdims=True))
-
 
 def _ndim(X: object) -> int | None:
     nd = getattr(X, "ndim", None)
@@ -341,9 +326,10 @@ class MIPNetClassifier(ClassifierMixin, _MIPNetBase):
 
         Two classes: shape ``(N,)``, positive means ``classes_[1]``: ``o[:, 0]`` for a one-output network,
         ``o[:, 1] - o[:, 0]`` for a two-output one (scikit-learn's convention for binary classifiers). More
-        classes: ``o``, shape ``(N, K)``. Scores that tie within :func:`tie_tolerance` (floating-point noise, about
-        1e-16, where the MIP solution puts a sample exactly on a tie) are returned tied: a binary score as 0, a
-        class score as the row's maximum. :meth:`predict` gives a tie to the first of the tied classes.
+        classes: ``o``, shape ``(N, K)``. Scores that tie within :func:`~mipnet.model.tie_tolerance`
+        (floating-point noise, about 1e-16, where the MIP solution puts a sample exactly on a tie) are returned
+        tied: a binary score as 0, a class score as the row's maximum. :meth:`predict` gives a tie to the first of
+        the tied classes.
         """
         o = self._outputs(X)
         if o.shape[1] > 2 or (o.shape[1] == 2 and len(self.classes_) != 2):
@@ -353,11 +339,10 @@ class MIPNetClassifier(ClassifierMixin, _MIPNetBase):
         return np.where(np.abs(d) <= tie_tolerance(o)[:, 0], 0.0, d)
 
     def predict(self, X: object) -> np.ndarray:
-        """Class labels: the class of the largest score (two classes: ``classes_[1]`` where the score is
-        positive); ties (within :func:`tie_tolerance`) go to the first class."""
-        d = self.decision_function(X)
-        idx = (d > 0).astype(int) if d.ndim == 1 else d.argmax(axis=1)
-        return self.classes_[idx]
+        """Class labels: the class of the largest output (one output: ``classes_[1]`` where it is positive); ties
+        (within :func:`~mipnet.model.tie_tolerance`) go to the first class. The rule is
+        :func:`mipnet.model.class_indices`, the one ``Model.predict`` and ``mipnet predict`` use."""
+        return self.classes_[class_indices(self._outputs(X))]
 
     def _metadata(self) -> dict:
         return {**super()._metadata(), "task": "classification", "classes": self.classes_.tolist()}
