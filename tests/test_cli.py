@@ -6,6 +6,7 @@ import contextlib
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 
@@ -204,6 +205,87 @@ def test_train_without_out_says_the_model_is_not_saved(data_csv, capsys):
     assert main(["train", str(data_csv), "--target", "diagnosis", "--hidden", "1", "--time-limit", "10",
                  "--quiet"]) == 0
     assert "model not saved" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------ task and loss
+def _labels_csv(tmp_path, labels, name="labels.csv"):
+    rng = np.random.default_rng(1)
+    path = tmp_path / name
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["a", "b", "y"])
+        for t in labels:
+            w.writerow([*rng.uniform(-1, 1, 2), t])
+    return path
+
+
+@pytest.mark.parametrize("labels,argv,match", [
+    ([0, 1] * 5, ["--loss", "squared"], "regression loss, but the target column 'y' holds class labels"),
+    ([0, 1] * 5, ["--loss", "absolute"], "--task regression to fit the labels as numbers"),
+    (["no", "yes"] * 5, ["--loss", "max"], "holds class labels (2 distinct labels that are not all numbers)"),
+    ([0.25 * k + 0.01 for k in range(10)], ["--loss", "hinge"], "classification loss, but the target column"),
+    ([0, 1] * 5, ["--loss", "hinge", "--task", "regression"], "--loss hinge is a classification loss, but --task"),
+])
+def test_a_loss_never_changes_the_task_silently(tmp_path, capsys, labels, argv, match):
+    path = _labels_csv(tmp_path, labels)
+    assert main(["train", str(path), "--target", "y", "--hidden", "1", "--time-limit", "10", "--quiet", *argv]) == 2
+    cap = capsys.readouterr()
+    assert match in cap.err and cap.err.count("\n") == 1
+    assert "training" not in cap.out                          # refused before any training
+
+
+def test_train_says_how_the_task_was_chosen_and_prints_the_training_fit(tmp_path, capsys):
+    from mipnet.model import Model
+
+    path = _labels_csv(tmp_path, [0, 1, 1, 0, 1, 0, 0, 1])
+    model = tmp_path / "c.json"
+    assert main(["train", str(path), "--target", "y", "--hidden", "1", "--time-limit", "20", "--quiet",
+                 "--out", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "task classification (guessed from the target column 'y': 2 distinct whole numbers" in out
+    m = Model.load(model)
+    X = np.loadtxt(path, delimiter=",", skiprows=1)
+    right = int(np.sum(m.predict(X[:, :2]) == X[:, 2].astype(int)))
+    assert f"training accuracy {right / 8:.4f} ({right} of 8 samples)" in out
+    assert m.features == ["a", "b"]
+
+    path = _labels_csv(tmp_path, [0, 1, 1, 0, 1, 0, 0, 1], "r.csv")
+    model = tmp_path / "r.json"
+    assert main(["train", str(path), "--target", "y", "--task", "regression", "--loss", "absolute", "--hidden", "1",
+                 "--time-limit", "20", "--quiet", "--out", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "task regression (given by --task)" in out
+    X = np.loadtxt(path, delimiter=",", skiprows=1)
+    err = np.abs(Model.load(model).predict(X[:, :2])[:, 0] - X[:, 2])
+    assert f"training error: mean absolute {err.mean():.6g}, max {err.max():.6g}" in out
+
+
+def test_report_of_train_names_the_inputs_used(data_csv, capsys):
+    assert main(["train", str(data_csv), "--target", "diagnosis", "--hidden", "1", "--max-inputs", "2",
+                 "--time-limit", "20", "--quiet"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("sparsity"))
+    assert re.search(r"inputs used [12] \(f\d(, f\d)?\)$", line), line   # the CSV's column names, not x0 ...
+
+
+def test_every_train_option_has_help_with_its_default(capsys):
+    from mipnet.cli import build_parser
+
+    parser = build_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]
+    formatter = train._get_formatter()
+    for action in train._actions:
+        if action.dest == "help":
+            continue
+        assert action.help, f"{action.option_strings or action.dest} has no help text"
+        if action.option_strings and not action.required:
+            text = formatter._expand_help(action)
+            assert "default" in text, f"{action.option_strings} does not say its default: {text!r}"
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--help"])
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "highs (embedded) | scip" in text and "| gurobi" in text and "(default: highs)" in text
+    assert "--time-limit TIME_LIMIT seconds (none: no limit)" in text and "(default: none)" in text
 
 
 def test_train_with_a_monotone_constraint_proves_it(tmp_path) -> None:

@@ -107,6 +107,7 @@ def _cli_model_file(path, task="classification"):
     return net, offset, scale
 
 
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names:UserWarning")
 def test_load_of_a_cli_model_applies_its_preprocessing(tmp_path):
     net, offset, scale = _cli_model_file(tmp_path / "m.json")
     X = np.random.default_rng(0).uniform([0, 0], [100, 1], (200, 2))      # raw features
@@ -138,8 +139,11 @@ def test_refit_after_load_drops_the_preprocessing(tmp_path, tiny_binary):
     (np.array([[0.0, np.inf], [1.0, 2.0]]), [0, 1], "infinite"),
     (np.zeros((3, 2)), [0, 1], "samples"),
     (np.zeros((3, 2)), [1, 1, 1], "one class"),
-    (np.zeros((0, 2)), [], "empty"),
-    (np.zeros(4), [0, 1, 0, 1], "2-D"),
+    (np.zeros((0, 2)), [], "0 sample"),
+    (np.zeros((3, 0)), [0, 1, 0], "0 feature"),
+    (np.zeros(4), [0, 1, 0, 1], "Expected 2D array"),
+    (np.zeros((4, 2)), [0.5, 1.5, 2.25, 3.0], "continuous"),
+    (np.zeros((4, 2)), np.zeros((4, 2)), "1d array"),
 ])
 def test_bad_data(X, y, match):
     with pytest.raises(DataError, match=match):
@@ -210,3 +214,149 @@ def test_cnn_classifier_with_filter_pruning():
     assert clf.predict(images).shape == (10,)
     text = MIPNetClassifier(architecture="conv(2,k=3,s=2)-maxpool(3)-flatten-dense(1)", time_limit=10)
     assert text.fit(images, y).network_.layers[0].kind == "conv2d"
+
+
+# ------------------------------------------------------------------------------------------- tied scores
+def _saved_classifier(path, net, classes):
+    from mipnet import save_network
+
+    save_network(net, path, {"estimator": "MIPNetClassifier", "task": "classification", "classes": classes})
+    return MIPNetClassifier.load(path)
+
+
+def test_tied_scores_do_not_depend_on_the_batch(tmp_path):
+    """A network as the MIP leaves it (found by scikit-learn's check_methods_subset_invariance): sample 6 lies on
+    the kink of unit 1 and classes 0 and 1 have the same bias, so their scores tie; the batch and the single-row
+    forward pass differ by about 2e-16 there, which decided the class before."""
+    from mipnet import Dense, Network
+
+    w1 = np.array([[-0.7490113561863371, 0.1018901722756676, -0.10007489280378698],
+                   [-0.43614521980218907, 0.8103925245382376, -0.03303500382590687]])
+    net = Network([Dense(2, weight=w1, bias=np.array([1.0, -1.0])),
+                   Dense(3, weight=np.array([[1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]]),
+                         bias=np.array([-0.9999999999999998, -0.9999999999999998, -1.0]))], 3)
+    X = 3 * np.random.RandomState(0).uniform(size=(20, 3))
+    clf = _saved_classifier(tmp_path / "tie.json", net, [0, 1, 2])
+    batch = clf.predict(X)
+    rows = np.array([clf.predict(X[i:i + 1])[0] for i in range(len(X))])
+    assert np.array_equal(batch, rows)
+    assert batch[6] == 0                                       # the tie goes to the first class
+    dec = clf.decision_function(X)
+    assert np.array_equal(dec.argmax(1), batch)               # scikit-learn: argmax(decision) == predict
+    assert np.max(np.abs(dec - net.forward(X))) <= 1e-8       # only ties are snapped
+    from mipnet.model import Model
+
+    model = Model.load(tmp_path / "tie.json")                  # mipnet predict's path: the same rule
+    assert np.array_equal(model.predict(X).astype(int), batch)
+    assert [int(model.predict(X[i])[0]) for i in range(len(X))] == list(rows)
+
+
+@pytest.mark.parametrize("bias,expect", [([0.5, 0.5 + 1e-15, 0.0], "a"), ([0.5, 0.5 + 1e-6, 0.0], "b")])
+def test_ties_go_to_the_first_class(tmp_path, bias, expect):
+    from mipnet import Dense, Network
+
+    net = Network([Dense(3, weight=np.zeros((3, 2)), bias=np.array(bias))], 2)
+    clf = _saved_classifier(tmp_path / "m.json", net, ["a", "b", "c"])
+    assert list(clf.predict(np.zeros((2, 2)))) == [expect, expect]
+    binary = Network([Dense(1, weight=np.zeros((1, 2)), bias=np.array([bias[1] - bias[0]]))], 2)
+    two = _saved_classifier(tmp_path / "b.json", binary, ["a", "b"])
+    assert list(two.predict(np.zeros((1, 2)))) == [expect]
+    assert two.decision_function(np.zeros((1, 2)))[0] == (0.0 if expect == "a" else pytest.approx(1e-6))
+
+
+# ---------------------------------------------------------------------------------- two classes, two outputs
+def _check_two_output_head(clf, X, y_enc):
+    o = clf.network_.forward(X).reshape(len(X), -1)
+    assert o.shape == (len(X), 2)
+    dec = clf.decision_function(X)
+    assert dec.shape == (len(X),)
+    assert np.allclose(dec, o[:, 1] - o[:, 0], atol=1e-8)
+    assert np.array_equal(clf.predict(X), clf.classes_[o.argmax(1)])
+    assert np.array_equal(clf.predict(X), clf.classes_[(dec > 0).astype(int)])
+    rep = clf.report_
+    assert rep.status == "optimal" and rep.proved_optimal and rep.certificate["ok"]
+    assert "decomposition" not in rep.extra                  # the one-output sign decomposition does not apply
+    rows = np.arange(len(X))
+    hinge = np.maximum(0.0, 1.0 + o[rows, 1 - y_enc] - o[rows, y_enc])   # the multiclass hinge with K = 2
+    assert rep.objective_terms["loss"] == pytest.approx(hinge.mean(), abs=1e-9)
+    assert rep.objective == pytest.approx(rep.objective_terms["total"], abs=1e-6)
+
+
+def test_two_class_dense_head_with_two_outputs(tmp_path, tiny_binary):
+    from mipnet import Dense
+
+    X, y = tiny_binary
+    labels = np.where(y == 1, "yes", "no")
+    clf = MIPNetClassifier(architecture=[Dense(2), Dense(2)], l1=0.01, time_limit=60).fit(X, labels)
+    _check_two_output_head(clf, X, (labels == clf.classes_[1]).astype(int))
+    assert clf.report_.weights == ["continuous", "ternary"]
+    clf.save(tmp_path / "m.json")
+    back = MIPNetClassifier.load(tmp_path / "m.json")
+    assert np.array_equal(back.predict(X), clf.predict(X))
+    assert np.array_equal(back.decision_function(X), clf.decision_function(X))
+    text = MIPNetClassifier(architecture="dense(2)-dense(2)", l1=0.01, time_limit=60).fit(X, labels)
+    assert text.network_.n_outputs == 2 and text.report_.status == "optimal"
+
+
+def test_two_class_cnn_head_with_two_outputs():
+    from mipnet import Conv2D, Dense, Flatten
+
+    rng = np.random.default_rng(0)
+    y = np.arange(6) % 2
+    images = rng.uniform(0, 0.3, (6, 1, 4, 4))
+    images[y == 1, 0, :, :2] += 0.7                          # class 1 bright on the left, class 0 on the right
+    images[y == 0, 0, :, 2:] += 0.7
+    clf = MIPNetClassifier(architecture=[Conv2D(1, kernel=2, stride=2), Flatten(), Dense(2)],
+                           weights=["continuous", "ternary"], l1=0.01, time_limit=60).fit(images, y)
+    _check_two_output_head(clf, images, y)
+    assert clf.score(images, y) == 1.0
+
+
+@pytest.mark.parametrize("head,n_classes,match", [(3, 2, "needs 1 or 2"), (2, 3, "needs 3"), (1, 3, "needs 3")])
+def test_head_width_must_fit_the_classes(head, n_classes, match):
+    from mipnet import Dense
+
+    X = np.random.default_rng(0).uniform(-1, 1, (6, 2))
+    y = np.arange(6) % n_classes
+    with pytest.raises(SettingsError, match=match):
+        MIPNetClassifier(architecture=[Dense(2), Dense(head)], time_limit=5).fit(X, y)
+
+
+# ------------------------------------------------------------------------------------- pandas, feature names
+def test_dataframe_feature_names(tmp_path, small_breast_cancer, capsys):
+    pd = pytest.importorskip("pandas")
+    from mipnet.cli import main
+    from mipnet.model import Model
+
+    X, y = small_breast_cancer
+    names = ["radius", "texture", "perimeter", "area", "smoothness"]
+    df = pd.DataFrame(X[:20], columns=names)
+    clf = MIPNetClassifier(hidden=(1,), l1=0.05, input_penalty=0.05, time_limit=60).fit(df, y[:20])
+    assert isinstance(clf.feature_names_in_, np.ndarray) and list(clf.feature_names_in_) == names
+    assert clf.n_features_in_ == 5
+    used = clf.report_.sparsity["inputs_used"]
+    assert 0 < len(used) < 5                                    # the penalty drops some inputs
+    assert clf.report_.inputs_used_names() == [names[k] for k in used]
+    assert f"inputs used {len(used)} ({', '.join(names[k] for k in used)})" in str(clf.report_)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        assert np.array_equal(clf.predict(df), clf.predict(X[:20]))     # an array still works, with a warning
+    with pytest.raises(DataError, match="feature names"):
+        clf.predict(df[names[::-1]])                           # columns in another order: refused
+    path = tmp_path / "m.json"
+    clf.save(path)
+    assert Model.load(path).features == names
+    assert MIPNetClassifier.load(path).feature_names_in_.tolist() == names
+    assert main(["info", str(path)]) == 0
+    assert f"features (5): {', '.join(names)}" in capsys.readouterr().out
+    clf.fit(X[:20], y[:20])                                     # refit on an array: no names any more
+    assert not hasattr(clf, "feature_names_in_") and clf.to_model().features is None
+    reg = MIPNetRegressor(hidden=(1,), time_limit=20).fit(df, X[:20, 0])
+    assert list(reg.feature_names_in_) == names and reg.to_model().features == names
+
+
+def test_report_names_inputs_without_feature_names(tiny_binary):
+    X, y = tiny_binary
+    clf = MIPNetClassifier(hidden=(1,), max_inputs=1, time_limit=20).fit(X, y)
+    used = clf.report_.sparsity["inputs_used"]
+    assert clf.report_.feature_names is None
+    assert clf.report_.inputs_used_names() == [f"x{k}" for k in used]

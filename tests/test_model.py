@@ -247,3 +247,14 @@ def test_image_model_scales_flat_features(conv_net):
     b = m.verify_bounds(X[0] - 0.1, X[0] + 0.1, exact=False)
     Y = m.outputs(rng.uniform(X[0] - 0.1, X[0] + 0.1, (500, 36)))
     assert np.all(Y >= b.lower) and np.all(Y <= b.upper)
+
+
+def test_class_indices_break_ties_towards_the_first_class():
+    from mipnet.model import class_indices
+
+    out = np.array([[1.0, 1.0 + 1e-15, 0.0], [1.0, 1.0 + 1e-6, 0.0], [-2.0, -3.0, -2.0 - 1e-14], [0.0, 5.0, 5.0]])
+    assert class_indices(out).tolist() == [0, 1, 0, 1]
+    one = np.array([[1e-16], [-1e-16], [0.0], [1e-6], [-0.5]])
+    assert class_indices(one).tolist() == [0, 0, 0, 1, 0]
+    big = np.array([[1e9, 1e9 + 0.5]])                           # relative: 0.5 apart at 1e9 is a tie
+    assert class_indices(big).tolist() == [0]

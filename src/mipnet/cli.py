@@ -103,17 +103,63 @@ def _make_estimator(task: str, kwargs: dict) -> object:
 
 
 def _guess_task(loss: str | None, target: list[str]) -> str:
+    """The task a target column suggests (a given ``loss`` decides it; see :func:`decide_task`)."""
     from mipnet.train.losses import make_loss
 
     if loss:
         return make_loss(loss).task
+    return _target_kind(target)[0]
+
+
+def _target_kind(target: list[str]) -> tuple[str, str]:
+    """``(task, why)`` suggested by the values of a target column: labels that are not numbers, or at most 20
+    distinct whole numbers, are classes; other numbers are a regression target."""
+    distinct = sorted(set(target))
     try:
         vals = np.array([float(t) for t in target])
     except ValueError:
-        return "classification"
-    if np.all(vals == np.round(vals)) and len(np.unique(vals)) <= 20:
-        return "classification"
-    return "regression"
+        return "classification", f"{len(distinct)} distinct labels that are not all numbers"
+    n = len(np.unique(vals))
+    if np.all(vals == np.round(vals)) and n <= 20:
+        return "classification", f"{n} distinct whole numbers"
+    return "regression", f"{n} distinct numbers" + ("" if np.all(vals == np.round(vals)) else ", not all whole")
+
+
+def decide_task(task: str, loss: str | None, target: list[str], column: str) -> tuple[str, str]:
+    """The task of ``mipnet train`` and why: ``--task`` when given, else the loss's task, else a guess from the
+    target column. A loss that contradicts ``--task`` or the kind of target column is an error (a regression loss
+    never turns class labels into numbers silently, nor a classification loss numbers into classes)."""
+    from mipnet.train.losses import make_loss
+
+    loss_task = make_loss(loss).task if loss else None
+    if task != "auto":
+        if loss_task is not None and loss_task != task:
+            raise SettingsError(f"--loss {loss} is a {loss_task} loss, but --task {task} was given")
+        return task, "given by --task"
+    kind, why = _target_kind(target)
+    if loss_task is None:
+        return kind, f"guessed from the target column {column!r}: {why}; --task to choose"
+    if loss_task != kind:
+        if loss_task == "regression":
+            fix = ("a classification loss (hinge, zero_one)" if why.endswith("not all numbers") else
+                   "a classification loss (hinge, zero_one), or --task regression to fit the labels as numbers")
+            raise SettingsError(f"--loss {loss} is a regression loss, but the target column {column!r} holds class "
+                                f"labels ({why}): give {fix}")
+        raise SettingsError(f"--loss {loss} is a classification loss, but the target column {column!r} holds "
+                            f"continuous values ({why}): give a regression loss (absolute, max, squared), or --task "
+                            "classification to make each value a class")
+    return kind, f"from --loss {loss}"
+
+
+def training_fit_line(task: str, predicted: np.ndarray, y: np.ndarray) -> str:
+    """The fit on the training data: accuracy (classification) or the errors (regression), one line."""
+    if task == "classification":
+        right = int(np.sum(np.asarray(predicted) == np.asarray(y)))
+        return f"training accuracy {right / len(y):.4f} ({right} of {len(y)} samples)"
+    n = len(y)
+    err = np.abs(np.asarray(predicted, dtype=float).reshape(n, -1) - np.asarray(y, dtype=float).reshape(n, -1))
+    return (f"training error: mean absolute {err.mean():.6g}, max {err.max():.6g}, root mean squared "
+            f"{np.sqrt((err ** 2).mean()):.6g} ({n} samples)")
 
 
 def check_writable(path: str | Path, option: str = "--out") -> None:
@@ -153,7 +199,7 @@ def cmd_train(args: argparse.Namespace, console: object) -> int:
     features = [h for h in header if h != args.target]
     X = numeric_columns(args.data, header, rows, features)
     target = [r[header.index(args.target)].strip() for r in rows]
-    task = args.task if args.task != "auto" else _guess_task(args.loss, target)
+    task, why = decide_task(args.task, args.loss, target, args.target)
     if task == "classification":
         labels = [int(float(t)) if _is_int(t) else t for t in target]
         y = np.asarray(labels)
@@ -167,6 +213,7 @@ def cmd_train(args: argparse.Namespace, console: object) -> int:
         est.set_params(constraints=constraints, region=(Xs.min(0), Xs.max(0)))
     console.print(f"training a {task} network on {len(X)} samples x {len(features)} features "
                   f"({args.solver}, time limit {args.time_limit or 'none'}s)", highlight=False)
+    console.print(f"task {task} ({why})", highlight=False)
     if args.image_shape:
         Xs = Xs.reshape(len(Xs), *_shape(args.image_shape, Xs.shape[1]))
     try:
@@ -175,7 +222,9 @@ def cmd_train(args: argparse.Namespace, console: object) -> int:
         if args.out:   # one line, and no doubt about the file
             raise type(exc)(f"{str(exc).splitlines()[0]} (no model saved)") from None
         raise
+    est.report_.feature_names = features
     console.print(str(est.report_), highlight=False)
+    console.print(training_fit_line(task, est.predict(Xs), y), highlight=False)
     if not args.out:
         console.print("model not saved (give --out FILE to save it)", highlight=False)
         return 0
@@ -335,32 +384,64 @@ def cmd_demo(args: argparse.Namespace, console: object) -> int:
 # ---------------------------------------------------------------------------------------------- parser
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default (``none`` for ``None``), unless the text already says it or the
+    option is required."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.required or not action.option_strings or action.default is argparse.SUPPRESS:
+            return text
+        if action.default is None:
+            return f"{text} (default: none)"
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mipnet", description="Train ReLU networks to proven optimality by MIP, and "
                                                            "verify trained networks exactly.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a network on a CSV file")
-    t.add_argument("data")
-    t.add_argument("--target", required=True, help="name of the target column")
-    t.add_argument("--task", choices=("auto", "classification", "regression"), default="auto")
-    t.add_argument("--hidden", default="4", help="hidden widths, e.g. 4,4 (default 4)")
-    t.add_argument("--arch", default=None, help="architecture text, e.g. 'conv(4,k=3,p=1)-maxpool(2)-flatten-dense(2)'")
-    t.add_argument("--loss", default=None, help="hinge | zero_one | absolute | max | squared")
-    t.add_argument("--weights", default="auto", help="auto | continuous | sign | ternary | grid(bits) | "
-                                                     "continuous-bilinear, or one per affine layer separated by "
-                                                     "commas (e.g. continuous,ternary)")
-    t.add_argument("--weight-bound", type=float, default=1.0)
-    for name in ("l1", "l2", "l0", "neuron-penalty", "input-penalty", "filter-penalty", "layer-penalty"):
-        t.add_argument(f"--{name}", type=float, default=0.0)
-    for name in ("max-inputs", "max-neurons", "max-filters", "max-layers"):
-        t.add_argument(f"--{name}", type=int, default=None)
+    t = sub.add_parser("train", help="train a network on a CSV file",
+                       formatter_class=_DefaultsFormatter,
+                       description="Train a ReLU network on a CSV file (header row, numeric feature columns) to proven "
+                                   "optimality by MIP, print the report and the fit on the training data, and save "
+                                   "the model with its feature scaling.")
+    t.add_argument("data", help="CSV file: a header row, then one sample per row")
+    t.add_argument("--target", required=True, help="name of the target column (every other column is a feature)")
+    t.add_argument("--task", choices=("auto", "classification", "regression"), default="auto",
+                   help="auto: from --loss when given, else guessed from the target column (labels that are not "
+                        "numbers, or at most 20 distinct whole numbers, are classes); a loss that contradicts the "
+                        "task or the target column is an error")
+    t.add_argument("--hidden", default="4", help="hidden layer widths, comma separated, e.g. 4,4 (ignored with --arch)")
+    t.add_argument("--arch", default=None, help="architecture text instead of --hidden, e.g. "
+                                                "'conv(4,k=3,p=1)-maxpool(2)-flatten-dense(2)'; the last layer has one "
+                                                "output per class (two classes: 1 or 2) or per target")
+    t.add_argument("--loss", default=None, help="hinge | zero_one (classification) | absolute | max | squared "
+                                                "(regression; squared needs --solver scip) (default: hinge for "
+                                                "classification, absolute for regression)")
+    t.add_argument("--weights", default="auto", help="weight domain: auto | continuous | sign | ternary | "
+                                                     "grid(bits) | continuous-bilinear, or one per affine layer "
+                                                     "separated by commas (e.g. continuous,ternary)")
+    t.add_argument("--weight-bound", type=float, default=1.0, help="every weight lies in [-bound, bound]")
+    penalties = {"l1": "penalty on the sum of |weights|", "l2": "penalty on the sum of squared weights",
+                 "l0": "penalty per nonzero weight", "neuron-penalty": "penalty per active hidden neuron",
+                 "input-penalty": "penalty per input feature used", "filter-penalty": "penalty per active filter",
+                 "layer-penalty": "penalty per active gated layer"}
+    for name, text in penalties.items():
+        t.add_argument(f"--{name}", type=float, default=0.0, help=text)
+    limits = {"max-inputs": "at most this many input features",
+              "max-neurons": "at most this many active neurons per hidden layer",
+              "max-filters": "at most this many active filters per convolution layer",
+              "max-layers": "at most this many active gated layers"}
+    for name, text in limits.items():
+        t.add_argument(f"--{name}", type=int, default=None, help=text)
     t.add_argument("--image-shape", default=None, help="C,H,W: reshape each row's features into an image (for --arch "
                                                        "with convolutions), e.g. 1,8,8")
     t.add_argument("--scale", default="minmax", help="feature scaling saved with the model: minmax (to [-1, 1]), "
                                                     "standard or none")
     _solver_args(t)
-    t.add_argument("--out", default=None, help="where to save the model (JSON)")
+    t.add_argument("--out", default=None, help="where to save the model (mipnet JSON); none: not saved")
     t.add_argument("--monotone", action="append", metavar="FEATURE:+|-",
                    help="the output must be non-decreasing (+) or non-increasing (-) in FEATURE over the data's "
                         "bounding box, proved by the verifier (repeatable)")
@@ -395,10 +476,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _solver_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--solver", default="highs", help="highs (default) | scip")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds; the best network so far is kept")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--solver", default="highs", help="highs (embedded) | scip (pip install 'mipnet[scip]'; for "
+                                                     "squared error) | gurobi (pip install 'mipnet[gurobi]'; needs a "
+                                                     "licence beyond small models)")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds (none: no limit); at the limit the best "
+                                                                  "network found so far is kept")
+    p.add_argument("--threads", type=int, default=1, help="solver threads")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the warm start and the solver")
     p.add_argument("--quiet", action="store_true", help="no live progress")
 
 

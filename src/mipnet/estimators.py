@@ -1,4 +1,12 @@
-"""scikit-learn estimators: ``MIPNetClassifier`` and ``MIPNetRegressor``."""
+"""scikit-learn estimators: ``MIPNetClassifier`` and ``MIPNetRegressor``.
+
+Input validation is scikit-learn's own (:func:`sklearn.utils.validation.validate_data`, ``type_of_target``), so the
+estimators follow its conventions (``n_features_in_``, ``feature_names_in_`` for pandas DataFrames, the messages its
+conformance suite expects); bad values raise :class:`~mipnet.errors.DataError` (a ``ValueError``) with
+scikit-learn's message, data of a type that cannot be numbers (sparse matrices, objects) a ``TypeError``.
+:data:`EXPECTED_FAILED_CHECKS` lists the checks of ``sklearn.utils.estimator_checks`` that are known to fail
+(none at present).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from mipnet.constraints import train_with_constraints
-from mipnet.errors import DataError, SettingsError
+from mipnet.errors import DataError, MIPNetError, SettingsError
 from mipnet.layers import Dense, Layer
-from mipnet.model import Model
+from mipnet.model import Model, class_indices, tie_tolerance
 from mipnet.network import Network
 from mipnet.report import TrainReport
 from mipnet.solvers import SolveOptions
@@ -25,18 +34,31 @@ _CONFIG_FIELDS = ("weights", "weight_bound", "bias_bound", "l1", "l2", "l0", "ne
                   "max_inputs", "max_neurons", "filter_penalty", "max_filters", "layer_penalty", "max_layers",
                   "symmetry", "bounds", "warm_start", "margin", "seed")
 
+#: Checks of ``sklearn.utils.estimator_checks`` each estimator is known to fail, ``{check name: reason}`` per
+#: estimator class name (pass it as ``expected_failed_checks`` to ``check_estimator``). Empty: every check passes.
+EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {"MIPNetClassifier": {}, "MIPNetRegressor": {}}
 
-def check_features(X: object, name: str = "X") -> np.ndarray:
-    """``X`` as a finite float array with at least one sample, or a :class:`DataError` that says why."""
+def _ndim(X: object) -> int | None:
+    nd = getattr(X, "ndim", None)
+    if nd is None:
+        try:
+            nd = np.ndim(X)
+        except (TypeError, ValueError):
+            return None
+    return int(nd)
+
+
+def _data_errors(fn: Callable, *args: object, **kwargs: object) -> object:
+    """``fn(*args, **kwargs)`` with scikit-learn's ``ValueError`` raised as :class:`DataError` (same message)."""
     try:
-        X = np.asarray(X, dtype=float)
-    except (TypeError, ValueError):
-        raise DataError(f"{name} must be numeric") from None
-    if X.ndim == 1:
-        raise DataError(f"{name} must be 2-D (samples x features) or (N, C, H, W) images, got a 1-D array; "
-                        "use X.reshape(-1, 1) for a single feature")
-    if X.shape[0] == 0 or X.size == 0:
-        raise DataError(f"{name} is empty")
+        return fn(*args, **kwargs)
+    except MIPNetError:
+        raise
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+
+
+def _check_finite(X: np.ndarray, name: str = "X") -> np.ndarray:
     if not np.all(np.isfinite(X)):
         bad = np.argwhere(~np.isfinite(X))[0]
         raise DataError(f"{name} contains NaN or infinite values (first at index {tuple(int(i) for i in bad)})")
@@ -91,7 +113,15 @@ class _MIPNetBase(BaseEstimator):
         self.region = region
 
     # ----------------------------------------------------------------------------------------- helpers
-    def _template(self, input_shape: tuple[int, ...], n_outputs: int) -> Network:
+    def __sklearn_tags__(self) -> object:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+    def _template(self, input_shape: tuple[int, ...], n_outputs: int, other_widths: tuple[int, ...] = (),
+                  why: str = "") -> Network:
+        """The untrained network: ``architecture`` (whose last affine layer must have ``n_outputs`` or one of
+        ``other_widths`` outputs), else ``hidden`` dense layers and a ``Dense(n_outputs)`` head."""
         if self.architecture is not None:
             import copy
 
@@ -103,9 +133,10 @@ class _MIPNetBase(BaseEstimator):
                     layer.weight = layer.bias = None
             last = [layer for layer in layers if layer.is_affine][-1]
             width = getattr(last, "units", getattr(last, "out_channels", None))
-            if width != n_outputs:
-                raise SettingsError(f"the architecture's last layer has {width} outputs; this task needs "
-                                    f"{n_outputs}")
+            if width != n_outputs and width not in other_widths:
+                need = " or ".join(str(w) for w in (n_outputs, *other_widths))
+                raise SettingsError(f"the architecture's last layer has {width} outputs; this task needs {need}"
+                                    + (f" ({why})" if why else ""))
             return Network(layers, input_shape)
         hidden = (self.hidden,) if np.isscalar(self.hidden) else tuple(self.hidden)
         if any(int(h) != h or h < 1 for h in hidden):
@@ -113,6 +144,32 @@ class _MIPNetBase(BaseEstimator):
         if len(input_shape) != 1:
             raise SettingsError("image input needs an architecture (e.g. [Conv2D(...), Flatten(), Dense(...)])")
         return Network([Dense(int(h)) for h in hidden] + [Dense(n_outputs)], input_shape)
+
+    def _validate_fit(self, X: object, y: object, **y_params: object) -> tuple[np.ndarray, np.ndarray]:
+        """``X`` as a finite float array (``(N, features)`` or ``(N, C, H, W)``) and ``y`` checked by scikit-learn's
+        ``validate_data``, which also records ``n_features_in_`` and, for a DataFrame, ``feature_names_in_``."""
+        params = {"dtype": np.float64, "allow_nd": True, "ensure_all_finite": False, "accept_sparse": False}
+        nd = _ndim(X)
+        if nd is not None and nd > 2:
+            params["ensure_2d"] = False    # images: n_features_in_ is the flattened count, set by _fit_encoded
+        X, y = _data_errors(validate_data, self, X, y, reset=True, **params, **y_params)
+        if X.size == 0:
+            raise DataError(f"X is empty (shape {X.shape})")
+        return _check_finite(X), y
+
+    def _validate_predict(self, X: object) -> np.ndarray:
+        """``X`` checked against what the estimator was fitted on (feature count and names)."""
+        params = {"dtype": np.float64, "allow_nd": True, "ensure_all_finite": False, "accept_sparse": False}
+        nd = _ndim(X)
+        if nd is not None and nd > 2:
+            X = _data_errors(validate_data, self, X, reset=False, ensure_2d=False, **params)
+            n = int(np.prod(X.shape[1:]))
+            if n != self.n_features_in_:
+                raise DataError(f"X has {n} features per sample (shape {X.shape[1:]}), but {type(self).__name__} "
+                                f"is expecting {self.n_features_in_} features as input")
+        else:
+            X = _data_errors(validate_data, self, X, reset=False, **params)
+        return _check_finite(X)
 
     def _config(self) -> TrainConfig:
         return TrainConfig(**{k: getattr(self, k) for k in _CONFIG_FIELDS})
@@ -124,13 +181,14 @@ class _MIPNetBase(BaseEstimator):
         return SolveOptions(time_limit=tl, threads=self.threads, mip_gap=self.mip_gap, seed=self.seed,
                             verbose=self.verbose, callback=self.callback)
 
-    def _fit_encoded(self, X: np.ndarray, y_enc: np.ndarray, n_outputs: int) -> None:
+    def _fit_encoded(self, X: np.ndarray, y_enc: np.ndarray, n_outputs: int, other_widths: tuple[int, ...] = (),
+                     why: str = "") -> None:
         loss = make_loss(self.loss or self._default_loss, self.margin)
         expected = "regression" if isinstance(self, RegressorMixin) else "classification"
         if loss.task != expected:
             raise SettingsError(f"loss {loss.name!r} is for {loss.task}; {type(self).__name__} needs a "
                                 f"{expected} loss")
-        template = self._template(X.shape[1:], n_outputs)
+        template = self._template(X.shape[1:], n_outputs, other_widths, why)
         if self.constraints:
             self.network_, self.report_ = train_with_constraints(
                 template, X, y_enc, loss, self._config(), self.solver, self._options(), list(self.constraints),
@@ -141,19 +199,19 @@ class _MIPNetBase(BaseEstimator):
                                                         self._options())
         self.n_features_in_ = int(np.prod(X.shape[1:]))
         self.input_shape_ = tuple(X.shape[1:])
+        names = getattr(self, "feature_names_in_", None)
+        self.feature_names_ = None if names is None else [str(name) for name in names]
+        self.report_.feature_names = self.feature_names_
         # fitted on X as given: no preprocessing (drop what a loaded model brought along)
-        self.preprocessing_, self.feature_names_, self.target_, self.metadata_ = None, None, None, {}
+        self.preprocessing_, self.target_, self.metadata_ = None, None, {}
 
     def _outputs(self, X: object) -> np.ndarray:
         check_is_fitted(self, "network_")
-        X = check_features(X)
-        if int(np.prod(X.shape[1:])) != self.n_features_in_:
-            raise DataError(f"X has {int(np.prod(X.shape[1:]))} features per sample; the model was fitted on "
-                            f"{self.n_features_in_}")
+        X = self._validate_predict(X)
         pre = getattr(self, "preprocessing_", None)
         if pre is not None:   # a model trained by ``mipnet train``: raw features, scaled as when it was trained
             X = pre(X.reshape(len(X), -1))
-        return self.network_.forward(X.reshape(len(X), *self.input_shape_))
+        return self.network_.forward(X.reshape(len(X), *self.input_shape_)).reshape(len(X), -1)
 
     def _metadata(self) -> dict:
         meta = {k: v for k, v in getattr(self, "metadata_", {}).items() if k not in ("report",)}
@@ -182,6 +240,8 @@ class _MIPNetBase(BaseEstimator):
         self.network_, self.input_shape_, self.n_features_in_ = net, net.input_shape, net.n_inputs
         self.preprocessing_ = model.preprocessing
         self.feature_names_, self.target_ = model.features, model.target
+        if model.features is not None:     # scikit-learn then checks the columns of a DataFrame against them
+            self.feature_names_in_ = np.asarray(model.features, dtype=object)
         self.metadata_ = dict(model.metadata)
 
     @property
@@ -193,22 +253,25 @@ class _MIPNetBase(BaseEstimator):
 class MIPNetClassifier(ClassifierMixin, _MIPNetBase):
     """A ReLU network classifier trained to proven optimality by mixed-integer programming.
 
-    Two classes use one output and the binary hinge loss; more classes use one output per class and the
-    multiclass hinge loss. ``loss="zero_one"`` counts misclassified samples (with ``margin``).
+    Two classes use one output and the binary hinge loss by default; more classes use one output per class and
+    the multiclass hinge loss. An ``architecture`` whose last layer has two outputs (``Dense(2)``) gives two
+    classes one output each and the multiclass hinge as well. ``loss="zero_one"`` counts misclassified samples
+    (with ``margin``).
 
     Parameters
     ----------
     hidden : tuple of int
         Widths of the hidden dense layers (ignored when ``architecture`` is given).
-    architecture : list of Layer, optional
-        Explicit layers (e.g. ``[Conv2D(4, kernel=3), MaxPool2D(2), Flatten(), Dense(2)]``).
+    architecture : list of Layer or str, optional
+        Explicit layers (e.g. ``[Conv2D(4, kernel=3), MaxPool2D(2), Flatten(), Dense(2)]``); the last affine layer
+        has one output per class, or one output (or two) for two classes.
     loss : {"hinge", "zero_one"}
     weights : str or list
         Weight domain(s), see :class:`mipnet.train.config.TrainConfig`.
     weight_bound, bias_bound, l1, l2, l0, neuron_penalty, input_penalty, max_inputs, max_neurons, filter_penalty,
     max_filters, layer_penalty, max_layers, margin, symmetry, bounds, warm_start, seed
         See :class:`mipnet.train.config.TrainConfig`.
-    solver : {"highs", "scip"}
+    solver : {"highs", "scip", "gurobi"}
     time_limit : float or None
         Seconds; at the limit the best network found so far is kept (``report_.status == "time_limit"``).
     threads, mip_gap, verbose, callback
@@ -228,35 +291,58 @@ class MIPNetClassifier(ClassifierMixin, _MIPNetBase):
     report_ : TrainReport
         Status, objective, bound, gap, times, MIP size, sparsity, certificate.
     classes_ : ndarray
+        The class labels; output ``k`` scores ``classes_[k]`` (one output: positive means ``classes_[1]``).
+    n_features_in_ : int
+        Number of input features (for image input, ``C * H * W``).
+    feature_names_in_ : ndarray of str
+        Column names of the DataFrame ``fit`` was given (only then); saved with the model.
     """
 
     def fit(self, X: object, y: object) -> MIPNetClassifier:
-        """Train on ``X`` (``(N, features)`` or ``(N, C, H, W)``) and labels ``y`` of any type."""
-        X = check_features(X)
-        y = np.asarray(y)
-        if y.ndim != 1:
-            y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
-        if y.ndim != 1:
-            raise DataError(f"y must be 1-D labels, got shape {y.shape}")
-        if len(y) != len(X):
-            raise DataError(f"X has {len(X)} samples but y has {len(y)}")
-        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-            raise DataError("y contains NaN or infinite values")
+        """Train on ``X`` (``(N, features)``, a DataFrame, or ``(N, C, H, W)`` images) and class labels ``y``.
+
+        Raises
+        ------
+        DataError
+            ``X`` or ``y`` is unusable (NaN, empty, lengths differ, a continuous target, a single class).
+        SettingsError
+            An option is impossible (e.g. a regression loss, an architecture head of the wrong width).
+        """
+        X, y = self._validate_fit(X, y)    # a column-vector y is raveled with a DataConversionWarning
+        _data_errors(check_classification_targets, y)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
+        k = len(self.classes_)
+        if k < 2:
             raise DataError(f"y has only one class ({self.classes_[0]!r}); a classifier needs at least two")
-        self._fit_encoded(X, y_enc.astype(int), 1 if len(self.classes_) == 2 else len(self.classes_))
+        if k == 2:
+            self._fit_encoded(X, y_enc.astype(int), 1, (2,), "two classes: 1 output (binary hinge) or 2 (one per "
+                                                             "class)")
+        else:
+            self._fit_encoded(X, y_enc.astype(int), k, (), f"one output per class for {k} classes")
         return self
 
     def decision_function(self, X: object) -> np.ndarray:
-        """Raw network outputs: shape ``(N,)`` for two classes (positive means ``classes_[1]``), else ``(N, K)``."""
+        """Class scores from the network outputs ``o``.
+
+        Two classes: shape ``(N,)``, positive means ``classes_[1]``: ``o[:, 0]`` for a one-output network,
+        ``o[:, 1] - o[:, 0]`` for a two-output one (scikit-learn's convention for binary classifiers). More
+        classes: ``o``, shape ``(N, K)``. Scores that tie within :func:`~mipnet.model.tie_tolerance`
+        (floating-point noise, about 1e-16, where the MIP solution puts a sample exactly on a tie) are returned
+        tied: a binary score as 0, a class score as the row's maximum. :meth:`predict` gives a tie to the first of
+        the tied classes.
+        """
         o = self._outputs(X)
-        return o[:, 0] if o.shape[1] == 1 else o
+        if o.shape[1] > 2 or (o.shape[1] == 2 and len(self.classes_) != 2):
+            top = o.max(axis=1, keepdims=True)
+            return np.where(o >= top - tie_tolerance(o), top, o)
+        d = o[:, 0] if o.shape[1] == 1 else o[:, 1] - o[:, 0]
+        return np.where(np.abs(d) <= tie_tolerance(o)[:, 0], 0.0, d)
 
     def predict(self, X: object) -> np.ndarray:
-        o = self.decision_function(X)
-        idx = (o > 0).astype(int) if o.ndim == 1 else o.argmax(1)
-        return self.classes_[idx]
+        """Class labels: the class of the largest output (one output: ``classes_[1]`` where it is positive); ties
+        (within :func:`~mipnet.model.tie_tolerance`) go to the first class. The rule is
+        :func:`mipnet.model.class_indices`, the one ``Model.predict`` and ``mipnet predict`` use."""
+        return self.classes_[class_indices(self._outputs(X))]
 
     def _metadata(self) -> dict:
         return {**super()._metadata(), "task": "classification", "classes": self.classes_.tolist()}
@@ -267,6 +353,7 @@ class MIPNetClassifier(ClassifierMixin, _MIPNetBase):
 
         The model file's preprocessing (``mipnet train`` scales the features) is applied inside
         :meth:`predict` and :meth:`decision_function`, so they take raw features, as ``mipnet predict`` does.
+        The file's feature names become ``feature_names_in_``.
         """
         model = Model.load(path)
         if model.task != "classification":
@@ -281,25 +368,43 @@ class MIPNetRegressor(RegressorMixin, _MIPNetBase):
     """A ReLU network regressor trained to proven optimality by mixed-integer programming.
 
     Losses: ``"absolute"`` (mean absolute error, default), ``"max"`` (largest absolute error),
-    ``"squared"`` (mean squared error; quadratic, needs ``solver="scip"``). Same options as
-    :class:`MIPNetClassifier`; ``y`` may be ``(N,)`` or ``(N, K)``.
+    ``"squared"`` (mean squared error; quadratic, needs ``solver="scip"``). Same options and attributes as
+    :class:`MIPNetClassifier` (but ``classes_``); ``y`` may be ``(N,)`` or ``(N, K)`` (``predict`` returns the same
+    shape).
     """
 
     _default_loss = "absolute"
 
+    def __sklearn_tags__(self) -> object:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
     def fit(self, X: object, y: object) -> MIPNetRegressor:
-        X = check_features(X)
-        y_in = np.asarray(y)
-        if y_in.ndim not in (1, 2):
-            raise DataError(f"y must have shape (N,) or (N, K), got {y_in.shape}")
-        y = check_features(y_in.reshape(len(y_in), -1), "y")
-        if len(y) != len(X):
-            raise DataError(f"X has {len(X)} samples but y has {len(y)}")
-        self._y_1d = y_in.ndim == 1
-        self._fit_encoded(X, y, y.shape[1])
+        """Train on ``X`` (``(N, features)``, a DataFrame, or ``(N, C, H, W)`` images) and targets ``y``
+        (``(N,)`` or ``(N, K)``).
+
+        Raises
+        ------
+        DataError
+            ``X`` or ``y`` is unusable (NaN, empty, lengths differ, a target that is not numbers).
+        SettingsError
+            An option is impossible (e.g. a classification loss).
+        """
+        X, y = self._validate_fit(X, y, multi_output=True, y_numeric=True)
+        try:
+            y = np.asarray(y, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"y must be numbers for a regressor ({exc})") from None
+        y2 = _check_finite(y.reshape(len(y), -1), "y")
+        if y2.shape[1] == 0:
+            raise DataError(f"y has no target columns (shape {y.shape})")
+        self._y_1d = y.ndim == 1
+        self._fit_encoded(X, y2, y2.shape[1], (), "one output per target column")
         return self
 
     def predict(self, X: object) -> np.ndarray:
+        """The network outputs: shape ``(N,)`` for a 1-D ``y`` in :meth:`fit`, else ``(N, K)``."""
         o = self._outputs(X)
         return o[:, 0] if getattr(self, "_y_1d", o.shape[1] == 1) else o
 

@@ -39,9 +39,34 @@ from mipnet.network import Network
 TASKS = ("classification", "regression")
 SCALINGS = ("minmax", "standard", "none")
 
+#: Relative tolerance below which two class scores count as tied (:func:`tie_tolerance`).
+TIE_TOL = 1e-9
+
 RAW_SPACE = "raw feature space"
 SCALED_SPACE = "scaled feature space"
 NETWORK_SPACE = "network input space"
+
+
+def tie_tolerance(scores: np.ndarray) -> np.ndarray:
+    """Per-sample tolerance ``TIE_TOL * (1 + max_k |score_k|)`` below which class scores count as tied, ``(N, 1)``.
+
+    MIP solutions often sit exactly on ties (a sample on a ReLU's kink, two outputs with the same bias), where the
+    floating-point evaluation of the network differs by about 1e-16 between a batch and a single row; such
+    differences must not decide a class.
+    """
+    scores = np.asarray(scores, dtype=float).reshape(len(scores), -1)
+    return TIE_TOL * (1.0 + np.abs(scores).max(axis=1, keepdims=True))
+
+
+def class_indices(outputs: np.ndarray) -> np.ndarray:
+    """The class index mipnet's classifiers predict from network outputs ``(N, K)``: for one output 1 where it is
+    positive beyond :func:`tie_tolerance`, else the first class whose score is within it of the row's maximum (a
+    tie goes to the first class, the same for a batch and for a single row)."""
+    out = np.asarray(outputs, dtype=float).reshape(len(outputs), -1)
+    tol = tie_tolerance(out)
+    if out.shape[1] == 1:
+        return (out[:, 0] > tol[:, 0]).astype(int)
+    return np.argmax(out >= out.max(axis=1, keepdims=True) - tol, axis=1)
 
 
 def _scaler_problem(kind: object, offset: np.ndarray, scale: np.ndarray) -> str | None:
@@ -273,13 +298,13 @@ class Model:
         return self.network.forward(self.transform(X)).reshape(-1, self.network.n_outputs)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Class labels (classification) or the outputs ``(N, n_outputs)`` (regression, or no task)."""
+        """Class labels (classification; :func:`class_indices`: ties go to the first class) or the outputs
+        ``(N, n_outputs)`` (regression, or no task)."""
         out = self.outputs(X)
         if self.task != "classification":
             return out
         classes = np.asarray(self.classes, dtype=object)
-        idx = (out[:, 0] > 0).astype(int) if out.shape[1] == 1 else out.argmax(1)
-        return classes[idx]
+        return classes[class_indices(out)]
 
     # --------------------------------------------------------------------------------------------- files
     def to_metadata(self) -> dict:
@@ -568,4 +593,5 @@ def load_model(path: str | Path) -> Model:
     return Model.load(path)
 
 
-__all__ = ["NETWORK_SPACE", "RAW_SPACE", "SCALED_SPACE", "Model", "Scaler", "load_model"]
+__all__ = ["NETWORK_SPACE", "RAW_SPACE", "SCALED_SPACE", "TIE_TOL", "Model", "Scaler", "class_indices", "load_model",
+           "tie_tolerance"]

@@ -16,7 +16,11 @@ def _fmt(v: float | None, pct: bool = False) -> str:
 
 @dataclass
 class TrainReport:
-    """Everything known about one training solve (``estimator.report_``)."""
+    """Everything known about one training solve (``estimator.report_``).
+
+    ``feature_names`` (set by the estimators from a DataFrame's columns, and by ``mipnet train`` from the CSV
+    header) names the inputs in :meth:`inputs_used_names` and in the text form.
+    """
 
     status: str
     proved_optimal: bool
@@ -42,9 +46,19 @@ class TrainReport:
     certified: list | None = None
     rounds: list | None = None
     bounds_constrained: dict | None = None
+    feature_names: list[str] | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def inputs_used_names(self) -> list[str] | None:
+        """The input features the network uses, by name (``x<k>`` without feature names); ``None`` where the
+        network's first layer is not dense on the inputs."""
+        used = self.sparsity.get("inputs_used")
+        if used is None:
+            return None
+        names = self.feature_names
+        return [names[k] if names is not None and k < len(names) else f"x{k}" for k in used]
 
     def __str__(self) -> str:
         size = self.mip_size
@@ -65,7 +79,7 @@ class TrainReport:
             "objective terms   " + ", ".join(f"{k} {_fmt(v)}" for k, v in self.objective_terms.items()),
             f"sparsity          {self.sparsity.get('nonzero_weights')}/{self.sparsity.get('weights')} weights "
             f"nonzero; active units per layer {self.sparsity.get('active_units')}; inputs used "
-            f"{self.sparsity.get('inputs_used_count')}",
+            f"{self.sparsity.get('inputs_used_count')}" + _names_note(self.inputs_used_names()),
             f"certificate       {'OK' if cert.get('ok') else 'FAILED'}: {cert.get('message')}; max output error "
             f"{cert.get('max_output_error', float('nan')):.2e} (tol {cert.get('output_tolerance', float('nan')):.1e})",
         ]
@@ -97,6 +111,13 @@ class TrainReport:
                          f"{r['status']}), verifier {', '.join(r['verdicts'])}, {r['added']} counterexample(s) added, "
                          f"train {r['train_time']:.1f}s, verify {r['verify_time']:.1f}s")
         return "\n".join(lines)
+
+
+def _names_note(names: list[str] | None, most: int = 20) -> str:
+    if not names:
+        return ""
+    shown = ", ".join(names[:most])
+    return f" ({shown}{', ...' if len(names) > most else ''})"
 
 
 def _cut_note(sub: dict) -> str:

@@ -42,7 +42,8 @@ def binary_sign(y: np.ndarray) -> np.ndarray:
 
 class Hinge(Loss):
     """Hinge loss ``max(0, 1 - y*o)`` (two classes, one output, ``y`` in {-1, +1}); multiclass hinge
-    ``max_k max(0, 1 + o_k - o_y)`` for more classes (Crammer-Singer)."""
+    ``max_k max(0, 1 + o_k - o_y)`` (Crammer-Singer) for ``K >= 2`` outputs, one per class, ``y`` the class index
+    (so two classes with two outputs use it too: ``max(0, 1 + o_other - o_y)``)."""
 
     name = "hinge"
 
