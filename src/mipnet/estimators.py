@@ -342,7 +342,8 @@ class MIPNetClassifier(ClassifierMixin, _MIPNetBase):
         """Class labels: the class of the largest output (one output: ``classes_[1]`` where it is positive); ties
         (within :func:`~mipnet.model.tie_tolerance`) go to the first class. The rule is
         :func:`mipnet.model.class_indices`, the one ``Model.predict`` and ``mipnet predict`` use."""
-        return self.classes_[class_indices(self._outputs(X))]
+        idx = class_indices(self._outputs(X))    # checks that the estimator is fitted, before classes_ is read
+        return self.classes_[idx]
 
     def _metadata(self) -> dict:
         return {**super()._metadata(), "task": "classification", "classes": self.classes_.tolist()}
