@@ -500,8 +500,8 @@ class ConstraintSet:
                 out.append(f"{c.describe()}: the first holds and the second does not")
             elif isinstance(c, Excludes) and self.literal_on(net, c.a) and self.literal_on(net, c.b):
                 out.append(f"{c.describe()}: both hold")
-            elif isinstance(c, Fairness) and self._fairness_gap(net, c):
-                out.append(f"{c.describe()}: {self._fairness_gap(net, c)}")
+            elif isinstance(c, Fairness) and (gap := self._fairness_gap(net, c)):
+                out.append(f"{c.describe()}: {gap}")
             elif isinstance(c, Monotone) and c.mode == MonotoneMode.SIGN and len(affine) == 2:
                 k = self.feature(c.feature)
                 prod = affine[0].weight[:, k] * affine[1].weight[c.output] * c.sign
