@@ -190,3 +190,16 @@ def test_fairness_needs_a_binary_classifier() -> None:
     with pytest.raises(SettingsError, match="binary classifier"):
         ConstraintSet([C.Fairness(0, 0.1)], Network([Dense(2), Dense(1)], 2), None, classes=None,
                       data=(np.zeros((4, 2)), np.zeros(4)))
+
+
+def test_class_at_a_point_is_enforced() -> None:
+    """A binary classifier (one output, class 1 when o > 0) made to predict class 1 where its data says 0."""
+    rng = np.random.default_rng(5)
+    X = rng.uniform(-1, 1, (10, 2))
+    y = (X[:, 0] > 0).astype(int)
+    x = np.array([-0.9, 0.0])
+    template = Network([Dense(2), Dense(1)], 2)
+    net, rep = train_with_constraints(template, X, y, make_loss("hinge"), TrainConfig(l1=0.01), "highs", OPTS,
+                                      [C.ClassAt(x, 1)], classes=np.array([0, 1]))
+    assert net.forward(x[None])[0, 0] >= 1e-3 - 1e-6
+    assert rep.certified[0]["status"] == "enforced"

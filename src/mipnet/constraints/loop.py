@@ -96,7 +96,7 @@ def _verify(cs: ConstraintSet, c: Constraint, net: Network, time_limit: float, s
 
 def explain_infeasible(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
                        solver: str, options: SolveOptions, constraints: Sequence[Constraint],
-                       make_set: object, points: dict | None = None) -> tuple[list[Constraint], bool]:
+                       make_set: object) -> tuple[list[Constraint], bool]:
     """A small subset of ``constraints`` that is infeasible on its own, by deletion filtering: drop one constraint
     at a time and keep it out when the rest stays *proved* infeasible. Returns the subset and whether every
     deletion test was decided (``False``: some test hit its time limit, so the subset may not be minimal)."""

@@ -541,7 +541,7 @@ def _check_output_at(cs: ConstraintSet, X: np.ndarray, Y: np.ndarray, c: OutputA
     return ""
 
 
-def _class_rows(cs: ConstraintSet, n_out: int, label: int, margin: float) -> tuple[list, list]:
+def _class_rows(n_out: int, label: int) -> tuple[list, list]:
     """``(output column pairs, sign)`` rows ``sign * (o_a - o_b) >= margin`` that make ``label`` the prediction."""
     if n_out == 1:   # binary, one output: class 1 iff o > 0
         return [(0, None)], [1.0 if label == 1 else -1.0]
@@ -550,7 +550,7 @@ def _class_rows(cs: ConstraintSet, n_out: int, label: int, margin: float) -> tup
 
 def _rows_class_at(cs: ConstraintSet, form: TrainingFormulation, c: ClassAt, idx: np.ndarray, other: object) -> None:
     o = form.point_out.idx[idx[0]]
-    pairs, signs = _class_rows(cs, len(o), cs._label(c.label, c), c.margin)
+    pairs, signs = _class_rows(len(o), cs._label(c.label, c))
     for (a, b), s in zip(pairs, signs):
         if b is None:
             form.m.add_rows(np.array([[o[a]]]), [s], lo=c.margin if s > 0 else 0.0)
