@@ -55,8 +55,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--solver", choices=["highs", "scip"], default="highs")
     p.add_argument("--tightening", choices=["interval", "lp", "mip"], default="lp",
                    help="bound tightening before the MIP (default: lp)")
-    p.add_argument("--method", choices=["auto", "mip", "split"], default="auto",
-                   help="property search: input splitting (dense nets), one MIP per disjunct, or auto (default)")
+    p.add_argument("--method", choices=["auto", "bab", "mip", "split"], default="auto",
+                   help="property search: bab (batched branch and bound on alpha-CROWN bounds, exact MIP leaves; "
+                        "'auto', the default, and 'split' mean bab) or mip (one exact MIP per disjunct)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--space", choices=["raw", "scaled"], default="raw",
                    help="space of points, boxes, properties and counterexamples for a model with feature scaling: "

@@ -1,9 +1,10 @@
-"""Bounds on a network's neurons: interval arithmetic, symbolic (CROWN-style) linear bounds, and safe LP bounds.
+"""Bounds on a network's neurons: interval arithmetic, batched CROWN linear bounds, and safe LP bounds.
 
 * :mod:`mipnet.bounds.interval`: interval rules of every layer kind (constant weights) and of affine layers with
   variable weights (training's big-M values);
 * :mod:`mipnet.bounds.layer_bounds`: :class:`LayerBounds`, per-layer bounds over an input region;
-* :mod:`mipnet.bounds.symbolic`: linear bounds propagated forwards and backwards (CROWN-style);
+* :mod:`mipnet.bounds.crown`: batched linear-relaxation bounds, forwards and backwards (CROWN), with optimised
+  ReLU slopes (alpha-CROWN), for many boxes at once;
 * :mod:`mipnet.bounds.lp`: the safe LP-bound rule (weak duality from the duals plus a margin) and
   :class:`LPSession`.
 """

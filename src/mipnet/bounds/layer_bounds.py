@@ -39,7 +39,7 @@ class LayerBounds:
     lo, hi : list of ndarray
         One flat array per layer of ``net.layers``.
     method : str
-        How the bounds were obtained (a :class:`BoundTightening` value, or ``"symbolic"``).
+        How the bounds were obtained (a :class:`BoundTightening` value, or ``"crown"``).
     stats : dict
         Counts of unstable neurons and LP/MIP solves.
     empty : bool

@@ -11,26 +11,45 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
 
 from mipnet.bounds import interval
+from mipnet.bounds.crown import layer_bounds_of_box, lower
 from mipnet.bounds.layer_bounds import BoundTightening, LayerBounds
 from mipnet.bounds.lp import MIP_MARGIN
-from mipnet.bounds.symbolic import supports as symbolic_supports
 from mipnet.clock import Clock
 from mipnet.encode import NetworkEncoding, compute_bounds, encode_network
 from mipnet.errors import FormatError, SettingsError
 from mipnet.io.vnnlib import Disjunct, Property, load_vnnlib
 from mipnet.network import Network
 from mipnet.solvers import SolveOptions, SolveResult, Status, get_backend
-from mipnet.verify import splitting
-from mipnet.verify.falsify import attack, descend_into_region, forward, sample_box
+from mipnet.verify.bab import BabOptions, DisjunctSearch
+from mipnet.verify.falsify import attack, descend_into_region, forward, gradient_descent_into_region, sample_box
 from mipnet.verify.results import HOLDS, UNKNOWN, VIOLATED, BoundsResult, RobustnessResult, VerificationResult
 
 #: default time limit of every query (seconds): a query without an explicit limit ends, with "unknown" at worst
 DEFAULT_TIME_LIMIT = 300.0
+LEAF_TIME_LIMIT = 10.0   # seconds for the exact MIP of one branch-and-bound sub-problem
+
+
+class Method(StrEnum):
+    """How :func:`check_property` searches a disjunct."""
+
+    AUTO = "auto"    #: the branch and bound (every layer kind is supported)
+    BAB = "bab"      #: batched branch and bound on linear-relaxation bounds, exact MIP leaves (mipnet.verify.bab)
+    MIP = "mip"      #: one exact MIP per disjunct over its whole box
+    SPLIT = "split"  #: the earlier name of ``bab`` (kept for scripts)
+
+    @classmethod
+    def parse(cls, value: str | Method) -> Method:
+        try:
+            method = cls(value)
+        except ValueError:
+            raise SettingsError(f"method must be one of {', '.join(m.value for m in cls)}, got {value!r}") from None
+        return cls.BAB if method in (cls.AUTO, cls.SPLIT) else method
 ROW_RELAX = 1e-6      # "holds" is proved for the region with every row relaxed by ROW_RELAX (1 + |b|)
 ROW_SHRINK = 1e-5     # second search for a counterexample strictly inside, rows tightened by ROW_SHRINK (1 + |b|)
 BOUND_SHARE = 0.5     # at most this share of the time limit goes to bound tightening
@@ -126,7 +145,8 @@ def _decide_by_mip(net: Network, d: Disjunct, lb: LayerBounds, lo: np.ndarray, h
 
 def check_property(net: Network, prop: str | Path | Property, time_limit: float | None = DEFAULT_TIME_LIMIT,
                    solver: str = "highs", tightening: BoundTightening | str = BoundTightening.LP, threads: int = 1,
-                   method: str = "auto", samples: int = 512, seed: int = 0) -> VerificationResult:
+                   method: Method | str = Method.AUTO, samples: int = 512, seed: int = 0,
+                   bab: BabOptions | None = None) -> VerificationResult:
     """Check a VNN-LIB property: prove its unsafe region empty, or find an input in it.
 
     Parameters
@@ -139,15 +159,18 @@ def check_property(net: Network, prop: str | Path | Property, time_limit: float 
         limit).
     solver : {"highs", "scip"}
     tightening : BoundTightening or {"interval", "lp", "mip"}
-        Bound tightening before the MIP (``method="mip"``; splitting uses symbolic bounds per box).
+        Bound tightening before the MIP (``method="mip"``; the branch and bound computes its own per sub-problem).
     threads : int
-    method : {"auto", "mip", "split"}
-        ``mip``: one MIP per disjunct over its whole input box. ``split``: branch and bound on the input box with
-        symbolic bounds, small boxes decided by MIP (:mod:`mipnet.verify.splitting`; dense networks only).
-        ``auto`` (default): ``split`` for dense networks with at most 16 inputs, else ``mip``.
+    method : Method or {"auto", "bab", "mip"}
+        ``bab`` (and ``auto``, the default): batched branch and bound on linear-relaxation (alpha-CROWN) bounds,
+        splitting inputs for networks with few inputs and ReLUs otherwise, sub-problems with few unstable ReLUs
+        decided by their exact MIP (:mod:`mipnet.verify.bab`). ``mip``: one exact MIP per disjunct over its whole
+        input box (bounds from ``tightening``).
     samples : int
         Random inputs tried per disjunct before anything else (a cheap search for counterexamples).
     seed : int
+    bab : BabOptions, optional
+        Settings of the branch and bound (batch size, slope optimisation, branching).
 
     Returns
     -------
@@ -157,22 +180,17 @@ def check_property(net: Network, prop: str | Path | Property, time_limit: float 
     """
     clock = Clock(time_limit)
     tightening = BoundTightening.parse(tightening)
-    if method not in ("auto", "mip", "split"):
-        raise SettingsError(f"method must be 'auto', 'mip' or 'split', got {method!r}")
-    if method == "split" and not symbolic_supports(net):
-        raise SettingsError("input splitting needs a network of Dense layers only: use method='mip'")
-    if method == "auto":
-        method = "split" if symbolic_supports(net) and net.n_inputs <= 16 else "mip"
+    method = Method.parse(method)
     if not isinstance(prop, Property):
         prop = load_vnnlib(prop, net.n_inputs, net.n_outputs)
     elif prop.n_inputs != net.n_inputs or prop.n_outputs != net.n_outputs:
         raise FormatError(f"the property has {prop.n_inputs} inputs and {prop.n_outputs} outputs, the network "
                           f"{net.n_inputs} and {net.n_outputs}")
-    res = VerificationResult(UNKNOWN, bounds_method="symbolic+split" if method == "split" else str(tightening),
+    res = VerificationResult(UNKNOWN, bounds_method="alpha-crown+bab" if method == Method.BAB else str(tightening),
                              solver=solver, query="property")
     # 1. cheap search: sampling and local descent
     found = _falsify_disjuncts(net, prop, _disjunct_boxes(prop), samples, np.random.default_rng(seed))
-    # 2. each disjunct: bounds, then MIP (or input splitting with MIP leaves)
+    # 2. each disjunct: bounds, then MIP (or the branch and bound with MIP leaves)
     split_jobs: list = []
     for k, (d, (lo, hi)) in enumerate(_disjunct_boxes(prop)):
         if found is not None:
@@ -182,13 +200,13 @@ def check_property(net: Network, prop: str | Path | Property, time_limit: float 
         job = _screen_disjunct(d, lo, hi, clock, entry)
         if job is None:
             continue
-        if method == "split":
+        if method == Method.BAB:
             split_jobs.append((k, d, lo, hi, *job, entry))
             continue
         found = _disjunct_by_mip(net, k, d, lo, hi, *job, tightening, solver, clock, threads, entry)
         res.mip_size = _bigger(res.mip_size, entry.get("mip_size", {}))
     if found is None and split_jobs:
-        found = _split_disjuncts(net, split_jobs, solver, clock, threads)
+        found = _search_disjuncts(net, split_jobs, solver, clock, threads, bab or BabOptions(threads=threads))
         for job in split_jobs:
             res.mip_size = _bigger(res.mip_size, job[-1].get("mip_size", {}))
     res.time = clock.elapsed
@@ -223,6 +241,7 @@ def _disjunct_boxes(prop: Property) -> Iterator[tuple[Disjunct, tuple[np.ndarray
 def _falsify_disjuncts(net: Network, prop: Property, boxes: Iterator, samples: int, rng: np.random.Generator
                        ) -> tuple[np.ndarray, np.ndarray, int, str] | None:
     """Sampling, then local descent, in every disjunct: a re-checked ``(x, y, disjunct, how)`` or ``None``."""
+    chain = lower(net)
     for k, (d, (lo, hi)) in enumerate(boxes):
         if np.any(lo > hi):
             continue
@@ -238,6 +257,13 @@ def _falsify_disjuncts(net: Network, prop: Property, boxes: Iterator, samples: i
             checked = _check_disjunct(net, d, x, lo, hi)
             if checked is not None:
                 return (*checked, k, "local search")
+        # gradient descent on the rows' violation from the best samples
+        viol = np.max(np.concatenate([X, Y], axis=1) @ d.A.T - d.b, axis=1)
+        starts = X[np.argsort(viol)[:64]]
+        for x in gradient_descent_into_region(chain, d.A, d.b, lo, hi, starts):
+            checked = _check_disjunct(net, d, x, lo, hi)
+            if checked is not None:
+                return (*checked, k, "gradient attack")
     return None
 
 
@@ -282,9 +308,9 @@ def _disjunct_by_mip(net: Network, k: int, d: Disjunct, lo: np.ndarray, hi: np.n
     return None
 
 
-def _split_disjuncts(net: Network, jobs: list, solver: str, clock: Clock, threads: int
-                     ) -> tuple[np.ndarray, np.ndarray, int, str] | None:
-    """Input splitting on every job ``(k, d, lo, hi, in_rows, out_rows, entry)``: a first round with a slice of the
+def _search_disjuncts(net: Network, jobs: list, solver: str, clock: Clock, threads: int, options: BabOptions
+                      ) -> tuple[np.ndarray, np.ndarray, int, str] | None:
+    """Branch and bound on every job ``(k, d, lo, hi, in_rows, out_rows, entry)``: a first round with a slice of the
     time for every disjunct (a counterexample in a later disjunct is not hidden behind a hard earlier one), then
     the rest of the time for those still open. A counterexample or ``None`` (each ``entry`` settled)."""
     for rnd in (0, 1):
@@ -295,15 +321,18 @@ def _split_disjuncts(net: Network, jobs: list, solver: str, clock: Clock, thread
             share = None if left is None else left / slices
             sub = Clock(share) if share is not None and share > 0.01 else clock
 
-            def leaf(lb: LayerBounds, blo: np.ndarray, bhi: np.ndarray, d=d, in_rows=in_rows, out_rows=out_rows,
-                     entry=entry, sub=sub) -> tuple[str, tuple | None]:
-                return _decide_by_mip(net, d, lb, blo, bhi, in_rows, out_rows, solver, sub, threads, 10.0, entry)
+            def leaf(blo: np.ndarray, bhi: np.ndarray, pre: list, splits: list, d=d, in_rows=in_rows,
+                     out_rows=out_rows, entry=entry, sub=sub) -> tuple[str, tuple | None]:
+                lb = layer_bounds_of_box(net, blo, bhi, pre)
+                return _decide_by_mip(net, d, lb, blo, bhi, in_rows, out_rows, solver, sub, threads,
+                                      LEAF_TIME_LIMIT, entry)
 
-            status, found, stats = splitting.split_disjunct(net, d, lo, hi, sub, leaf)
+            status, found, stats = DisjunctSearch(net, d, lo, hi, options, mip_leaf=leaf).run(sub)
             entry.update(stats)
             if status == VIOLATED:
-                return (*found, k, "input splitting")
-            entry.update(status=status, how="input splitting" if status == HOLDS else "time limit (input splitting)")
+                return (*found, k, "branch and bound")
+            entry.update(status=status, how="branch and bound" if status == HOLDS else
+                         "time limit (branch and bound)")
             if clock.out():
                 break
         if rnd == 0 and (clock.limit is None or len(pending) <= 1):

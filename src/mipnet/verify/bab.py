@@ -1,0 +1,478 @@
+"""Batched branch and bound on linear-relaxation bounds: the default search of :func:`mipnet.verify.check_property`.
+
+One disjunct ``A [x; y] <= b`` over an input box is decided as follows. Sub-problems — input boxes, each with a set
+of ReLU splits — live in arrays and are processed in batches:
+
+1. **Bounds** (:mod:`mipnet.bounds.crown`): CROWN bounds of every neuron for the whole batch, then a lower bound
+   on every row ``A_r [x; y] - b_r`` with optimised lower ReLU slopes (alpha-CROWN). A sub-problem whose best row
+   bound exceeds the margin ``RELAX (1 + |b_r|)`` holds no point of the region and is dropped.
+2. **Falsification**: the minimising corners of the rows and the box centres are run through
+   :meth:`Network.forward`; a point inside the region ends the search (``violated``, re-checked).
+3. **Exact leaves**: a sub-problem with no unstable ReLU is affine, decided exactly by one small LP (a candidate
+   it returns is re-checked by the forward pass); with few unstable ReLUs (``mip_threshold``) the caller's exact
+   MIP decides it.
+4. **Branching**: the rest are split — on an input dimension (networks with few inputs: batched strong branching,
+   every dimension's two halves bounded and the one whose worse half is best kept) or on an unstable ReLU (many
+   inputs: the neuron of largest ``|coefficient| * min(-l, u)`` in the best row's backward pass, the BaBSR-style
+   score), the two children get the split as bounds.
+
+The disjunct **holds** when every sub-problem was dropped; a time or size limit leaves it **unknown**. Soundness:
+a row is called empty only from a bound computed in float64 and widened for rounding
+(:func:`mipnet.bounds.crown._box_min`), then compared with a margin of ``RELAX (1 + |b_r|)``; every counterexample is a
+forward-pass re-check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+from scipy.optimize import linprog
+
+from mipnet.bounds.crown import BoxBounds, Chain, Relu, box_bounds, combine_rows, forward_bounds, lower, optimise_rows
+from mipnet.clock import Clock
+from mipnet.io.vnnlib import Disjunct
+from mipnet.network import Network
+from mipnet.verify.falsify import gradient_descent_into_region
+
+RELAX = 1e-6        # a row is proved empty on a box when its lower bound exceeds RELAX (1 + |b_r|)
+
+
+class Branching(StrEnum):
+    """What the branch and bound splits."""
+
+    AUTO = "auto"      #: input splitting for at most ``input_split_max`` inputs, ReLU splitting above
+    INPUT = "input"
+    RELU = "relu"
+
+
+@dataclass
+class BabOptions:
+    """Settings of the batched branch and bound.
+
+    Attributes
+    ----------
+    batch : int
+        Sub-problems bounded together.
+    alpha_iterations : int
+        Gradient steps on the lower ReLU slopes per batch (0: plain CROWN).
+    branching : Branching
+    input_split_max : int
+        Largest input dimension for which ``AUTO`` splits inputs.
+    mip_threshold : int
+        Sub-problems with at most this many unstable ReLUs go to the exact leaf (when one is given).
+    max_subproblems : int
+        Sub-problems bounded before the search gives up (``unknown``).
+    threads : int
+        Threads that bound the chunks of a batch at once.
+    aspect : float
+        Input splitting cuts the widest input (relative to the root box) when the best-scoring one is more than
+        ``aspect`` times narrower, so every input shrinks and the search converges.
+    """
+
+    batch: int = 512
+    alpha_iterations: int = 8
+    branching: Branching = Branching.AUTO
+    input_split_max: int = 12
+    mip_threshold: int = 12
+    max_subproblems: int = 5_000_000
+    threads: int = 1
+    aspect: float = 32.0
+
+
+@dataclass
+class _Pool:
+    """Open sub-problems: boxes, ReLU splits (one int8 array per ReLU layer), and the parent's bound."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    splits: list
+    score: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.score)
+
+    def take(self, k: int) -> _Pool:
+        """Remove and return the ``k`` sub-problems of lowest score (the hardest first)."""
+        if k >= len(self):
+            idx = np.arange(len(self))
+        else:
+            idx = np.argpartition(self.score, k)[:k]
+        keep = np.ones(len(self), bool)
+        keep[idx] = False
+        out = _Pool(self.lo[idx], self.hi[idx], [None if s is None else s[idx] for s in self.splits],
+                    self.score[idx])
+        self.lo, self.hi, self.score = self.lo[keep], self.hi[keep], self.score[keep]
+        self.splits = [None if s is None else s[keep] for s in self.splits]
+        return out
+
+    def add(self, other: _Pool) -> None:
+        self.lo = np.concatenate([self.lo, other.lo])
+        self.hi = np.concatenate([self.hi, other.hi])
+        self.score = np.concatenate([self.score, other.score])
+        self.splits = [None if s is None else np.concatenate([s, t]) for s, t in zip(self.splits, other.splits)]
+
+
+@dataclass
+class BabStats:
+    """What the search did."""
+
+    subproblems: int = 0
+    batches: int = 0
+    lp_leaves: int = 0
+    mip_leaves: int = 0
+    max_open: int = 0
+    branching: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"subproblems": self.subproblems, "batches": self.batches, "lp_leaves": self.lp_leaves,
+                "mip_leaves": self.mip_leaves, "max_open": self.max_open, "branching": self.branching}
+
+
+MipLeaf = Callable[[np.ndarray, np.ndarray, list, list], tuple[str, tuple | None]]
+
+
+class DisjunctSearch:
+    """Branch and bound for one disjunct (see the module docstring).
+
+    Parameters
+    ----------
+    net : Network
+    d : Disjunct
+    lo, hi : ndarray
+        The disjunct's input box.
+    options : BabOptions
+    mip_leaf : callable, optional
+        ``(lo, hi, pre_bounds, splits) -> (status, (x, y) or None)``: an exact decision of one sub-problem
+        (``pre_bounds``: per non-linearity (lower, upper) for that box; ``splits``: its ReLU splits).
+    """
+
+    def __init__(self, net: Network, d: Disjunct, lo: np.ndarray, hi: np.ndarray, options: BabOptions | None = None,
+                 mip_leaf: MipLeaf | None = None, chain: Chain | None = None) -> None:
+        self.net, self.d = net, d
+        self.options = options or BabOptions()
+        self.chain = chain if chain is not None else lower(net)
+        self.mip_leaf = mip_leaf
+        A, b = d.other_rows()
+        n = net.n_inputs
+        self.A, self.b = A, b
+        self.A_x, self.A_y = A[:, :n], A[:, n:]
+        self.margin = RELAX * (1 + np.abs(b))
+        self.lo, self.hi = np.asarray(lo, float), np.asarray(hi, float)
+        br = self.options.branching
+        if br == Branching.AUTO:
+            br = Branching.INPUT if n <= self.options.input_split_max else Branching.RELU
+        if br == Branching.RELU and not any(isinstance(op, Relu) for op in self.chain.activations):
+            br = Branching.INPUT
+        self.branching = br
+        self.stats = BabStats(branching=str(br))
+
+    # ------------------------------------------------------------------------------------------ evaluation
+    def _bound(self, pool: _Pool, alpha: bool = True, cheap: bool = False) -> tuple:
+        """Bounds of a batch: (per-box best row margin, corners, BoxBounds, per-row bounds), computed in
+        ``threads`` chunks at once (numpy releases the GIL in its array loops and matrix products)."""
+        T = self.options.threads
+        if T <= 1 or len(pool) < 2 * T:
+            return self._bound_chunk(pool, alpha, cheap)
+        parts = np.array_split(np.arange(len(pool)), T)
+        chunks = [_Pool(pool.lo[i], pool.hi[i], [None if s is None else s[i] for s in pool.splits], pool.score[i])
+                  for i in parts]
+        with ThreadPoolExecutor(T) as ex:
+            outs = list(ex.map(lambda c: self._bound_chunk(c, alpha, cheap), chunks))
+        bb = BoxBounds(pool.lo, pool.hi, [(np.concatenate([o[2].pre[k][0] for o in outs]),
+                                           np.concatenate([o[2].pre[k][1] for o in outs]))
+                                          for k in range(len(outs[0][2].pre))])
+        return (np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs]), bb,
+                np.concatenate([o[3] for o in outs]))
+
+    def _bound_chunk(self, pool: _Pool, alpha: bool, cheap: bool) -> tuple:
+        """:meth:`_bound` on one chunk."""
+        bound_fn = forward_bounds if cheap else box_bounds
+        bb = bound_fn(self.chain, pool.lo, pool.hi, pool.splits)
+        if len(self.b) == 0:
+            # no output rows: the region is the box itself (minus input rows, none here)
+            v = np.full((len(pool), 1), -np.inf)
+            return v[:, 0], np.repeat(((pool.lo + pool.hi) / 2)[:, None, :], 1, axis=1), bb, v
+        iters = self.options.alpha_iterations if alpha else 0
+        v, corners, L, c = optimise_rows(self.chain, bb, self.A_x, self.A_y, self.b, iterations=iters,
+                                         target=float(self.margin.max()))
+        slack = v - self.margin[None, :]
+        best = slack.max(axis=1)
+        if len(self.b) > 1:
+            # a convex combination of the rows can prove a box that no single row proves
+            comb, x = combine_rows(L, c - self.margin[None, :], pool.lo, pool.hi)
+            best = np.maximum(best, comb)
+            corners = np.concatenate([corners, x[:, None, :]], axis=1)
+        infeasible = np.zeros(len(pool), bool)
+        for lo_, hi_ in bb.pre:
+            infeasible |= np.any(lo_ > hi_, axis=1)
+        best = np.where(infeasible, np.inf, best)   # contradictory ReLU splits: an empty sub-problem
+        return best, corners, bb, slack
+
+    def _counterexample(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The first of the candidate inputs ``X`` that lies in the region (forward-pass check), if any."""
+        X = np.clip(X, self.lo, self.hi)
+        Y = self.net.forward(X.reshape(len(X), *self.net.input_shape)).reshape(len(X), -1)
+        inside = np.all(np.concatenate([X, Y], axis=1) @ self.A.T <= self.b, axis=1) if len(self.b) else \
+            np.ones(len(X), bool)
+        for k in np.flatnonzero(inside):
+            if self.d.holds_at(X[k], Y[k]):
+                return X[k], Y[k]
+        return None
+
+    def _lp_leaf(self, lo: np.ndarray, hi: np.ndarray, W: np.ndarray, c: np.ndarray,
+                 side: tuple[np.ndarray, np.ndarray]) -> tuple[str, tuple | None]:
+        """Exact decision of an affine sub-problem ``y = W x + c`` on a box with the ReLU splits' half-spaces
+        ``side`` (``S x <= s``): the LP ``min t`` with every row ``<= b + t``; a positive optimum (safely) means
+        empty, else the LP's point is re-checked."""
+        G = self.A_x + self.A_y @ W
+        g = self.A_y @ c
+        n = len(lo)
+        cost = np.zeros(n + 1)
+        cost[-1] = 1.0
+        S, s = side
+        A_ub = np.vstack([np.hstack([G, -np.ones((len(g), 1))]), np.hstack([S, np.zeros((len(s), 1))])])
+        res = linprog(cost, A_ub=A_ub, b_ub=np.concatenate([self.b - g, s]),
+                      bounds=[*zip(lo, hi), (None, None)], method="highs")
+        if res.status == 2 and len(s):
+            return "holds", None     # the splits' half-spaces miss the box (the bounds said otherwise): empty
+        if res.status != 0:
+            return "unknown", None
+        if len(s):
+            # with split half-spaces the LP's own optimum decides (no dual bound is formed here): a positive
+            # optimum must clear the margin by a wide safety factor, otherwise the point is re-checked
+            if res.fun > 1e-6 * (1 + np.abs(self.b).max()) + np.max(self.margin):
+                return "holds", None
+            found = self._counterexample(res.x[:n][None])
+            return ("violated", found) if found is not None else ("unknown", None)
+        # a bound from the LP's dual (any convex combination of the rows is a valid lower bound)
+        w = np.abs(res.ineqlin.marginals)
+        w = w / w.sum() if w.sum() > 0 else np.ones(len(g)) / len(g)
+        coef = w @ G
+        val = np.where(coef > 0, lo, hi) @ coef + w @ (g - self.b)
+        if val - 1e-9 * (1 + abs(val) + np.abs(coef) @ np.maximum(np.abs(lo), np.abs(hi))) > w @ self.margin:
+            return "holds", None
+        found = self._counterexample(res.x[:n][None])
+        return ("violated", found) if found is not None else ("unknown", None)
+
+    # ------------------------------------------------------------------------------------------- branching
+    def _split_inputs(self, pool: _Pool) -> _Pool:
+        """Batched strong branching on the input dimensions: both halves of every dimension are bounded by CROWN
+        (without slope optimisation), the dimension whose worse half is best wins."""
+        P, n = pool.lo.shape
+        dims = np.arange(n)
+        mid = (pool.lo + pool.hi) / 2
+        # children for every (box, dim): left halves then right halves
+        lo_l = np.repeat(pool.lo, n, axis=0)
+        hi_l = np.repeat(pool.hi, n, axis=0)
+        hi_l[np.arange(P * n), np.tile(dims, P)] = np.repeat(mid, n, axis=0)[np.arange(P * n), np.tile(dims, P)]
+        lo_r = np.repeat(pool.lo, n, axis=0)
+        hi_r = np.repeat(pool.hi, n, axis=0)
+        lo_r[np.arange(P * n), np.tile(dims, P)] = np.repeat(mid, n, axis=0)[np.arange(P * n), np.tile(dims, P)]
+        splits = [None if s is None else np.repeat(s, n, axis=0) for s in pool.splits]
+        kids = _Pool(np.concatenate([lo_l, lo_r]), np.concatenate([hi_l, hi_r]),
+                     [None if s is None else np.concatenate([s, s]) for s in splits], np.zeros(2 * P * n))
+        best, _, _, _ = self._bound(kids, alpha=False, cheap=True)
+        self.stats.subproblems += len(kids)
+        left, right = best[: P * n].reshape(P, n), best[P * n:].reshape(P, n)
+        width = pool.hi - pool.lo
+        score = np.minimum(left, right) + 1e-3 * np.maximum(left, right)
+        score = np.where(width > 0, score, -np.inf)
+        j = np.argmax(score, axis=1)
+        # the chosen input must not be much narrower (relative to the root box) than the widest: otherwise split
+        # the widest. Without this rule ties and weak scores can cut one input forever while the others stay
+        # wide, and the bounds never converge; with it every input shrinks.
+        rel_width = width / np.where(self.hi > self.lo, self.hi - self.lo, 1.0)
+        widest = np.argmax(rel_width, axis=1)
+        too_thin = rel_width[np.arange(P), j] * self.options.aspect < rel_width[np.arange(P), widest]
+        j = np.where(too_thin, widest, j)
+        rows = np.arange(P) * n + j
+        chosen = np.concatenate([rows, P * n + rows])
+        out = _Pool(kids.lo[chosen], kids.hi[chosen], [None if s is None else s[chosen] for s in kids.splits],
+                    best[chosen])
+        return out
+
+    def _split_relus(self, pool: _Pool, bb: object, corners: np.ndarray, slack: np.ndarray
+                     ) -> tuple[_Pool, np.ndarray]:
+        """Split every sub-problem on its unstable ReLU of largest score. Returns the children and the indices
+        of the sub-problems that have no unstable ReLU left (they must be decided otherwise)."""
+        P = len(pool)
+        best_score = np.full(P, -np.inf)
+        best_layer = np.zeros(P, int)
+        best_unit = np.zeros(P, int)
+        relu_k = [k for k, op in enumerate(self.chain.activations) if isinstance(op, Relu)]
+        for k in relu_k:
+            l, u = bb.pre[k]
+            unst = (l < 0) & (u > 0)
+            # BaBSR-style: the triangle's area scaled by the layer's position; deeper layers after shallower ones
+            s = np.where(unst, np.minimum(-l, u) * u / np.maximum(u - l, 1e-30), -np.inf)
+            unit = np.argmax(s, axis=1)
+            val = s[np.arange(P), unit]
+            better = val > best_score
+            best_score = np.where(better, val, best_score)
+            best_layer = np.where(better, k, best_layer)
+            best_unit = np.where(better, unit, best_unit)
+        ok = ~np.isneginf(best_score)
+        splits = []
+        for k, s in enumerate(pool.splits):
+            if s is None:
+                splits.append(None)
+                continue
+            pos, neg = s.copy(), s.copy()
+            hit = ok & (best_layer == k)
+            pos[np.flatnonzero(hit), best_unit[hit]] = 1
+            neg[np.flatnonzero(hit), best_unit[hit]] = -1
+            splits.append(np.concatenate([pos[ok], neg[ok]]))
+        kids = _Pool(np.concatenate([pool.lo[ok], pool.lo[ok]]), np.concatenate([pool.hi[ok], pool.hi[ok]]), splits,
+                     np.concatenate([slack.max(axis=1)[ok]] * 2))
+        return kids, np.flatnonzero(~ok)
+
+    # ---------------------------------------------------------------------------------------------- search
+    def run(self, clock: Clock) -> tuple[str, tuple | None, dict]:
+        """Decide the disjunct: ``("holds" | "violated" | "unknown", (x, y) or None, stats)``."""
+        if np.any(self.lo > self.hi):
+            return "holds", None, self.stats.as_dict()
+        relu_sizes = [op.size if isinstance(op, Relu) else None for op in self.chain.activations]
+        splits = [None if m is None else np.zeros((1, m), np.int8) for m in relu_sizes]
+        if self.branching == Branching.INPUT:
+            splits = [None] * len(relu_sizes)
+        pool = _Pool(self.lo[None].copy(), self.hi[None].copy(), splits, np.zeros(1))
+        started = clock.elapsed
+        self._per_box = None
+        while len(pool):
+            if self.stats.subproblems:
+                self._per_box = (clock.elapsed - started) / self.stats.subproblems
+            if clock.out() or self.stats.subproblems >= self.options.max_subproblems:
+                self.stats.max_open = max(self.stats.max_open, len(pool))
+                return "unknown", None, self.stats.as_dict()
+            batch = pool.take(self._batch_size(clock))
+            self.stats.batches += 1
+            self.stats.subproblems += len(batch)
+            best, corners, bb, slack = self._bound(batch)
+            open_ = best <= 0
+            if not open_.any():
+                continue
+            idx = np.flatnonzero(open_)
+            cand = np.concatenate([corners[idx].reshape(-1, corners.shape[-1]),
+                                   (batch.lo[idx] + batch.hi[idx]) / 2])
+            found = self._counterexample(cand)
+            if found is None and len(self.b):
+                # a short gradient attack from the corners of the hardest open sub-problems
+                hard = idx[np.argsort(best[idx])[:32]]
+                starts = corners[hard].reshape(-1, corners.shape[-1])
+                path = gradient_descent_into_region(self.chain, self.A, self.b, self.lo, self.hi, starts, steps=10)
+                found = self._counterexample(path)
+            if found is not None:
+                return "violated", found, self.stats.as_dict()
+            rest = self._leaves(batch, idx, bb)
+            if isinstance(rest, tuple):
+                return rest
+            if not len(rest):
+                continue
+            sub = _Pool(batch.lo[rest], batch.hi[rest], [None if s is None else s[rest] for s in batch.splits],
+                        best[rest])
+            if self.branching == Branching.INPUT:
+                kids = self._split_inputs(sub)
+                keep = kids.score <= 0
+                kids = _Pool(kids.lo[keep], kids.hi[keep], [None if s is None else s[keep] for s in kids.splits],
+                             kids.score[keep])
+            else:
+                sub_bb = _take_bounds(bb, rest)
+                kids, stuck = self._split_relus(sub, sub_bb, corners[rest], slack[rest])
+                for i in rest[stuck]:
+                    # nothing left to split (no unstable ReLU; max-pools undecided, or a boundary case): only the
+                    # exact MIP can settle it, and without one the disjunct stays open
+                    if self.mip_leaf is None:
+                        return "unknown", None, self.stats.as_dict()
+                    self.stats.mip_leaves += 1
+                    status, found = self.mip_leaf(batch.lo[i], batch.hi[i], [(l[i], u[i]) for l, u in bb.pre],
+                                                  [None if s is None else s[i] for s in batch.splits])
+                    if status == "violated":
+                        return "violated", found, self.stats.as_dict()
+                    if status != "holds":
+                        return "unknown", None, self.stats.as_dict()
+            pool.add(kids)
+            self.stats.max_open = max(self.stats.max_open, len(pool))
+        return "holds", None, self.stats.as_dict()
+
+    def _batch_size(self, clock: Clock) -> int:
+        """The batch size, smaller when the time left would not cover a full batch (so a time limit is kept)."""
+        left = clock.left()
+        if left is None or self._per_box is None:
+            return self.options.batch
+        # a batch of b boxes costs about b (1 + 2 n) sub-problem bounds with input strong branching
+        per = self._per_box * (1 + (2 * self.chain.n_inputs if self.branching == Branching.INPUT else 0))
+        return int(np.clip(left / 2 / max(per, 1e-9), 8, self.options.batch))
+
+    def _leaves(self, batch: _Pool, idx: np.ndarray, bb: object) -> np.ndarray | tuple:
+        """Settle the open sub-problems ``idx`` that an exact leaf can decide; the indices still open, or a
+        ``("violated", (x, y), stats)`` result."""
+        unstable = bb.unstable()
+        rest = []
+        for i in idx:
+            if unstable[i] == 0 and self._affine_on_box(bb, i):
+                self.stats.lp_leaves += 1
+                W, c, side = self._affine_map(bb, i, [None if s is None else s[i] for s in batch.splits])
+                status, found = self._lp_leaf(batch.lo[i], batch.hi[i], W, c, side)
+                if status == "violated":
+                    return "violated", found, self.stats.as_dict()
+                if status == "holds":
+                    continue
+            elif self.mip_leaf is not None and unstable[i] <= self.options.mip_threshold:
+                self.stats.mip_leaves += 1
+                pre = [(l[i], u[i]) for l, u in bb.pre]
+                status, found = self.mip_leaf(batch.lo[i], batch.hi[i], pre,
+                                              [None if s is None else s[i] for s in batch.splits])
+                if status == "violated":
+                    return "violated", found, self.stats.as_dict()
+                if status == "holds":
+                    continue
+            rest.append(i)
+        return np.array(rest, dtype=int)
+
+    def _affine_on_box(self, bb: object, i: int) -> bool:
+        """Whether every non-linearity is fixed on box ``i`` (ReLUs stable, max-pools dominated)."""
+        for op, (l, u) in zip(self.chain.activations, bb.pre):
+            if isinstance(op, Relu):
+                continue        # counted by unstable()
+            wl, wu = l[i][op.windows], u[i][op.windows]
+            top = wl.max(axis=1)
+            second = np.where(np.arange(wl.shape[1]) == np.argmax(wl, axis=1)[:, None], -np.inf, wu).max(axis=1)
+            if np.any(top < second):
+                return False
+        return True
+
+    def _affine_map(self, bb: object, i: int, splits: list) -> tuple[np.ndarray, np.ndarray, tuple]:
+        """The network's exact affine map on sub-problem ``i`` (every non-linearity fixed), and the half-spaces
+        ``S x <= s`` of its ReLU splits."""
+        n = self.chain.n_inputs
+        W, c = np.eye(n), np.zeros(n)
+        S, s = [np.zeros((0, n))], [np.zeros(0)]
+        k = 0
+        for op in self.chain.ops:
+            if hasattr(op, "W"):
+                W, c = op.W @ W, op.W @ c + op.b
+                continue
+            l = bb.pre[k][0][i]
+            if isinstance(op, Relu):
+                if splits[k] is not None:
+                    pos, neg = splits[k] > 0, splits[k] < 0
+                    S += [-W[pos], W[neg]]
+                    s += [c[pos], -c[neg]]
+                on = (l >= 0).astype(float)
+                W, c = on[:, None] * W, on * c
+            else:
+                sel = op.windows[np.arange(len(op.windows)), np.argmax(l[op.windows], axis=1)]
+                W, c = W[sel], c[sel]
+            k += 1
+        return W, c, (np.vstack(S), np.concatenate(s))
+
+
+def _take_bounds(bb: object, rows: np.ndarray) -> object:
+    """The bounds of the sub-problems ``rows`` of a batch."""
+    out = type(bb)(bb.lo[rows], bb.hi[rows], [(l[rows], u[rows]) for l, u in bb.pre])
+    return out
