@@ -21,7 +21,7 @@ def _same_weights(a, b):
 @pytest.mark.parametrize("kind", ["dense", "conv"])
 def test_export_import_roundtrip_is_exact(tmp_path, kind, dense_net, conv_net):
     net = dense_net([4, 6, 5, 3], 1) if kind == "dense" else conv_net(2)
-    to_onnx(net, tmp_path / "n.onnx")
+    to_onnx(net, tmp_path / "n.onnx", dtype="float64")
     back = load_onnx(tmp_path / "n.onnx")
     _same_weights(net, back)
     X = np.random.default_rng(0).normal(size=(7, *net.input_shape))
@@ -31,7 +31,7 @@ def test_export_import_roundtrip_is_exact(tmp_path, kind, dense_net, conv_net):
 def test_onnxruntime_matches_forward_dense_float64(tmp_path, dense_net):
     ort = pytest.importorskip("onnxruntime")
     net = dense_net([5, 8, 8, 4], 3)
-    to_onnx(net, tmp_path / "n.onnx")
+    to_onnx(net, tmp_path / "n.onnx", dtype="float64")
     sess = ort.InferenceSession(str(tmp_path / "n.onnx"))
     X = np.random.default_rng(1).normal(size=(20, 5))
     np.testing.assert_allclose(sess.run(None, {"input": X})[0], net.forward(X), atol=1e-6)
@@ -99,11 +99,13 @@ def test_unsupported_node_names_node_and_op(tmp_path):
         load_onnx(path)
 
 
-def test_relu_in_unsupported_place(tmp_path):
-    path, _ = _ir3_model(tmp_path, extra_nodes=[helper.make_node("Relu", ["y0"], ["y1"], name="r_end"),
-                                                helper.make_node("Relu", ["y1"], ["y2"], name="r_twice")])
-    with pytest.raises(FormatError, match=r"'r_twice'.*Relu"):
-        load_onnx(path)
+def test_relu_twice_is_read_as_one_relu(tmp_path):
+    path, reference = _ir3_model(tmp_path, extra_nodes=[helper.make_node("Relu", ["y0"], ["y1"], name="r_end"),
+                                                        helper.make_node("Relu", ["y1"], ["y2"], name="r_twice")])
+    net = load_onnx(path)
+    assert [la.relu for la in net.layers] == [True, True]
+    X = np.random.default_rng(1).normal(size=(40, 3))
+    np.testing.assert_allclose(net.forward(X), np.maximum(reference(X), 0), rtol=1e-12, atol=1e-12)
 
 
 def test_damaged_file(tmp_path):
