@@ -425,3 +425,72 @@ def test_export_runs_in_onnxruntime_for_every_layer_kind(tmp_path, dtype, conv_n
 def test_export_rejects_unknown_dtype(dense_net):
     with pytest.raises(FormatError, match="dtype"):
         to_onnx(dense_net([2, 2], 0), dtype="int8")
+
+
+# ------------------------------------------------------------------------------------------ residual blocks
+def _dense_residual(tmp_path, relu_first, relu_end, depth):
+    """x (signed, or after a ReLU) -> [Gemm (-> Relu)] * depth ... + x, widened into plain Dense layers."""
+    rng = np.random.default_rng(20)
+    inits = {"W0": rng.normal(size=(4, 4)), "b0": rng.normal(size=4)}
+    nodes = [helper.make_node("Gemm", ["x", "W0", "b0"], ["h0"], transB=1)]
+    skip = "h0"
+    if relu_first:
+        nodes.append(helper.make_node("Relu", ["h0"], ["s"]))
+        skip = "s"
+    cur = skip
+    for k in range(depth):
+        inits[f"W{k + 1}"], inits[f"b{k + 1}"] = rng.normal(size=(4, 4)), rng.normal(size=4)
+        nodes.append(helper.make_node("Gemm", [cur, f"W{k + 1}", f"b{k + 1}"], [f"g{k}"], transB=1))
+        cur = f"g{k}"
+        if k < depth - 1 or relu_end:
+            nodes.append(helper.make_node("Relu", [cur], [f"r{k}"]))
+            cur = f"r{k}"
+    nodes += [helper.make_node("Add", [cur, skip], ["sum"], name="residual"),
+              helper.make_node("Relu", ["sum"], ["rs"]),
+              helper.make_node("Gemm", ["rs", "Wout", "bout"], ["y"], transB=1)]
+    inits["Wout"], inits["bout"] = rng.normal(size=(2, 4)), rng.normal(size=2)
+    return _graph_model(tmp_path, nodes, inits, ["N", 4], "y")
+
+
+@pytest.mark.parametrize("relu_first", [True, False])
+@pytest.mark.parametrize("relu_end", [True, False])
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_dense_residual_add_is_exact(tmp_path, relu_first, relu_end, depth):
+    net = _matches_onnxruntime(_dense_residual(tmp_path, relu_first, relu_end, depth), n=40, low=-3, high=3)
+    assert all(la.kind == "dense" for la in net.layers)
+
+
+def test_torch_conv_residual_block_export(tmp_path):
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    torch.manual_seed(2)
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU())
+            self.branch = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(),
+                                        nn.Conv2d(3, 2, 1), nn.BatchNorm2d(2))
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(2 * 5 * 5, 3))
+
+        def forward(self, x):
+            h = self.stem(x)
+            return self.head(torch.relu(self.branch(h) + h))
+
+    module = Block()
+    _randomise_batchnorm(module)
+    net = _matches_onnxruntime(_torch_export(tmp_path, module, torch.zeros(1, 1, 5, 5)), rtol=1e-5, atol=1e-5)
+    assert [la.kind for la in net.layers] == ["conv2d", "conv2d", "conv2d", "flatten", "dense"]
+
+
+def test_residual_branch_that_changes_the_image_size_is_refused(tmp_path):
+    rng = np.random.default_rng(21)
+    inits = {"K": rng.normal(size=(1, 1, 3, 3)), "W": rng.normal(size=(16, 2))}
+    nodes = [helper.make_node("Conv", ["x", "K"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("Conv", ["r", "K"], ["c2"], kernel_shape=[3, 3], pads=[2, 2, 2, 2], dilations=[1, 1]),
+             helper.make_node("MaxPool", ["c2"], ["p"], kernel_shape=[3, 3]),
+             helper.make_node("Add", ["p", "r"], ["s"], name="res"),
+             helper.make_node("Flatten", ["s"], ["f"]), helper.make_node("MatMul", ["f", "W"], ["y"])]
+    with pytest.raises(FormatError, match=r"'res'.*Add"):
+        load_onnx(_graph_model(tmp_path, nodes, inits, ["N", 1, 4, 4], "y", elem=_F32))

@@ -17,6 +17,9 @@ Import walks the graph node by node (ONNX graphs are topologically sorted) and t
 - padded or ceil-mode pooling is written as an exact zero-padding layer (a linear ``Conv2D`` with a single
   identity tap, which can also pad unevenly) before an unpadded pooling layer: exact for max pooling of a
   non-negative activation (after a ReLU; refused otherwise) and for average pooling that counts the padding;
+- ``Add`` of the activation and an earlier tensor of the chain (a residual block with an identity skip) widens the
+  affine layers of the branch so that they carry the skip through (exactly: through a ReLU as is when it is
+  non-negative, else as ``relu(x)`` and ``relu(-x)``) and adds it back in the branch's last affine layer;
 - a trailing ``Softmax``/``LogSoftmax``/``ArgMax`` (and what only post-processes it: ``ArrayFeatureExtractor``,
   ``ZipMap``, ``Cast``...) is dropped: the network returns the scores before it, whose argmax is the same. The
   import records a note (:class:`OnnxImport`; :func:`load_onnx` issues it as a
@@ -87,6 +90,17 @@ class OnnxImport:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """The state of the layer chain where a tensor was computed (for a residual ``Add`` that reads it again)."""
+
+    n_layers: int
+    shape: Shape
+    full: Shape
+    nonneg: bool
+    plain: bool          # no pending elementwise map: the tensor is the output of the first ``n_layers`` layers
+
+
 def _onnx() -> Any:
     try:
         import onnx
@@ -133,6 +147,8 @@ class _GraphReader:
         self.score: str | None = None    # once a Softmax/ArgMax tail starts: the scores before it
         self.tail: set[str] = set()      # tensors computed by the dropped tail
         self.notes: list[str] = []
+        self.saved: dict[str, _Snapshot] = {}
+        self._snapshot()
 
     # ------------------------------------------------------------------------------------------ helpers
     def _fail(self, node: Any, why: str) -> FormatError:
@@ -151,8 +167,8 @@ class _GraphReader:
                 vals.append(None)
                 uses_act = True
             else:
-                raise self._fail(node, f"input {name!r} is neither a constant nor the running activation "
-                                       "(only sequential networks are supported)")
+                raise self._fail(node, f"input {name!r} is neither a constant nor the running activation (only "
+                                       "sequential networks, with residual Adds of an identity skip, are supported)")
         return vals, uses_act
 
     @staticmethod
@@ -174,6 +190,10 @@ class _GraphReader:
     def _advance(self, node: Any, full: Shape) -> None:
         self.current = node.output[0]
         self.full = tuple(int(d) for d in full)
+        self._snapshot()
+
+    def _snapshot(self) -> None:
+        self.saved[self.current] = _Snapshot(len(self.layers), self.shape, self.full, self.nonneg, self.pend is None)
 
     def _add_layer(self, layer: Layer) -> None:
         self.shape = tuple(layer.build(self.shape))
@@ -522,8 +542,112 @@ class _GraphReader:
         return (vals[1], True) if vals[0] is None else (vals[0], False)
 
     def _op_Add(self, node: Any) -> None:
+        tensors = [n for n in node.input if n and n not in self.consts]
+        if len(tensors) == 2 and tensors[0] == tensors[1] == self.current:      # x + x
+            self._elementwise(node, 2.0, 0.0)
+            return
+        if len(tensors) == 2 and self.current in tensors:
+            skip = tensors[1] if tensors[0] == self.current else tensors[0]
+            if skip not in self.saved:
+                raise self._fail(node, f"input {skip!r} is not on the layer chain")
+            self._residual(node, self.saved[skip])
+            return
         c, _ = self._constant_operand(node)
         self._elementwise(node, 1.0, c)
+
+    # ------------------------------------------------------------------------------------- residual blocks
+    def _residual(self, node: Any, snap: _Snapshot) -> None:
+        """``branch(x) + x`` for an identity skip ``x``: the branch's affine layers are widened to carry ``x``.
+
+        A carried copy passes a ReLU unchanged when ``x >= 0`` (known after a ReLU); a signed ``x`` is carried as
+        ``relu(x)`` and ``relu(-x)`` from the first ReLU layer on, and ``x = relu(x) - relu(-x)`` is added back at
+        the end. Exact; a convolution carries ``x`` through a centre tap, so every convolution of the branch must
+        keep the image size (stride 1, kernel ``2 * padding + 1``).
+        """
+        if snap.full != self.full:
+            raise self._fail(node, f"residual Add of a {snap.full} and a {self.full} tensor: only an identity skip of "
+                                   "the same shape is supported")
+        if not snap.plain:
+            raise self._fail(node, "the skip tensor of a residual Add carries an unfolded scaling or offset")
+        j = snap.n_layers
+        if j == len(self.layers) and self.shape == snap.shape:        # (a x + b) + x, no layer in between
+            a, b = self.pend if self.pend is not None else (np.ones(self.shape), np.zeros(self.shape))
+            self.pend = (a + 1.0, b)
+            self.nonneg = False
+            self._advance(node, self.full)
+            return
+        self._flush(node)
+        branch = self.layers[j:]
+        image = len(snap.shape) == 3
+        kind = Conv2D if image else Dense
+        if self.shape != snap.shape or not branch or len(snap.shape) not in (1, 3):
+            raise self._fail(node, f"a residual branch from {snap.shape} to {self.shape} is not supported")
+        for layer in branch:
+            if not isinstance(layer, kind) or not layer.active:
+                raise self._fail(node, f"a residual branch over {snap.shape} may hold only {kind.__name__} layers, "
+                                       f"found {layer!r}")
+            if image and (layer.stride != (1, 1) or layer.kernel != (2 * layer.padding[0] + 1,
+                                                                      2 * layer.padding[1] + 1)):
+                raise self._fail(node, f"a convolution in a residual branch must keep the image size (stride 1, "
+                                       f"kernel 2 * padding + 1), found {layer!r}")
+        d = snap.shape[0]
+        eye = np.eye(d)
+        pair = False           # the carry is (relu(x), relu(-x)) rather than x
+        carry = 0              # carried channels entering the layer (0: the layer's own input is x)
+        new: list[Layer] = []
+        for i, layer in enumerate(branch):
+            relu = bool(layer.relu)
+            o, n = layer.weight.shape[:2]
+            if i == len(branch) - 1 and not relu:                            # the last layer adds x to its output
+                M = np.zeros((o, n + carry))
+                if carry == 0:
+                    M[:, :n] = eye
+                else:
+                    M[:, n:] = np.hstack([eye, -eye]) if pair else eye       # carry -> x
+                new.append(self._embed(layer, M, relu))
+                break
+            if relu and not snap.nonneg and not pair:                        # x -> (relu(x), relu(-x))
+                T = np.vstack([eye, -eye])
+                pair = True
+            else:
+                T = np.eye(2 * d if pair else d)
+            M = np.zeros((o + T.shape[0], n + carry))
+            M[o:, :n] = T if carry == 0 else 0.0
+            M[o:, n:] = T if carry else 0.0
+            new.append(self._embed(layer, M, relu))
+            carry = T.shape[0]
+            if i == len(branch) - 1:                                         # ReLU at the end: a layer adds x
+                back = np.hstack([eye, -eye]) if pair else eye
+                new.append(self._embed(None, np.hstack([np.eye(o), back]), False, image))
+        shape = snap.shape
+        for layer in new:
+            shape = tuple(layer.build(shape))
+        assert shape == self.shape
+        self.layers = self.layers[:j] + new
+        self.saved = {k: v for k, v in self.saved.items() if v.n_layers <= j}
+        self.open = True
+        self.nonneg = False
+        self._advance(node, self.full)
+
+    @staticmethod
+    def _embed(layer: Dense | Conv2D | None, M: np.ndarray, relu: bool, image: bool = False) -> Dense | Conv2D:
+        """``layer`` widened to ``M.shape`` (its weights in the top-left block) plus ``M`` as a centre tap."""
+        rows = M.shape[0]
+        if layer is None:
+            weight = M[:, :, None, None] if image else M
+            return (Conv2D(rows, kernel=1, relu=relu, weight=weight, bias=np.zeros(rows)) if image
+                    else Dense(rows, relu=relu, weight=weight, bias=np.zeros(rows)))
+        o, n = layer.weight.shape[:2]
+        bias = np.concatenate([_GraphReader._bias(layer), np.zeros(rows - o)])
+        if isinstance(layer, Dense):
+            weight = np.zeros(M.shape)
+            weight[:o, :n] = layer.weight
+            return Dense(rows, relu=relu, weight=weight + M, bias=bias)
+        weight = np.zeros((*M.shape, *layer.kernel))
+        weight[:o, :n] = layer.weight
+        weight[:, :, layer.padding[0], layer.padding[1]] += M
+        return Conv2D(rows, kernel=layer.kernel, stride=layer.stride, padding=layer.padding, relu=relu, weight=weight,
+                      bias=bias)
 
     def _op_Sub(self, node: Any) -> None:
         c, act_first = self._constant_operand(node)
