@@ -50,12 +50,13 @@ from mipnet.layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D, S
 from mipnet.network import Network
 
 ONNX_OPERATORS: tuple[str, ...] = (
-    "Add", "ArgMax", "AveragePool", "BatchNormalization", "Cast", "Concat", "Constant", "Conv", "Div", "Dropout",
-    "Flatten", "Gather", "Gemm", "Identity", "LogSoftmax", "MatMul", "MaxPool", "Mul", "Neg", "Relu", "Reshape",
-    "Shape", "Slice", "Softmax", "Squeeze", "Sub", "Transpose", "Unsqueeze",
+    "Add", "ArgMax", "AveragePool", "BatchNormalization", "Cast", "Constant", "Conv", "Div", "Dropout", "Flatten",
+    "Gemm", "Identity", "LogSoftmax", "MatMul", "MaxPool", "Mul", "Neg", "Relu", "Reshape", "Shape", "Softmax",
+    "Squeeze", "Sub", "Transpose", "Unsqueeze",
 )
-"""Operators the importer reads on the activation path (any operator of the default domain that onnx's reference
-evaluator implements is also read where all its inputs are constants)."""
+"""Operators the importer reads on the activation path, within the limits of the module docstring. Any operator of
+the default domain that onnx's reference evaluator implements (``Slice``, ``Concat``, ``Gather``...) is also read
+where all its inputs are constants."""
 
 ONNX_OPSET_VERSIONS: tuple[int, ...] = tuple(range(7, 22))
 """Default-domain opset versions the importer is tested against (operators are read with their opset's
