@@ -307,11 +307,19 @@ def test_padded_and_ceil_mode_max_pooling(tmp_path, pool):
     _matches_onnxruntime(_pool_model(tmp_path, **pool), rtol=1e-5, atol=1e-5)
 
 
-def test_padded_max_pooling_of_a_signed_activation_and_dilation_are_refused(tmp_path):
-    with pytest.raises(FormatError, match=r"'pool'.*MaxPool.*non-negative"):
-        load_onnx(_pool_model(tmp_path, relu=False, kernel_shape=[2, 2], pads=[1, 1, 1, 1]))
-    with pytest.raises(FormatError, match=r"'pool'.*MaxPool.*dilated"):
-        load_onnx(_pool_model(tmp_path, kernel_shape=[2, 2], dilations=[2, 2]))
+@pytest.mark.parametrize("pool", [dict(kernel_shape=[2, 2], dilations=[2, 2]),
+                                  dict(kernel_shape=[3, 2], dilations=[2, 3], strides=[2, 1]),
+                                  dict(kernel_shape=[3, 3], dilations=[2, 2], pads=[2, 1, 2, 1], strides=[2, 2]),
+                                  dict(kernel_shape=[2, 3], dilations=[1, 2], strides=[2, 2], ceil_mode=1)])
+def test_dilated_max_pooling_becomes_relu_layers(tmp_path, pool):
+    net = _matches_onnxruntime(_pool_model(tmp_path, **pool), rtol=1e-5, atol=1e-5)
+    assert not any(la.kind == "maxpool2d" for la in net.layers)
+
+
+def test_padded_or_dilated_max_pooling_of_a_signed_activation_is_refused(tmp_path):
+    for pool in (dict(kernel_shape=[2, 2], pads=[1, 1, 1, 1]), dict(kernel_shape=[2, 2], dilations=[2, 2])):
+        with pytest.raises(FormatError, match=r"'pool'.*MaxPool.*non-negative"):
+            load_onnx(_pool_model(tmp_path, relu=False, **pool))
 
 
 def test_transpose_that_reorders_the_activation_is_named(tmp_path):

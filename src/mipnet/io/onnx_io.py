@@ -17,6 +17,8 @@ Import walks the graph node by node (ONNX graphs are topologically sorted) and t
 - padded or ceil-mode pooling is written as an exact zero-padding layer (a linear ``Conv2D`` with a single
   identity tap, which can also pad unevenly) before an unpadded pooling layer: exact for max pooling of a
   non-negative activation (after a ReLU; refused otherwise) and for average pooling that counts the padding;
+  dilated max pooling (of a non-negative activation) becomes convolutions with ReLUs, by
+  ``max(a, b) = relu(a - b) + relu(b)``;
 - ``Add`` of the activation and an earlier tensor of the chain (a residual block with an identity skip) widens the
   affine layers of the branch so that they carry the skip through (exactly: through a ReLU as is when it is
   non-negative, else as ``relu(x)`` and ``relu(-x)``) and adds it back in the branch's last affine layer;
@@ -495,36 +497,84 @@ class _GraphReader:
         if not uses_act:
             raise self._fail(node, "pooling of a constant")
         self._need_image(node)
-        if any(int(d) != 1 for d in a.get("dilations", [1, 1])):
-            raise self._fail(node, "dilated pooling is not supported")
         kernel = [int(k) for k in a["kernel_shape"]]
         if len(kernel) != 2:
             raise self._fail(node, "only 2-D pooling is supported")
         stride = [int(s) for s in a.get("strides", [1, 1])]        # the ONNX default stride is 1
-        pads = self._pads(node, a, tuple(kernel), stride, [1, 1])
-        if int(a.get("ceil_mode", 0)) and cls is AvgPool2D:
-            raise self._fail(node, "ceil-mode average pooling is not supported")
+        dilation = [int(d) for d in a.get("dilations", [1, 1])]
+        dilated = any(d != 1 for d in dilation)
+        k_eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
+        pads = self._pads(node, a, tuple(kernel), stride, dilation)
+        if cls is AvgPool2D and (dilated or int(a.get("ceil_mode", 0))):
+            raise self._fail(node, "dilated or ceil-mode average pooling is not supported")
         if int(a.get("ceil_mode", 0)):
             for ax in range(2):
                 size = self.full[2 + ax] + pads[ax] + pads[ax + 2]
-                out = -(-(size - kernel[ax]) // stride[ax]) + 1
+                out = -(-(size - k_eff[ax]) // stride[ax]) + 1
                 if (out - 1) * stride[ax] >= self.full[2 + ax] + pads[ax]:   # the last window must start inside
                     out -= 1
-                pads[ax + 2] += max((out - 1) * stride[ax] + kernel[ax] - size, 0)
+                pads[ax + 2] += max((out - 1) * stride[ax] + k_eff[ax] - size, 0)
         self._flush(node)
         was_nonneg = self.nonneg
+        if cls is MaxPool2D and (any(pads) or dilated) and not self.nonneg:
+            raise self._fail(node, "padded, ceil-mode or dilated max pooling is read exactly only for a "
+                                   "non-negative activation (after a ReLU)")
         if any(pads):
-            if cls is MaxPool2D and not self.nonneg:
-                raise self._fail(node, "padded or ceil-mode max pooling is read exactly only for a non-negative "
-                                       "activation (after a ReLU)")
             if cls is AvgPool2D and not int(a.get("count_include_pad", 0)):
                 raise self._fail(node, "padded average pooling that excludes the padding from the average "
                                        "(count_include_pad=0) is not supported")
             self._pad_layer(pads)
-        self._add_layer(cls(tuple(kernel), tuple(stride)))
-        self.open = False
+        if dilated:
+            self._max_tree(kernel, stride, dilation)
+        else:
+            self._add_layer(cls(tuple(kernel), tuple(stride)))
+            self.open = False
         self.nonneg = was_nonneg
         self._advance(node, (1, *self.shape))
+
+    def _max_tree(self, kernel: list[int], stride: list[int], dilation: list[int]) -> None:
+        """Dilated max pooling of a non-negative activation as convolutions with ReLUs, exactly.
+
+        ``max(a, b) = relu(a - b) + relu(b)`` for ``b >= 0``: the first convolution (the dilated window, with the
+        pooling's stride) gives ``relu(t_p - t_q)`` and ``relu(t_q)`` for pairs of window taps, each further 1x1
+        convolution halves the number of candidates, and a last linear 1x1 convolution sums the final pair.
+        """
+        c = self.shape[0]
+        taps = [(i * dilation[0], j * dilation[1]) for i in range(kernel[0]) for j in range(kernel[1])]
+        k_eff = ((kernel[0] - 1) * dilation[0] + 1, (kernel[1] - 1) * dilation[1] + 1)
+
+        def pairs(values: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+            """Rows computing relu(v_a - v_b), relu(v_b) per pair (relu(v) for a last odd one); the new values."""
+            rows = []
+            for k in range(0, len(values) - 1, 2):
+                rows += [values[k] - values[k + 1], values[k + 1]]
+            if len(values) % 2:
+                rows.append(values[-1])
+            n = len(rows)
+            new = [np.eye(n)[k] + np.eye(n)[k + 1] for k in range(0, 2 * (len(values) // 2), 2)]
+            if len(values) % 2:
+                new.append(np.eye(n)[n - 1])
+            return np.array(rows), new
+
+        def blocks(w: np.ndarray) -> np.ndarray:     # the same per-channel weights for every channel
+            o, n = w.shape[:2]
+            full = np.zeros((c * o, c * n, *w.shape[2:]))
+            for ch in range(c):
+                full[ch * o:(ch + 1) * o, ch * n:(ch + 1) * n] = w
+            return full
+
+        first = np.zeros((len(taps), *k_eff))        # each tap as a functional of the window
+        for k, (i, j) in enumerate(taps):
+            first[k, i, j] = 1.0
+        rows, values = pairs(list(first))
+        self._add_layer(Conv2D(c * len(rows), kernel=k_eff, stride=tuple(stride), relu=True,
+                               weight=blocks(rows[:, None]), bias=np.zeros(c * len(rows))))
+        while len(values) > 1:
+            rows, values = pairs(values)
+            self._add_layer(Conv2D(c * len(rows), kernel=1, relu=True, weight=blocks(rows[:, :, None, None]),
+                                   bias=np.zeros(c * len(rows))))
+        self._add_layer(Conv2D(c, kernel=1, relu=False, weight=blocks(values[0][None, :, None, None]),
+                               bias=np.zeros(c)))
 
     def _op_MaxPool(self, node: Any) -> None:
         if len(node.output) > 1 and node.output[1]:
