@@ -162,8 +162,10 @@ def _bn(prefix, x, y):
                             [y], name=prefix, epsilon=1e-3)
 
 
-def test_batchnorm_before_after_and_alone_is_exact(tmp_path):
-    """Gemm-BN-Relu (into the Gemm), Relu-BN-Gemm (into the next Gemm), a final BN (an affine layer of its own)."""
+@pytest.mark.parametrize("opset", [7, 9, 11, 13, 17, 21])
+def test_batchnorm_before_after_and_alone_is_exact(tmp_path, opset):
+    """Gemm-BN-Relu (into the Gemm), Relu-BN-Gemm (into the next Gemm), a final BN (an affine layer of its own),
+    under the range of opsets that ``mipnet supports --onnx-opset-versions`` names."""
     rng = np.random.default_rng(0)
     inits = {"W1": rng.normal(size=(6, 4)), "b1": rng.normal(size=6), "W2": rng.normal(size=(3, 6)),
              "b2": rng.normal(size=3), **_bn_params(rng, 6, "bn1"), **_bn_params(rng, 6, "bn2"),
@@ -172,7 +174,7 @@ def test_batchnorm_before_after_and_alone_is_exact(tmp_path):
              helper.make_node("Relu", ["n1"], ["r1"]), _bn("bn2", "r1", "n2"),
              helper.make_node("Gemm", ["n2", "W2", "b2"], ["g2"], transB=1), helper.make_node("Relu", ["g2"], ["r2"]),
              _bn("bn3", "r2", "y")]
-    net = _matches_onnxruntime(_graph_model(tmp_path, nodes, inits, ["N", 4], "y"))
+    net = _matches_onnxruntime(_graph_model(tmp_path, nodes, inits, ["N", 4], "y", opset=opset))
     assert [la.kind for la in net.layers] == ["dense", "dense", "dense"]
     assert [la.relu for la in net.layers] == [True, True, False]
 
