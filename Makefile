@@ -22,6 +22,8 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install --quiet gurobipy || echo "gurobipy not installed: the Gurobi tests will be skipped"
 	# Marabou (verification cross-check) is optional
 	$(BIN)/pip install --quiet maraboupy==2.0.0 || echo "maraboupy not installed: its cross-check will be skipped"
+	# skl2onnx (scikit-learn MLP -> ONNX, for an ONNX import test) is optional
+	$(BIN)/pip install --quiet skl2onnx || echo "skl2onnx not installed: its ONNX import test will be skipped"
 	touch $@
 
 demo: $(VENV)/.installed

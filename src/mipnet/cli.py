@@ -1,4 +1,4 @@
-"""The ``mipnet`` command line: train, predict, info, demo, verify."""
+"""The ``mipnet`` command line: train, predict, info, demo, verify, supports, vnncomp."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mipnet.cli_vnnlib import add_instance_parser, add_supports_parser, add_vnncomp_parser
 from mipnet.errors import DataError, MIPNetError, SettingsError
 from mipnet.model import Model, Scaler
 
@@ -472,6 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
         add_verify = None
     if add_verify is not None:
         add_verify(sub)
+    add_supports_parser(sub)
+    add_vnncomp_parser(sub)
+    add_instance_parser(sub)
     return p
 
 
@@ -496,9 +500,7 @@ def main(argv: list[str] | None = None) -> int:
             from rich.console import Console  # here, not at the top: --help and verify start without it
 
             return commands[args.command](args, Console(soft_wrap=True, highlight=False))
-        from mipnet.cli_verify import run
-
-        return run(args)
+        return args.func(args)
     except (MIPNetError, OSError) as exc:
         print(f"mipnet: error: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@
     mipnet verify model.json --robust-at point.csv --eps 0.05 --label 3
     mipnet verify net.nnet --bounds LOWER,UPPER        # LOWER/UPPER: numbers or CSV files
     mipnet verify model.json --monotone 2 --box=-1,1 [--decreasing] [--output 0]
+    mipnet verify QUERY.vnnlib --network NAME=MODEL.onnx --timeout 60    # VNN-LIB solver form: sat|unsat|unknown
 
 Prints ``holds``, ``violated`` or ``unknown`` and the time (or JSON with ``--json``). The exit code is 0 for any
 answer, including ``unknown``; 2 for an error (unreadable file, unsupported node, bad option), with a one-line
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mipnet.cli_vnnlib import run_query
 from mipnet.errors import MIPNetError, SettingsError
 
 
@@ -37,7 +39,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Add the ``verify`` subcommand to an argparse ``subparsers`` object; returns its parser."""
     p = subparsers.add_parser("verify", help="verify a trained network (VNN-LIB property, robustness, bounds)",
                               description="Prove a property of a ReLU network or find a counterexample.")
-    p.add_argument("network", metavar="NETWORK", help="network file: .onnx, .nnet or a mipnet .json")
+    p.add_argument("network", metavar="NETWORK", help="network file: .onnx, .nnet or a mipnet .json (with --network: "
+                                                      "the QUERY.vnnlib)")
     p.add_argument("property", metavar="PROPERTY", nargs="?", help="a .vnnlib property (the unsafe region)")
     p.add_argument("--robust-at", metavar="CSV", help="local robustness around the input in this CSV file")
     p.add_argument("--eps", type=float, help="L-infinity radius for --robust-at")
@@ -64,6 +67,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         "raw features, as in the CSV files of 'mipnet predict' (default), or the network's scaled "
                         "inputs")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--network", dest="networks", action="append", metavar="NAME=MODEL.onnx",
+                   help="VNN-LIB solver form: 'mipnet verify QUERY.vnnlib --network NAME=MODEL.onnx --timeout S' "
+                        "prints sat (a counterexample in the query's region), unsat (proved empty) or unknown")
+    p.add_argument("--timeout", type=float, default=None, help="with --network: seconds for the query")
+    p.add_argument("--serialise-assignments", action="store_true",
+                   help="with --network: after sat, print the assignment as ((X_0 v) ... (Y_0 v))")
     p.set_defaults(func=run)
     return p
 
@@ -140,6 +149,8 @@ def _silence_highs_banner() -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the ``verify`` subcommand; returns the process exit code."""
     _silence_highs_banner()
+    if args.networks:
+        return run_query(args)
     try:
         modes = sum(x is not None for x in (args.property, args.robust_at, args.bounds, args.monotone))
         if modes != 1:

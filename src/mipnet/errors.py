@@ -49,3 +49,7 @@ class InfeasibleConstraintsError(NoSolutionError):
     def __init__(self, message: str, conflict: list | None = None) -> None:
         super().__init__(message, proved_infeasible=True)
         self.conflict = conflict or []
+
+
+class ConversionNote(UserWarning):
+    """A file was read with a documented, deliberate change (e.g. a trailing ``Softmax`` dropped from an ONNX graph)."""
