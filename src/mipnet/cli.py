@@ -1,4 +1,4 @@
-"""The ``mipnet`` command line: train, predict, info, demo, verify."""
+"""The ``mipnet`` command line: train, predict, info, demo, verify, repair."""
 
 from __future__ import annotations
 
@@ -472,6 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
         add_verify = None
     if add_verify is not None:
         add_verify(sub)
+    from mipnet.cli_repair import add_parser as add_repair
+
+    add_repair(sub)
     return p
 
 
@@ -496,6 +499,10 @@ def main(argv: list[str] | None = None) -> int:
             from rich.console import Console  # here, not at the top: --help and verify start without it
 
             return commands[args.command](args, Console(soft_wrap=True, highlight=False))
+        if args.command == "repair":
+            from mipnet.cli_repair import run as run_repair
+
+            return run_repair(args)
         from mipnet.cli_verify import run
 
         return run(args)
