@@ -4,10 +4,11 @@ a violated property is proved, with the drawdown on 10,000 inputs of the network
 Pairs: N2_9 with property 8 and N1_9 with property 7 (the repair literature's cases), and the other violated pairs
 that the verifier answers in under a second (bench/RESULTS.md, issue 4): N1_9 with properties 3 and 4, N2_9 with
 property 2. For each: ``repair(net, prop, layers=1, norm="l1", decision="argmin")`` with 500 reference inputs drawn
-uniformly from the network's input box (the normalised box of the NNet header), a 600 s limit (at most 240 s per
-verification); then the drawdown (argmin advisories that change) and the largest output change on 10,000 other
-inputs of the box. A proved repair is exported as float32 ONNX, read back, and verified again by mipnet
-(``method="mip"``) and by Marabou (``bench_verify.run_marabou``, where maraboupy is installed) on those float32 weights.
+uniformly from the network's input box (the normalised box of the NNet header) and a 600 s limit (the first
+verification, of the original network, gets at most 200 s; each later one the time left); then the drawdown
+(argmin advisories that change) and the largest output change on 10,000 other inputs of the box. A proved repair
+is exported as float32 ONNX, read back, and verified again by mipnet (``method="mip"``) and by Marabou
+(``bench_verify.run_marabou``, where maraboupy is installed) on those float32 weights.
 
 Usage (run from the repository root)::
 
@@ -50,7 +51,8 @@ def _run_marabou():
     return mod.run_marabou
 
 
-def run_pair(net_id: str, p: int, time_limit: float, verify_time: float, cross_time: float) -> dict:
+def run_pair(net_id: str, p: int, time_limit: float, verify_time: float | None, cross_time: float,
+             margin: float) -> dict:
     from mipnet.io import load_any, load_vnnlib
     from mipnet.io.onnx_io import to_onnx
     from mipnet.repair import behaviour_change, repair
@@ -63,9 +65,9 @@ def run_pair(net_id: str, p: int, time_limit: float, verify_time: float, cross_t
     T = np.random.default_rng(2).uniform(lo, hi, (10_000, 5))
     t0 = time.perf_counter()
     res = repair(net, prop, layers=1, norm="l1", reference=R, decision="argmin", time_limit=time_limit,
-                 verify_time=verify_time)
+                 verify_time=verify_time, margin=margin)
     wall = time.perf_counter() - t0
-    row = {"net": net_id, "prop": p, "status": str(res.status), "time": wall,
+    row = {"net": net_id, "prop": p, "margin": margin, "status": str(res.status), "time": wall,
            "verifier": None if res.verification is None else str(res.verification.status),
            "verifier_time": None if res.verification is None else res.verification.time,
            "note": res.note, "rounds": len(res.rounds) - 1, "points": res.counterexamples,
@@ -115,7 +117,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out_repair.jsonl")
     ap.add_argument("--only", action="append", metavar="NET:PROP", help="e.g. 2_9:8 (repeatable)")
     ap.add_argument("--time-limit", type=float, default=600.0)
-    ap.add_argument("--verify-time", type=float, default=240.0)
+    ap.add_argument("--verify-time", type=float, default=None, help="seconds per verification (default: the time "
+                    "left; the first gets at most a third of the time limit)")
+    ap.add_argument("--margin", type=float, default=1e-3, help="repair margin (mipnet.repair.repair)")
     ap.add_argument("--cross-time", type=float, default=120.0, help="seconds for each float32 re-verification")
     ap.add_argument("--table", type=Path, default=None, help="print the table of an existing JSONL file")
     args = ap.parse_args()
@@ -128,7 +132,7 @@ def main() -> None:
     rows = []
     with open(args.out, "w", encoding="utf-8") as fh:
         for net_id, p in pairs:
-            row = run_pair(net_id, p, args.time_limit, args.verify_time, args.cross_time)
+            row = run_pair(net_id, p, args.time_limit, args.verify_time, args.cross_time, args.margin)
             rows.append(row)
             fh.write(json.dumps(row, default=float) + "\n")
             fh.flush()

@@ -54,6 +54,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--decision", choices=[d.value for d in Decision], default=Decision.ARGMAX.value,
                    help="the network's decision for the drawdown: argmax, or argmin (ACAS Xu) (default argmax)")
     p.add_argument("--time-limit", type=float, default=600.0, help="seconds for the whole repair (default 600)")
+    p.add_argument("--verify-time", type=float, default=None, help="seconds per verification (default: the time "
+                                                                   "left)")
     p.add_argument("--max-rounds", type=int, default=30, help="repair rounds, each one MIP and one verification")
     p.add_argument("--keep-unproved", action="store_true", help="write the last candidate even when it is not proved")
     p.add_argument("--seed", type=int, default=0)
@@ -122,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
         prop = load_vnnlib(args.property, net.n_inputs, net.n_outputs)
         reference = None if args.reference is None else read_reference(args.reference, net.n_inputs)
         res = repair(net, prop, layers=args.layers, norm=args.norm, reference=reference, n_reference=args.samples,
-                     decision=args.decision, time_limit=args.time_limit, max_rounds=args.max_rounds, seed=args.seed)
+                     decision=args.decision, time_limit=args.time_limit, verify_time=args.verify_time,
+                     max_rounds=args.max_rounds, seed=args.seed)
         written = None
         if res.network is not None and (res.proved or args.keep_unproved):
             if dst.suffix.lower() == ".json":

@@ -76,14 +76,14 @@ def test_kept_decisions_give_no_drawdown_on_the_reference_set():
 def test_multi_output_disjunction_is_repaired_and_proved():
     net, prop = three_class_net(), parse_vnnlib(class_zero_unsafe())
     assert check_property(net, prop, method="mip").status == "violated"
-    res = repair(net, prop, norm=Norm.L1, time_limit=120, decision="argmax")
+    res = repair(net, prop, norm=Norm.L1, n_reference=100, time_limit=120, decision="argmax")
     assert res.proved
     assert check_property(res.network, prop, method="mip", time_limit=60).status == "holds"
     assert res.change["l1"] > 0 and res.change["per_layer"][0]["changed"] == 0
     X = sample_region(prop, 2000, np.random.default_rng(5))
     Y = res.network.forward(X)
     assert not np.isfinite(unsafe_depth(prop, X, Y)).any()            # dense sampling agrees with the proof
-    assert res.behaviour == behaviour_change(net, res.network, sample_region(prop, 500, np.random.default_rng(0)),
+    assert res.behaviour == behaviour_change(net, res.network, sample_region(prop, 100, np.random.default_rng(0)),
                                              "argmax")
 
 
@@ -98,10 +98,13 @@ def test_already_safe_network_needs_no_change():
 def test_two_layers_find_a_smaller_change():
     # with the hidden layer free too, scaling the hidden unit by 1/2 suffices: L1 change (1 + margin) / 2
     net, prop = line_net(), parse_vnnlib(ONE_D)
-    res = repair(net, prop, layers=2, norm=Norm.L1, output_weight=0.0, keep_decisions=False, time_limit=120)
+    R = np.linspace(0.0, 1.0, 6)[:, None]
+    res = repair(net, prop, layers=2, norm=Norm.L1, reference=R, output_weight=0.0, keep_decisions=False,
+                 time_limit=120)
     assert res.proved
     assert check_property(res.network, prop, method="mip", time_limit=30).status == "holds"
-    one = repair(net, prop, layers=1, norm=Norm.L1, output_weight=0.0, keep_decisions=False, time_limit=60)
+    one = repair(net, prop, layers=1, norm=Norm.L1, reference=R, output_weight=0.0, keep_decisions=False,
+                 time_limit=60)
     assert res.change["l1"] < one.change["l1"] - 0.3
     assert res.change["l1"] >= (1 + MARGIN) / 2 - 1e-6
     assert res.change["per_layer"][0]["changed"] > 0 or res.change["per_layer"][1]["changed"] > 0

@@ -50,6 +50,8 @@ from mipnet.verify.results import Verdict, VerificationResult
 MARGIN = 1e-3
 #: share of the remaining time one round's repair MIP may use (the rest is kept for verification)
 MIP_SHARE = 0.5
+#: share of the time limit the first verification (of the original network, for its counterexample) may use
+FIRST_SHARE = 1 / 3
 #: inputs sampled per round over the region (and near each counterexample) to find more unsafe points
 SEARCH_SAMPLES = 4096
 #: at most this many disjuncts are read to find the input boxes of a property (for sampling)
@@ -252,7 +254,8 @@ def repair(net: Network, prop: str | Path | Property, layers: int = 1, norm: Nor
     time_limit : float or None
         Seconds for everything (``None``: no limit).
     verify_time : float or None
-        Seconds per verification (default: the time left).
+        Seconds per verification (default: the time left; the first, of the original network, gets at most a third
+        of ``time_limit``).
     method : {"auto", "mip", "split"}
         The verifier's method (:func:`mipnet.verify.check_property`).
     solver : {"highs", "scip"} or None
@@ -319,6 +322,8 @@ def repair(net: Network, prop: str | Path | Property, layers: int = 1, norm: Nor
 
     def verify(candidate: Network, r: int) -> VerificationResult:
         budget = left()
+        if r == 0 and time_limit is not None:
+            budget = min(budget, FIRST_SHARE * time_limit)
         if verify_time is not None:
             budget = verify_time if budget is None else min(budget, verify_time)
         return check_property(candidate, prop, time_limit=None if budget is None else max(budget, 1.0),
@@ -351,6 +356,7 @@ def repair(net: Network, prop: str | Path | Property, layers: int = 1, norm: Nor
     bad = np.isfinite(unsafe_depth(prop, R, Y0))
     keep = ~bad
     points: list[np.ndarray] = [R[i] for i in np.flatnonzero(bad)]
+    rounds[0]["reference_unsafe"] = int(bad.sum())
     cand, bound = net, -np.inf
     for r in range(1, int(max_rounds) + 1):
         cex = None if res.counterexample is None else res.counterexample.reshape(-1)
