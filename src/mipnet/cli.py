@@ -1,4 +1,4 @@
-"""The ``mipnet`` command line: train, predict, info, demo, verify, supports, vnncomp."""
+"""The ``mipnet`` command line: train, predict, info, demo, verify, repair, supports, vnncomp."""
 
 from __future__ import annotations
 
@@ -473,6 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
         add_verify = None
     if add_verify is not None:
         add_verify(sub)
+    from mipnet.cli_repair import add_parser as add_repair
+
+    add_repair(sub)
     add_supports_parser(sub)
     add_vnncomp_parser(sub)
     add_instance_parser(sub)

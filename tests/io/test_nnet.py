@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from mipnet.io import load_any, load_nnet
+from mipnet import Dense, Network
+from mipnet.errors import FormatError
+from mipnet.io import load_any, load_nnet, save_nnet
 from mipnet.io.nnet import read_nnet
 
 
@@ -35,3 +37,30 @@ def test_physical_space_equals_nnet_semantics(acasxu):
     X = rng.uniform(d["mins"], d["maxs"], size=(200, 5))
     expected = norm.forward((X - d["means"][:5]) / d["ranges"][:5]) * d["ranges"][5] + d["means"][5]
     np.testing.assert_allclose(phys.forward(X), expected, rtol=1e-9, atol=1e-6)
+
+
+def test_save_nnet_round_trip_keeps_weights_and_header(tmp_path, dense_net):
+    net = dense_net([3, 5, 4, 2], seed=4)
+    norm = {"mins": [-1.0, -2.0, 0.0], "maxs": [1.0, 2.0, 3.0], "means": [0.1, 0.2, 0.3, 0.5],
+            "ranges": [2.0, 4.0, 3.0, 7.0]}
+    path = tmp_path / "net.nnet"
+    save_nnet(net, path, norm)
+    back = load_nnet(path)
+    X = np.random.default_rng(0).uniform(-1, 1, (20, 3))
+    np.testing.assert_array_equal(back.forward(X), net.forward(X))       # repr() of floats: exact
+    d = read_nnet(path)
+    for k, v in norm.items():
+        np.testing.assert_array_equal(d[k], v)
+    save_nnet(back, tmp_path / "again.nnet")                              # the header read back is written again
+    assert read_nnet(tmp_path / "again.nnet")["ranges"].tolist() == norm["ranges"]
+    save_nnet(net, tmp_path / "plain.nnet")                               # no header given: identity scaling
+    np.testing.assert_array_equal(load_nnet(tmp_path / "plain.nnet", space="physical").forward(X), net.forward(X))
+
+
+def test_save_nnet_refuses_what_nnet_cannot_hold(tmp_path, conv_net):
+    with pytest.raises(FormatError, match="Dense layers only"):
+        save_nnet(conv_net(0), tmp_path / "c.nnet")
+    net = Network([Dense(2, relu=False, weight=np.ones((2, 2)), bias=np.zeros(2)),
+                   Dense(1, weight=np.ones((1, 2)), bias=np.zeros(1))], 2)
+    with pytest.raises(FormatError, match="ReLU after every hidden layer"):
+        save_nnet(net, tmp_path / "d.nnet")

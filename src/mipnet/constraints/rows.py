@@ -38,6 +38,7 @@ from mipnet.constraints.objects import (
     WeightBound,
     WeightSign,
 )
+from mipnet.encode import Encoder
 from mipnet.errors import SettingsError
 from mipnet.io.vnnlib import Property, load_vnnlib
 from mipnet.layers import Conv2D, Dense
@@ -589,32 +590,66 @@ SAFE_MARGIN = 1e-4
 def _rows_safe_region(cs: ConstraintSet, form: TrainingFormulation, c: SafeRegion, idx: np.ndarray, other: object
                       ) -> None:
     """At each point ``x``: for every disjunct whose input rows hold at ``x``, at least one of its output rows is
-    violated by ``SAFE_MARGIN`` (a binary per row picks it; big-M from the point's output bounds)."""
+    violated by ``SAFE_MARGIN`` (see :func:`add_safe_rows`)."""
     prop = cs.unsafe_region(c)
-    m, n = form.m, cs.n_inputs
     out = form.point_out
     for p in idx:
-        x = form.points[p]
-        lo, hi = out.lo[p], out.hi[p]
-        for d in prop.disjuncts:
-            A, b = d.A, d.b
-            Ax, Ay = A[:, :n], A[:, n:]
-            outputs_rows = np.any(Ay != 0, axis=1)
-            if np.any(Ax[~outputs_rows] @ x > b[~outputs_rows] + 1e-12):
-                continue   # x is outside this disjunct's input part
-            rows = np.flatnonzero(outputs_rows)
-            if not rows.size:
-                raise SettingsError(f"{c.describe()}: a disjunct has no output rows, so its inputs are unsafe "
-                                    "whatever the network")
-            u = form.enc.binaries(rows.size)
-            for r, ur in zip(rows, u):
-                # A_r [x; y] >= b_r + margin when u_r = 1: Ay.y - big * u >= b - Ax.x + margin - big
-                need = b[r] - Ax[r] @ x + SAFE_MARGIN
-                low = float(np.maximum(Ay[r], 0) @ lo + np.minimum(Ay[r], 0) @ hi)
-                big = max(need - low, 0.0) + 1.0
-                m.add_rows(np.concatenate([out.idx[p], [ur]])[None, :], np.concatenate([Ay[r], [-big]]),
-                           lo=need - big)
-            m.add_rows(u[None, :], 1.0, lo=1.0)
+        add_safe_rows(form.enc, out.idx[p], out.lo[p], out.hi[p], form.points[p], prop, SAFE_MARGIN,
+                      c.describe())
+
+
+def add_safe_rows(enc: Encoder, out: np.ndarray, lo: np.ndarray, hi: np.ndarray, x: np.ndarray, prop: Property,
+                  margin: float = SAFE_MARGIN, what: str = "the property") -> None:
+    """Keep one point out of a VNN-LIB unsafe region: for every disjunct whose input rows hold at the input ``x``,
+    at least one of its output rows is violated by ``margin`` (a binary per row picks it when there are several;
+    big-M from the output bounds ``lo <= out <= hi``).
+
+    Parameters
+    ----------
+    enc : Encoder
+        Where the rows go (its model holds the output variables).
+    out : ndarray of int
+        The output variables of the network at ``x``, one per output.
+    lo, hi : ndarray
+        Their bounds.
+    x : ndarray
+        The (flat) input: a constant, it decides which disjuncts apply.
+    prop : Property
+        The unsafe region.
+    margin : float
+        By how much the chosen row is violated.
+    what : str
+        Names the constraint in the error for a disjunct without output rows.
+
+    Raises
+    ------
+    SettingsError
+        A disjunct that applies at ``x`` has no output rows: ``x`` is unsafe whatever the network.
+    """
+    m, n = enc.m, prop.n_inputs
+    x = np.asarray(x, dtype=float).reshape(-1)
+    for d in prop.disjuncts:
+        A, b = d.A, d.b
+        Ax, Ay = A[:, :n], A[:, n:]
+        outputs_rows = np.any(Ay != 0, axis=1)
+        if np.any(Ax[~outputs_rows] @ x > b[~outputs_rows] + 1e-12):
+            continue   # x is outside this disjunct's input part
+        rows = np.flatnonzero(outputs_rows)
+        if not rows.size:
+            raise SettingsError(f"{what}: a disjunct has no output rows, so its inputs are unsafe whatever the "
+                                "network")
+        # A_r [x; y] >= b_r + margin: Ay.y >= need
+        need = b[rows] - Ax[rows] @ x + margin
+        if rows.size == 1:
+            m.add_rows(out[None, :], Ay[rows[0]][None, :], lo=need)
+            continue
+        u = enc.binaries(rows.size)
+        for r, ur, nd in zip(rows, u, need):
+            # when u_r = 1: Ay.y - big * u >= need - big
+            low = float(np.maximum(Ay[r], 0) @ lo + np.minimum(Ay[r], 0) @ hi)
+            big = max(nd - low, 0.0) + 1.0
+            m.add_rows(np.concatenate([out, [ur]])[None, :], np.concatenate([Ay[r], [-big]]), lo=nd - big)
+        m.add_rows(u[None, :], 1.0, lo=1.0)
 
 
 def _check_safe_region(cs: ConstraintSet, X: np.ndarray, Y: np.ndarray, c: SafeRegion, idx: np.ndarray,

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from mipnet.io.json_format import load_json, save_json
-from mipnet.io.loaders import load_any
-from mipnet.io.nnet import load_nnet
+from mipnet.io.loaders import load_any, save_any
+from mipnet.io.nnet import load_nnet, save_nnet
 from mipnet.io.onnx_io import load_onnx, to_onnx
 from mipnet.io.torch_io import from_torch, to_torch
 from mipnet.io.vnnlib import Disjunct, Property, load_vnnlib, parse_vnnlib
@@ -29,4 +29,4 @@ def load_network(path: str | Path) -> Network:
 
 
 __all__ = ["Disjunct", "Property", "from_torch", "load_any", "load_json", "load_network", "load_nnet", "load_onnx",
-           "load_vnnlib", "parse_vnnlib", "save_json", "save_network", "to_onnx", "to_torch"]
+           "load_vnnlib", "parse_vnnlib", "save_any", "save_json", "save_network", "save_nnet", "to_onnx", "to_torch"]

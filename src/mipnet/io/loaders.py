@@ -1,4 +1,4 @@
-"""Load a network from a file, choosing the reader by the file's extension."""
+"""Load or save a network, choosing the reader or writer by the file's extension."""
 
 from __future__ import annotations
 
@@ -34,3 +34,36 @@ def load_any(path: str | Path) -> Network:
     from mipnet.io.nnet import load_nnet
 
     return load_nnet(p)
+
+
+#: the formats :func:`save_any` writes, by extension
+WRITABLE = (".json", ".onnx", ".nnet")
+
+
+def save_any(net: Network, path: str | Path) -> None:
+    """Write ``net`` in the format its extension names: ``.json`` (mipnet), ``.onnx`` (float64) or ``.nnet``.
+
+    Raises
+    ------
+    FormatError
+        Unknown extension, or a network the format cannot hold (NNet: Dense layers only).
+    OSError
+        The file cannot be written.
+    """
+    p = Path(path)
+    ext = p.suffix.lower()
+    if ext not in WRITABLE:
+        raise FormatError(f"{p}: cannot write network file type {ext or '(none)'!r}; supported: "
+                          f"{', '.join(WRITABLE)}")
+    if ext == ".json":
+        from mipnet.io.json_format import save_json
+
+        save_json(net, p)
+    elif ext == ".onnx":
+        from mipnet.io.onnx_io import to_onnx
+
+        to_onnx(net, p)
+    else:
+        from mipnet.io.nnet import save_nnet
+
+        save_nnet(net, p)

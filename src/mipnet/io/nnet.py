@@ -94,3 +94,52 @@ def load_nnet(path: str | Path, space: str = "normalized") -> Network:
     net = Network(layers, d["sizes"][0])
     net.nnet_normalization = {k: d[k] for k in ("mins", "maxs", "means", "ranges")}  # type: ignore[attr-defined]
     return net
+
+
+def save_nnet(net: Network, path: str | Path, normalization: dict | None = None) -> None:
+    """Write a network of Dense layers (ReLU on every hidden layer, the last linear) as an NNet file.
+
+    Parameters
+    ----------
+    net : Network
+        Its weights are written as they are: they act on normalised inputs and give normalised outputs, as the
+        network of :func:`load_nnet` with ``space="normalized"``.
+    path : str or Path
+    normalization : dict or None
+        ``mins``, ``maxs`` (one per input), ``means``, ``ranges`` (inputs + 1 output) for the header. Default: the
+        ``nnet_normalization`` of a network read by :func:`load_nnet` (so a file read and written back keeps its
+        header), else the identity (means 0, ranges 1) with unbounded input limits (``+-1.7976931348623157e308``).
+
+    Raises
+    ------
+    FormatError
+        The network is not a plain stack of Dense layers with that activation pattern.
+    """
+    layers = net.layers
+    if not all(isinstance(layer, Dense) and layer.active for layer in layers):
+        raise FormatError("NNet holds Dense layers only (no convolution, pooling, flatten or gated-off layer)")
+    if any(bool(layer.relu) != (k < len(layers) - 1) for k, layer in enumerate(layers)):
+        raise FormatError("NNet needs ReLU after every hidden layer and a linear last layer")
+    n_in, n_out = net.n_inputs, net.n_outputs
+    norm = normalization if normalization is not None else getattr(net, "nnet_normalization", None)
+    if norm is None:
+        big = float(np.finfo(float).max)
+        norm = {"mins": np.full(n_in, -big), "maxs": np.full(n_in, big), "means": np.zeros(n_in + 1),
+                "ranges": np.ones(n_in + 1)}
+    parts = {k: np.asarray(norm[k], dtype=float).reshape(-1) for k in ("mins", "maxs", "means", "ranges")}
+    for k, size in (("mins", n_in), ("maxs", n_in), ("means", n_in + 1), ("ranges", n_in + 1)):
+        if parts[k].size != size:
+            raise FormatError(f"NNet normalization: {k} needs {size} values, got {parts[k].size}")
+    sizes = [n_in] + [layer.units for layer in layers]
+
+    def line(values: np.ndarray) -> str:
+        return ",".join(repr(float(v)) for v in np.ravel(values)) + ",\n"
+
+    out = ["// Neural network in the NNet format, written by mipnet\n",
+           f"{len(layers)},{n_in},{n_out},{max(sizes)},\n", ",".join(map(str, sizes)) + ",\n", "0,\n"]
+    out += [line(parts[k]) for k in ("mins", "maxs", "means", "ranges")]
+    for layer in layers:
+        out += [line(row) for row in layer.weight]
+        bias = np.zeros(layer.units) if layer.bias is None else layer.bias
+        out += [f"{float(b)!r},\n" for b in bias]
+    Path(path).write_text("".join(out), encoding="utf-8")

@@ -1,0 +1,409 @@
+"""Provable repair: the smallest change of the last layers that makes a VNN-LIB property provable.
+
+A counterexample-guided loop (DESIGN.md section 6), the repair counterpart of
+:func:`mipnet.constraints.train_with_constraints`:
+
+1. verify the network with :func:`mipnet.verify.check_property`; every counterexample (re-checked by a forward
+   pass) and a few more unsafe inputs found by sampling near it and over the region become *points*;
+2. solve the repair MIP (:class:`~mipnet.repair.formulation.RepairFormulation`): the weights and biases of the last
+   ``layers`` affine layers change as little as possible (L1 or L-inf), the outputs on a reference set move as little
+   as possible, and every point is kept out of the unsafe region by ``margin``;
+3. verify the repaired network over the whole region, from scratch; repeat from 1 until the verifier proves the
+   property, or a limit (rounds, time) is hit.
+
+``proved`` is reported only from the verifier's proof for the returned network; a verifier ``unknown`` is never
+taken as safe. Each round's MIP bound is a lower bound on the objective of any repair of those layers (fewer
+constraints than the whole region); the proved network's objective is an upper bound.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mipnet.constraints.rows import add_safe_rows
+from mipnet.errors import FormatError, SettingsError
+from mipnet.io.vnnlib import Property, load_vnnlib
+from mipnet.layers import Dense
+from mipnet.network import Network
+from mipnet.repair.formulation import RepairFormulation, decision_slack
+from mipnet.repair.results import (
+    Decision,
+    Norm,
+    OutputLoss,
+    RepairResult,
+    RepairStatus,
+    behaviour_change,
+    outputs,
+    parse_enum,
+    weight_change,
+)
+from mipnet.solvers import SolveOptions, Status, get_backend
+from mipnet.train.losses import AbsoluteError, MaxError
+from mipnet.verify import check_property
+from mipnet.verify.results import Verdict, VerificationResult
+
+#: by how much each counterexample point is kept out of the unsafe region (one of its rows violated by this much)
+MARGIN = 1e-3
+#: share of the remaining time one round's repair MIP may use (the rest is kept for verification)
+MIP_SHARE = 0.5
+#: share of the time limit the first verification (of the original network, for its counterexample) may use
+FIRST_SHARE = 1 / 3
+#: inputs sampled per round over the region (and near each counterexample) to find more unsafe points
+SEARCH_SAMPLES = 4096
+#: at most this many disjuncts are read to find the input boxes of a property (for sampling)
+MAX_BOXES = 10_000
+
+
+# ------------------------------------------------------------------------------------------ the region
+def region_boxes(prop: Property) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The distinct, bounded input boxes of a property's disjuncts (the common box of each group where it bounds
+    every input; else the disjuncts' own boxes, at most :data:`MAX_BOXES`).
+
+    Raises
+    ------
+    FormatError
+        When some input is unbounded in every box found.
+    """
+    boxes: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+    for group in prop.groups():
+        lo, hi = group.box()
+        if np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)):
+            boxes.setdefault(np.concatenate([lo, hi]).tobytes(), (lo, hi))
+            continue
+        for k, d in enumerate(group):
+            if k >= MAX_BOXES:
+                break
+            lo, hi = d.box()
+            if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+                raise FormatError("a disjunct of the property leaves some input unbounded: every input needs a "
+                                  "lower and an upper bound")
+            boxes.setdefault(np.concatenate([lo, hi]).tobytes(), (lo, hi))
+    out = [(lo, hi) for lo, hi in boxes.values() if np.all(lo <= hi)]
+    if not out:
+        raise FormatError("the property's input region is empty: nothing to repair")
+    return out
+
+
+def sample_region(prop: Property, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` inputs drawn uniformly from the input boxes of the property's disjuncts (an equal share per box)."""
+    boxes = region_boxes(prop)
+    which = rng.integers(len(boxes), size=n)
+    X = np.empty((n, prop.n_inputs))
+    for k, (lo, hi) in enumerate(boxes):
+        sel = which == k
+        X[sel] = rng.uniform(lo, hi, (int(sel.sum()), prop.n_inputs))
+    return X
+
+
+def unsafe_depth(prop: Property, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Per row: how deep ``(x, y)`` lies inside the unsafe region (``min(b - A v)`` of the best disjunct; ``>= 0``
+    inside, ``-inf`` where no disjunct holds)."""
+    V = np.concatenate([X, Y], axis=1)
+    depth = np.full(len(X), -np.inf)
+    for d in prop.disjuncts:
+        slack = d.b[None, :] - (d.A_sparse @ V.T).T
+        s = slack.min(axis=1) if slack.shape[1] else np.full(len(X), np.inf)
+        depth = np.maximum(depth, np.where(s >= 0, s, -np.inf))
+    return depth
+
+
+def _more_points(net: Network, prop: Property, x: np.ndarray | None, k: int, rng: np.random.Generator
+                 ) -> list[np.ndarray]:
+    """Up to ``k`` more inputs of the unsafe region for ``net`` (re-checked by the forward pass): the deepest of
+    random inputs near ``x`` and over the region."""
+    if k <= 0:
+        return []
+    boxes = region_boxes(prop)
+    lo = np.min([b[0] for b in boxes], axis=0)
+    hi = np.max([b[1] for b in boxes], axis=0)
+    parts = [sample_region(prop, SEARCH_SAMPLES, rng)]
+    if x is not None:
+        r = 0.05 * (hi - lo)
+        parts.append(np.clip(x + rng.uniform(-r, r, (SEARCH_SAMPLES // 4, len(x))), lo, hi))
+    X = np.vstack(parts)
+    depth = unsafe_depth(prop, X, outputs(net, X))
+    inside = np.flatnonzero(np.isfinite(depth))
+    if not inside.size:
+        return []
+    best = inside[np.argsort(-depth[inside])]
+    # spread the picks over the ranking: the deepest, then evenly down to the shallowest
+    picks = best[np.unique(np.linspace(0, len(best) - 1, min(k, len(best))).astype(int))]
+    return [X[i] for i in picks if prop.contains(X[i], outputs(net, X[i][None])[0])]
+
+
+# ------------------------------------------------------------------------------------------- the network
+def split_network(net: Network, layers: int) -> tuple[list, Network]:
+    """The fixed layers (copies) and the tail of the last ``layers`` affine layers as its own network."""
+    affine = [i for i, layer in enumerate(net.layers) if layer.is_affine]
+    if not isinstance(layers, (int, np.integer)) or not 1 <= layers <= len(affine):
+        raise SettingsError(f"layers must be a whole number in 1..{len(affine)} (the network has {len(affine)} "
+                            f"affine layers), got {layers!r}")
+    start = affine[-int(layers)]
+    tail_layers = net.layers[start:]
+    if not all(isinstance(layer, Dense) and layer.active for layer in tail_layers):
+        raise SettingsError(f"repair changes Dense layers only: the last {layers} affine layer(s) and everything "
+                            "after them must be (active) Dense layers")
+    prefix = [copy.deepcopy(layer) for layer in net.layers[:start]]
+    tail = [Dense(layer.units, relu=bool(layer.relu), weight=layer.weight.copy(),
+                  bias=None if layer.bias is None else layer.bias.copy()) for layer in tail_layers]
+    return prefix, Network(tail, tail_layers[0].in_shape)
+
+
+def _hidden(prefix: list, net: Network, X: np.ndarray) -> np.ndarray:
+    """The fixed layers' output at the inputs ``X`` (flat)."""
+    a = net.check_input(X)
+    for layer in prefix:
+        a = layer.forward(a)
+    return a.reshape(len(X), -1)
+
+
+def _join(prefix: list, tail: Network, like: Network) -> Network:
+    out = Network([copy.deepcopy(layer) for layer in prefix] + tail.layers, like.input_shape)
+    if hasattr(like, "nnet_normalization"):
+        out.nnet_normalization = like.nnet_normalization  # type: ignore[attr-defined]
+    return out
+
+
+def _objective(original: Network, net: Network, R: np.ndarray, norm: Norm, loss: OutputLoss,
+               output_weight: float, soft: tuple | None = None) -> float:
+    """The repair objective of ``net`` recomputed with numpy (``soft``: ``(keep mask, argmin, cap, weight)`` of
+    penalised decision rows)."""
+    ch = weight_change(original, net)
+    Y0, Y = outputs(original, R), outputs(net, R)
+    diff = np.abs(Y - Y0)
+    out = float(diff.max(initial=0.0)) if loss == OutputLoss.MAX else float(diff.sum(axis=1).mean()) if len(R) else 0.0
+    value = ch["l1" if norm == Norm.L1 else "linf"] + output_weight * out
+    if soft is not None:
+        keep, argmin, cap, weight = soft
+        value += weight * float(decision_slack(Y0[keep], Y[keep], argmin, cap).sum())
+    return value
+
+
+def _solve(tail: Network, H: np.ndarray, Y0: np.ndarray, loss: object, norm: Norm, max_change: float,
+           output_weight: float, prefix: list, net: Network, P: np.ndarray, prop: Property, margin: float,
+           keep: np.ndarray | None, decision: Decision, backend: object, time_limit: float | None, threads: int,
+           soft: float | None = None) -> tuple[RepairFormulation, object]:
+    """Build and solve one round's repair MIP (``keep``: mask of reference inputs whose decision is kept, as hard
+    rows or, with ``soft``, penalised)."""
+    form = RepairFormulation(tail, H, Y0, loss, norm == Norm.L1, max_change, output_weight,
+                             points=_hidden(prefix, net, P))
+    po = form.point_out
+    for p, x in enumerate(P):
+        add_safe_rows(form.enc, po.idx[p], po.lo[p], po.hi[p], x, prop, margin, "the property")
+    if keep is not None:
+        form.keep_decisions(np.flatnonzero(keep), decision == Decision.ARGMIN, margin, soft)
+    backend.check(form.m)
+    return form, backend.solve(form.m, SolveOptions(time_limit=time_limit, threads=threads, mip_gap=1e-6))
+
+
+# ------------------------------------------------------------------------------------------------ repair
+def repair(net: Network, prop: str | Path | Property, layers: int = 1, norm: Norm | str = Norm.L1,
+           reference: np.ndarray | None = None, n_reference: int = 500, decision: Decision | str = Decision.ARGMAX,
+           output_weight: float = 1.0, output_loss: OutputLoss | str = OutputLoss.MEAN,
+           keep_decisions: bool = True, decision_weight: float = 10.0, max_change: float | None = None,
+           margin: float = MARGIN, max_rounds: int = 30, extra_points: int = 8,
+           time_limit: float | None = 600.0, verify_time: float | None = None, method: str = "auto",
+           solver: str | None = None, threads: int = 1, seed: int = 0) -> RepairResult:
+    """Change the last ``layers`` affine layers of ``net`` as little as possible so that ``prop`` is proved.
+
+    Parameters
+    ----------
+    net : Network
+        The network to repair (not modified).
+    prop : path or Property
+        A VNN-LIB property: the *unsafe* region, which must be empty for the repaired network.
+    layers : int
+        How many affine layers, counted from the output, may change (weights and biases); every layer from the
+        first of them on must be Dense. ``1`` gives a linear program (a mixed-integer one when a disjunct has more
+        than one output row); ``>= 2`` multiplies variable weights by variable activations and needs SCIP.
+    norm : Norm or {"l1", "linf"}
+        The size of the change that is minimised.
+    reference : ndarray or None
+        Inputs ``(N, n_inputs)`` on which the outputs should move as little as possible (default: ``n_reference``
+        inputs drawn uniformly from the input boxes of the property).
+    n_reference : int
+    decision : Decision or {"argmax", "argmin"}
+        The network's decision, for the drawdown (the share of reference inputs whose decision changes).
+    output_weight : float
+        Weight of the output change on the reference set in the objective (``0``: the weight change alone).
+    output_loss : OutputLoss or {"mean", "max"}
+        The output change as the mean summed absolute change, or as the largest one.
+    keep_decisions : bool
+        Keep the decision of every reference input that the original network maps outside the unsafe region (its
+        winning output stays ahead by half its original lead, at most ``margin``): linear rows, so the drawdown on
+        the reference set is 0 by construction. When they conflict with the counterexample points (the round's MIP
+        is infeasible), the round is solved again with each input's rows relaxed by a slack that costs
+        ``decision_weight`` per unit (``decisions`` in the round's entry: ``kept`` or ``penalised``). Reference
+        inputs inside the unsafe region are counterexample points from the first round on.
+    decision_weight : float
+        See ``keep_decisions``.
+    max_change : float or None
+        Every weight and bias stays within this distance of its original value (default: the largest magnitude of
+        a weight or bias of the repaired layers). Keeps the big-M values of a deeper repair finite.
+    margin : float
+        Each counterexample point is kept out of the unsafe region by this much (one of its rows violated by
+        ``margin``); a larger margin pushes the network away from the boundary, so fewer rounds are needed.
+    max_rounds : int
+        Repair rounds (each: one MIP, one verification).
+    extra_points : int
+        More unsafe inputs added per round, found by sampling near the counterexample and over the region.
+    time_limit : float or None
+        Seconds for everything (``None``: no limit).
+    verify_time : float or None
+        Seconds per verification (default: the time left; the first, of the original network, gets at most a third
+        of ``time_limit``).
+    method : {"auto", "mip", "split"}
+        The verifier's method (:func:`mipnet.verify.check_property`).
+    solver : {"highs", "scip"} or None
+        The repair MIP's solver (default HiGHS for ``layers=1``, SCIP for deeper repairs). Verification uses HiGHS.
+    threads, seed : int
+
+    Returns
+    -------
+    RepairResult
+        ``status`` is ``proved`` only when the verifier proved the property for the returned network.
+
+    Raises
+    ------
+    SettingsError, FormatError
+        Bad options, or a property that does not fit the network (before any solve).
+    """
+    t0 = time.perf_counter()
+    norm = parse_enum(Norm, norm, "norm")
+    decision = parse_enum(Decision, decision, "decision")
+    output_loss = parse_enum(OutputLoss, output_loss, "output_loss")
+    if not isinstance(prop, Property):
+        prop = load_vnnlib(prop, net.n_inputs, net.n_outputs)
+    elif (prop.n_inputs, prop.n_outputs) != (net.n_inputs, net.n_outputs):
+        raise FormatError(f"the property has {prop.n_inputs} inputs and {prop.n_outputs} outputs, the network "
+                          f"{net.n_inputs} and {net.n_outputs}")
+    prefix, tail0 = split_network(net, layers)
+    for name, v, low in (("output_weight", output_weight, 0.0), ("margin", margin, 0.0),
+                         ("decision_weight", decision_weight, 0.0)):
+        if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= low):
+            raise SettingsError(f"{name} must be a finite number >= {low:g}, got {v!r}")
+    for name, v in (("max_rounds", max_rounds), ("n_reference", n_reference), ("extra_points", extra_points)):
+        if not isinstance(v, (int, np.integer)) or v < (1 if name == "max_rounds" else 0):
+            raise SettingsError(f"{name} must be a whole number >= {1 if name == 'max_rounds' else 0}, got {v!r}")
+    if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
+        raise SettingsError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}")
+    if solver is None:
+        solver = "highs" if layers == 1 else "scip"
+    if layers > 1 and solver != "scip":
+        raise SettingsError(f"repairing {layers} layers multiplies variable weights by variable activations: it "
+                            "needs solver='scip' (spatial branch-and-bound)")
+    backend = get_backend(solver)
+    rng = np.random.default_rng(seed)
+    if reference is None:
+        R = sample_region(prop, int(n_reference), rng)
+    else:
+        R = np.asarray(reference, dtype=float)
+        if R.ndim != 2 or R.shape[1] != net.n_inputs or not len(R) or not np.all(np.isfinite(R)):
+            raise SettingsError(f"reference must be a non-empty array of finite values with {net.n_inputs} columns "
+                                f"(one row per input), got shape {R.shape}")
+    if not len(R):
+        raise SettingsError("the reference set is empty: give n_reference >= 1 or reference inputs")
+    if max_change is None:
+        max_change = max(max(float(np.max(np.abs(layer.weight))), float(np.max(np.abs(layer.bias), initial=0.0))
+                             if layer.bias is not None else 0.0) for layer in tail0.affine_layers())
+        max_change = max(max_change, 1e-6)
+    if not (np.isfinite(max_change) and max_change > 0):
+        raise SettingsError(f"max_change must be a positive number, got {max_change!r}")
+    Y0 = outputs(net, R)
+    H = _hidden(prefix, net, R)
+    loss = MaxError() if output_loss == OutputLoss.MAX else AbsoluteError()
+
+    def left() -> float | None:
+        return None if time_limit is None else time_limit - (time.perf_counter() - t0)
+
+    def verify(candidate: Network, r: int) -> VerificationResult:
+        budget = left()
+        if r == 0 and time_limit is not None:
+            budget = min(budget, FIRST_SHARE * time_limit)
+        if verify_time is not None:
+            budget = verify_time if budget is None else min(budget, verify_time)
+        return check_property(candidate, prop, time_limit=None if budget is None else max(budget, 1.0),
+                              method=method, threads=threads, seed=seed + r)
+
+    def result(status: RepairStatus, cand: Network | None, res: VerificationResult | None, note: str,
+               bound: float = -np.inf, n_points: int = 0) -> RepairResult:
+        out = RepairResult(status, cand, res, rounds=rounds, layers=int(layers), norm=norm, decision=decision,
+                           n_reference=len(R), counterexamples=n_points, lower_bound=bound, note=note)
+        if cand is not None:
+            out.change = weight_change(net, cand)
+            out.behaviour = behaviour_change(net, cand, R, decision)
+            out.objective = _objective(net, cand, R, norm, output_loss, output_weight,
+                                       (keep, decision == Decision.ARGMIN, margin, decision_weight) if soft_now
+                                       else None)
+        out.time = time.perf_counter() - t0
+        return out
+
+    rounds: list[dict] = []
+    soft_now = False
+    keep = np.zeros(len(R), dtype=bool)
+    res = verify(net, 0)
+    rounds.append({"round": 0, "points": 0, "verdict": str(res.status), "verify_time": res.time,
+                   "note": res.note})
+    if res.status == Verdict.HOLDS:
+        return result(RepairStatus.PROVED, net, res, "the network already satisfies the property: no change",
+                      bound=0.0)
+    # reference inputs the original network already maps into the unsafe region are counterexamples too; at the
+    # others the decision is kept (keep_decisions)
+    bad = np.isfinite(unsafe_depth(prop, R, Y0))
+    keep = ~bad
+    points: list[np.ndarray] = [R[i] for i in np.flatnonzero(bad)]
+    rounds[0]["reference_unsafe"] = int(bad.sum())
+    cand, bound = net, -np.inf
+    for r in range(1, int(max_rounds) + 1):
+        cex = None if res.counterexample is None else res.counterexample.reshape(-1)
+        found = ([cex] if cex is not None else []) + _more_points(cand, prop, cex, int(extra_points), rng)
+        rounds[-1]["added"] = len(found)
+        if not found:
+            note = "the verifier found no counterexample and sampling none: " + (
+                "not proved (the verifier's answer was unknown)" if res.status == Verdict.UNKNOWN else res.note)
+            return result(RepairStatus.NOT_PROVED, cand if r > 1 else None, res, note, bound, len(points))
+        points.extend(found)
+        budget = left()
+        if budget is not None and budget <= 1.0:
+            return result(RepairStatus.NOT_PROVED, cand if r > 1 else None, res,
+                          "time limit before the repair MIP of round " + str(r), bound, len(points))
+        t_mip = time.perf_counter()
+        P = np.array(points)
+        mip_limit = None if budget is None else max(budget * MIP_SHARE, 1.0)
+        form, sr = _solve(tail0, H, Y0, loss, norm, max_change, output_weight, prefix, net, P, prop, margin,
+                          keep if keep_decisions else None, decision, backend, mip_limit, threads)
+        softened = False
+        if sr.status == Status.INFEASIBLE and keep_decisions and keep.any():
+            # the kept decisions conflict with the points: solve again with them penalised (drawdown measured)
+            form, sr = _solve(tail0, H, Y0, loss, norm, max_change, output_weight, prefix, net, P, prop, margin,
+                              keep, decision, backend, mip_limit, threads, soft=decision_weight)
+            softened = True
+        soft_now = softened
+        entry = {"round": r, "points": len(points), "mip_status": str(sr.status), "mip_objective": sr.objective,
+                 "mip_bound": sr.bound, "mip_time": time.perf_counter() - t_mip, "mip_size": form.m.size(),
+                 "decisions": "none" if not (keep_decisions and keep.any()) else "penalised" if softened else "kept"}
+        rounds.append(entry)
+        bound = float(sr.bound) if np.isfinite(sr.bound) and sr.status in (
+            Status.OPTIMAL, Status.TIME_LIMIT, Status.NO_SOLUTION) else -np.inf
+        if sr.status == Status.INFEASIBLE:
+            return result(RepairStatus.NOT_PROVED, None, res,
+                          f"no change of the last {layers} layer(s) within +-{max_change:g} keeps the "
+                          f"{len(points)} counterexample points out of the unsafe region (proved infeasible)",
+                          np.inf, len(points))
+        if sr.x is None:
+            return result(RepairStatus.NOT_PROVED, cand if r > 1 else None, res,
+                          f"the repair MIP of round {r} ended without a solution ({sr.status})", bound, len(points))
+        cand = _join(prefix, form.extract(sr.x), net)
+        entry["mip_output_error"] = form.encoding.error(sr.x, form.extract(sr.x))
+        res = verify(cand, r)
+        entry.update(verdict=str(res.status), verify_time=res.time, note=res.note)
+        if res.status == Verdict.HOLDS:
+            return result(RepairStatus.PROVED, cand, res,
+                          f"proved by the verifier ({res.note}) for the returned network", bound, len(points))
+    return result(RepairStatus.NOT_PROVED, cand, res,
+                  f"not proved within {len(rounds) - 1} rounds / the time limit: the verifier's last answer was "
+                  f"{res.status} ({res.note})", bound, len(points))
