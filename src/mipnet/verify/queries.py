@@ -19,7 +19,7 @@ from mipnet.bounds import interval
 from mipnet.bounds.layer_bounds import BoundTightening, LayerBounds
 from mipnet.bounds.lp import MIP_MARGIN
 from mipnet.bounds.symbolic import supports as symbolic_supports
-from mipnet.clock import Clock
+from mipnet.clock import DEFAULT_TIME_LIMIT, Clock
 from mipnet.encode import NetworkEncoding, compute_bounds, encode_network
 from mipnet.errors import FormatError, SettingsError
 from mipnet.io.vnnlib import Disjunct, Property, load_vnnlib
@@ -29,8 +29,6 @@ from mipnet.verify import splitting
 from mipnet.verify.falsify import attack, descend_into_region, forward, sample_box
 from mipnet.verify.results import HOLDS, UNKNOWN, VIOLATED, BoundsResult, RobustnessResult, VerificationResult
 
-#: default time limit of every query (seconds): a query without an explicit limit ends, with "unknown" at worst
-DEFAULT_TIME_LIMIT = 300.0
 ROW_RELAX = 1e-6      # "holds" is proved for the region with every row relaxed by ROW_RELAX (1 + |b|)
 ROW_SHRINK = 1e-5     # second search for a counterexample strictly inside, rows tightened by ROW_SHRINK (1 + |b|)
 BOUND_SHARE = 0.5     # at most this share of the time limit goes to bound tightening
