@@ -31,12 +31,12 @@ from typing import IO
 from mipnet.solvers.base import relative_gap
 
 #: the smallest value the training objective can take: every loss (hinge, misclassification, absolute, max, squared
-#: error) and every penalty (L1, L2, L0, structure) is nonnegative, so 0 is a valid bound. Bounds below it (e.g.
-#: -6.1e-15 from floating-point rounding in a solver) are raised to it: the rule stated in every report.
+#: error) and every penalty (L1, L2, L0, structure) is nonnegative, so 0 is a valid bound. Bounds below it (a solver's
+#: -6.1e-15 from floating-point rounding, say) are raised to it: the rule stated in every report (:data:`FLOOR_RULE`).
 OBJECTIVE_FLOOR = 0.0
 #: the rule, as the reports state it
-FLOOR_RULE = ("bounds are at least 0 (the objective is a sum of nonnegative terms); a solver's bound below 0, "
-              "e.g. -6.1e-15 from rounding, is reported as 0")
+FLOOR_RULE = ("bounds are at least 0 (the objective is a sum of nonnegative terms); a solver's bound below 0, from "
+              "floating-point rounding, is reported as 0")
 
 
 class Phase(StrEnum):
