@@ -257,7 +257,6 @@ def _train_decomposed(template: Network, X: np.ndarray, y: np.ndarray, loss: Los
     yy = np.asarray(y)
     t_start = tracker.started
     starts: dict = {}
-    tracker.enter(Phase.WARM_START)
     polish = Clock(None if clock.limit is None else WARM_START_TIME_FRACTION * clock.limit, started=t_start)
     try:
         sign_output_starts(template, X, yy, config, into=starts, progress=tracker, polish_clock=polish)
