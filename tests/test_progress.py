@@ -8,8 +8,17 @@ import math
 
 import pytest
 
-from mipnet.progress import (OBJECTIVE_FLOOR, LineDisplay, LiveDisplay, Phase, ProgressEvent, TrainProgress, chain,
-                             describe, make_display)
+from mipnet.progress import (
+    OBJECTIVE_FLOOR,
+    LineDisplay,
+    LiveDisplay,
+    Phase,
+    ProgressEvent,
+    TrainProgress,
+    chain,
+    describe,
+    make_display,
+)
 from mipnet.solvers import Progress
 
 
