@@ -3,8 +3,9 @@ default settings (issue 10, item 5), for one or more checkouts in one run.
 
 Each checkout's command line runs as a separate process on a CSV of the raw features (its stdout a pipe, so progress
 comes as plain lines); every line is timestamped from the process start. Reported per checkout: seconds to the first
-progress line, to the first line of the solver (the MIP has been built and the solver runs), to the end; the build and
-solve times from the report; the status, objective and bound. The checkouts run one after the other, never together.
+progress line, to the first line with a network found (``*``), to the first line of the solver (the MIP has been
+built and the solver runs), to the end; the build and solve times from the report; the status, objective and bound.
+The checkouts run one after the other, never together.
 
     python bench/bench_build.py --src /work/before-progress/src --src src --time-limit 60 [--json out.json]
 """
@@ -25,6 +26,8 @@ from pathlib import Path
 
 #: a progress line, before (solver lines ``  *      1.2s  incumbent ...``) and after (``  *     0.1s  warm start ...``)
 PROGRESS = re.compile(r"^\s+\*?\s+\d+\.\d+s\s")
+#: a progress line with a better network (``*``)
+INCUMBENT = re.compile(r"^\s+\*\s+\d+\.\d+s\s")
 #: a line of the solver: the only progress line before; the ``solve`` phase after
 SOLVER = re.compile(r"^\s+\*?\s+\d+\.\d+s\s+(incumbent|solve)")
 
@@ -52,12 +55,14 @@ def run(src: str, data: Path, time_limit: float, hidden: int) -> dict:
     rc = proc.wait()
     total = time.perf_counter() - t0
     first = next((t for t, line in lines if PROGRESS.match(line)), None)
+    first_incumbent = next((t for t, line in lines if INCUMBENT.match(line)), None)
     first_solver = next((t for t, line in lines if SOLVER.match(line)), None)
     text = "\n".join(line for _, line in lines)
     times = re.search(r"time\s+solve ([\d.]+)s, build ([\d.]+)s, total ([\d.]+)s", text)
     status = re.search(r"^status\s+(.*)$", text, re.M)
     objective = re.search(r"^objective\s+(\S+)\s+best bound (\S+)\s+gap (\S+)", text, re.M)
-    return {"src": src, "rc": rc, "stderr": err[-500:], "first_progress_s": first, "first_solver_line_s": first_solver,
+    return {"src": src, "rc": rc, "stderr": err[-500:], "first_progress_s": first, "first_incumbent_s": first_incumbent,
+            "first_solver_line_s": first_solver,
             "end_s": total, "progress_lines": sum(bool(PROGRESS.match(line)) for _, line in lines),
             "solve_s": float(times.group(1)) if times else None, "build_s": float(times.group(2)) if times else None,
             "status": status.group(1) if status else None,
@@ -88,14 +93,15 @@ def main() -> None:
             "hidden": args.hidden, "time_limit": args.time_limit,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     print(json.dumps(info))
-    print("| checkout | commit | first progress line | first solver line | end | build (report) | solve (report) "
-          "| progress lines | status | objective | bound | gap |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| checkout | commit | first progress line | first incumbent line | first solver line | end | build (report) "
+          "| solve (report) | progress lines | status | objective | bound | gap |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         def s(v: float | None) -> str:
             return "none" if v is None else f"{v:.2f} s"
 
-        print(f"| {r['src']} | {r['commit']} | {s(r['first_progress_s'])} | {s(r['first_solver_line_s'])} | "
+        print(f"| {r['src']} | {r['commit']} | {s(r['first_progress_s'])} | {s(r['first_incumbent_s'])} | "
+              f"{s(r['first_solver_line_s'])} | "
               f"{s(r['end_s'])} | {s(r['build_s'])} | {s(r['solve_s'])} | {r['progress_lines']} | {r['status']} | "
               f"{r['objective']} | {r['bound']} | {r['gap']} |")
         if r["rc"] != 0:
