@@ -213,3 +213,17 @@ def test_events_follow_the_phases_with_times_from_launch(bc_subset) -> None:
         assert OBJECTIVE_FLOOR <= e.bound and (e.bound <= e.incumbent + 1e-9)
     incumbents = [e.incumbent for e in events]
     assert incumbents == sorted(incumbents, reverse=True) and math.isfinite(incumbents[-1])
+
+
+@pytest.mark.parametrize("solver", ["highs", "scip"])
+def test_improving_solutions_of_the_solver_appear_in_the_progress(bc_subset, solver) -> None:
+    """Without a warm start every network comes from the solver: each better one is a SOLVE event (under SCIP too)."""
+    if solver == "scip":
+        pytest.importorskip("pyscipopt")
+    X, y = bc_subset(20, 3, 0)
+    events = []
+    _, rep = train_network(_deep_net(X), X, y, make_loss("hinge"), TrainConfig(weights="ternary", warm_start=False),
+                           solver=solver, options=SolveOptions(time_limit=5, threads=1), callback=events.append)
+    found = [e for e in events if e.phase == Phase.SOLVE and e.improved]
+    assert found and all(math.isfinite(e.incumbent) and e.nodes >= 0 for e in found)
+    assert min(e.incumbent for e in found) >= rep.objective - 1e-6 * (1 + abs(rep.objective))
