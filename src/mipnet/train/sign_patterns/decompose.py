@@ -113,7 +113,7 @@ class _Decomposition:
 
     def raise_lower(self, k: int, bound: float) -> float:
         """Pattern ``k``'s bound raised to ``bound`` (valid for it); returns the bound of the whole problem."""
-        if math.isfinite(bound) and bound > self.lower[k]:
+        if not math.isnan(bound) and bound > self.lower[k]:
             self.lower[k] = bound
         whole = self.whole_bound()
         self.progress.set_bound(whole, quiet=True)
@@ -222,7 +222,9 @@ class _Decomposition:
         extra_options = {**SUB_OPTIONS.get(name, {}), **(CUTOFF_OPTIONS.get(name, {}) if cutoff is not None else {})}
         self.progress.enter(Phase.SOLVE, k, f"{form.m.n_vars} variables, {form.m.n_rows} rows"
                             + ("" if cutoff is None else f", cutoff {cutoff:.6g}"))
-        live = self.progress.solver_callback(lambda bound: self.raise_lower(k, bound))
+        # the solver's bound holds for the solutions below the cutoff: it says no more than the cutoff itself
+        live = self.progress.solver_callback(
+            lambda bound: self.raise_lower(k, bound if cutoff is None else min(bound, cutoff)))
         solve_options = replace(self.options, time_limit=remaining, cutoff=cutoff,
                                 solver_options={**extra_options, **self.options.solver_options},
                                 callback=chain(live, self.options.callback))
