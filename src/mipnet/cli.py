@@ -511,11 +511,12 @@ def main(argv: list[str] | None = None) -> int:
     launched = time.perf_counter()
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.launched = launched
     commands = {"train": cmd_train, "predict": cmd_predict, "info": cmd_info, "demo": cmd_demo}
     try:
         if args.command in commands:
             from rich.console import Console  # here, not at the top: --help and verify start without it
+
+            args.launched = launched   # progress times count from here
 
             return commands[args.command](args, Console(soft_wrap=True, highlight=False))
         from mipnet.cli_verify import run
