@@ -101,7 +101,7 @@ def test_ctrl_c_keeps_the_best_network(tmp_path):
     seen = []
     for line in proc.stdout:
         seen.append(line)
-        if "incumbent" in line:
+        if line.lstrip().startswith("*"):   # a progress line with a network found (a warm start at first)
             break
     proc.send_signal(signal.SIGINT)
     # HiGHS acts on the interrupt at its next check (measured 0.2-7 s after the signal on 2 busy cores)
@@ -305,3 +305,38 @@ def test_train_with_a_monotone_constraint_proves_it(tmp_path) -> None:
     assert "holds" in text and "Monotone(feature=0" in text
     rc = main(["train", str(path), "--target", "y", "--monotone", "nope:+", "--quiet"])
     assert rc == 2
+
+
+# ------------------------------------------------------------------------------------- progress and lost work
+def test_ctrl_c_while_the_mip_is_built_saves_the_best_network(tmp_path, data_csv, capsys, monkeypatch):
+    """Ctrl-C during the model build (was: "interrupted (no model saved)", exit 130, the warm start lost)."""
+    from mipnet.train.sign_patterns import decompose
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(decompose, "SignPatternFormulation", interrupted)
+    model = tmp_path / "model.json"
+    assert main(["train", str(data_csv), "--target", "diagnosis", "--hidden", "2", "--out", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "status            interrupted" in out and "interrupted: the best network found so far is kept" in out
+    assert f"saved {model}" in out and "best network found so far)" in out
+    assert "-inf" not in out and "gap inf" not in out
+    assert json.loads(model.read_text())["format"] == "mipnet-network"
+    assert main(["predict", str(model), str(data_csv)]) == 0
+
+
+def test_train_progress_from_launch_and_quiet(data_csv, capsys):
+    """Plain progress lines (stdout is not a terminal here) from the warm start on, per sign pattern; --quiet none;
+    the header says 'no time limit' (was: 'time limit nones')."""
+    assert main(["train", str(data_csv), "--target", "diagnosis", "--hidden", "2", "--l1", "0.01"]) == 0
+    out = capsys.readouterr().out
+    assert "no time limit" in out and "nones" not in out
+    progress = [line for line in out.splitlines() if re.match(r"\s+\*?\s+\d+\.\ds  ", line)]
+    assert progress and "warm start k=0" in progress[0]
+    assert any("cut loop k=" in line for line in progress) and "done" in progress[-1]
+    assert main(["train", str(data_csv), "--target", "diagnosis", "--hidden", "2", "--l1", "0.01", "--quiet",
+                 "--time-limit", "60"]) == 0
+    out = capsys.readouterr().out
+    assert "time limit 60 s" in out
+    assert not any(re.match(r"\s+\*?\s+\d+\.\ds  ", line) for line in out.splitlines())

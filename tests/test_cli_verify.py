@@ -30,7 +30,8 @@ def files(tmp_path, dense_net):
 def test_property_answers_and_exit_codes(files, capsys):
     d, _, _ = files
     assert main(["verify", str(d / "net.onnx"), str(d / "holds.vnnlib"), "--time-limit", "30"]) == 0
-    assert capsys.readouterr().out.startswith("holds")
+    header, verdict = capsys.readouterr().out.splitlines()[:2]
+    assert header.startswith("verifying") and "time limit 30 s" in header and verdict.startswith("holds")
     for method in ("auto", "mip", "split"):
         assert main(["verify", str(d / "net.onnx"), str(d / "violated.vnnlib"), "--json", "--method", method]) == 0
         out = json.loads(capsys.readouterr().out)
@@ -108,7 +109,7 @@ def test_robust_at_works_in_raw_feature_space(scaled_model, capsys):
         assert out["space"] == "raw feature space" and out["eps"] == 0.15
         assert out["margin_bound"] == pytest.approx(0.4 - 2.02 * 0.15, abs=1e-6)
     assert main(["verify", str(model), "--robust-at", str(d / "x.csv"), "--eps", "0.25"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().out.splitlines()[1:]   # after the header
     assert lines[0].startswith("violated") and "label 1 (class low)" in lines[0]
     assert lines[1].startswith("space: raw feature space")
     cex = np.array([float(v) for v in lines[2].split(":")[1].split(",")])
@@ -181,3 +182,19 @@ def test_verify_and_help_start_without_scikit_learn_or_unused_solvers():
                          env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"}).stdout.splitlines()
     assert out.pop() == str(src / "mipnet" / "__init__.py")
     assert out == ["[]", "[]", "mipnet.estimators mipnet.verify True"]
+
+
+def test_default_time_limit_is_the_python_apis_and_the_header_says_it(files, capsys):
+    """Without --time-limit the query runs under verify.queries.DEFAULT_TIME_LIMIT (300 s), as in the Python API, and
+    the header and the JSON say so; 'none' lifts it."""
+    from mipnet.verify.queries import DEFAULT_TIME_LIMIT
+
+    d, _, _ = files
+    assert DEFAULT_TIME_LIMIT == 300.0
+    assert main(["verify", str(d / "net.onnx"), str(d / "holds.vnnlib")]) == 0
+    out = capsys.readouterr().out
+    assert "time limit 300 s" in out.splitlines()[0] and "nones" not in out
+    assert main(["verify", str(d / "net.onnx"), str(d / "holds.vnnlib"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["time_limit"] == DEFAULT_TIME_LIMIT
+    assert main(["verify", str(d / "net.onnx"), str(d / "holds.vnnlib"), "--time-limit", "none"]) == 0
+    assert "no time limit" in capsys.readouterr().out.splitlines()[0]

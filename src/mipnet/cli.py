@@ -9,11 +9,13 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
 from mipnet.cli_vnnlib import add_instance_parser, add_supports_parser, add_vnncomp_parser
+from mipnet.clock import time_limit_text
 from mipnet.errors import DataError, MIPNetError, SettingsError
 from mipnet.model import Model, Scaler
 
@@ -53,21 +55,23 @@ def numeric_columns(path: str | Path, header: list[str], rows: list[list[str]], 
 # ------------------------------------------------------------------------------------------- progress
 
 
-def _progress_printer(console: object) -> object:
-    """A solver callback that prints each improving incumbent with the bound and gap."""
-    state = {"best": np.inf, "last": -1e9}
+def _display(args: argparse.Namespace, console: object) -> object | None:
+    """The live progress of ``train`` and ``demo`` (none with ``--quiet``): a ``rich`` live line on a terminal,
+    plain lines otherwise, with times counted from the launch of the command."""
+    if args.quiet:
+        return None
+    from mipnet.progress import make_display
 
-    def cb(p: object) -> None:
-        improved = p.incumbent < state["best"] - 1e-12
-        if improved or p.time - state["last"] >= 10.0:
-            state["best"] = min(state["best"], p.incumbent)
-            state["last"] = p.time
-            gap = "-" if not np.isfinite(p.gap) else f"{100 * p.gap:6.2f}%"
-            mark = "*" if improved else " "
-            console.print(f"  {mark} {p.time:8.1f}s  incumbent {p.incumbent:12.6g}  bound {p.bound:12.6g}  "
-                          f"gap {gap}  nodes {p.nodes}", highlight=False)
+    return make_display(console, started=getattr(args, "launched", None))
 
-    return cb
+
+def _stopped_note(report: object) -> str | None:
+    """What to say when a run ended before its proof (Ctrl-C or the time limit)."""
+    if report.status == "interrupted":
+        return "interrupted: the best network found so far is kept"
+    if report.status == "time_limit":
+        return "time limit reached: the best network found so far is kept"
+    return None
 
 
 # ------------------------------------------------------------------------------------------- commands
@@ -88,8 +92,7 @@ def _estimator_kwargs(args: argparse.Namespace, console: object) -> dict:
               input_penalty=args.input_penalty, max_inputs=args.max_inputs, max_neurons=args.max_neurons,
               filter_penalty=args.filter_penalty, max_filters=args.max_filters, layer_penalty=args.layer_penalty,
               max_layers=args.max_layers,
-              solver=args.solver, time_limit=args.time_limit, threads=args.threads, seed=args.seed,
-              callback=None if args.quiet else _progress_printer(console))
+              solver=args.solver, time_limit=args.time_limit, threads=args.threads, seed=args.seed)
     if getattr(args, "arch", None):
         from mipnet.arch import load_architecture
 
@@ -213,26 +216,35 @@ def cmd_train(args: argparse.Namespace, console: object) -> int:
     if constraints:   # region constraints hold over the data's bounding box (in the scaled space the MIP sees)
         est.set_params(constraints=constraints, region=(Xs.min(0), Xs.max(0)))
     console.print(f"training a {task} network on {len(X)} samples x {len(features)} features "
-                  f"({args.solver}, time limit {args.time_limit or 'none'}s)", highlight=False)
+                  f"({args.solver}, {time_limit_text(args.time_limit)})", highlight=False)
     console.print(f"task {task} ({why})", highlight=False)
     if args.image_shape:
         Xs = Xs.reshape(len(Xs), *_shape(args.image_shape, Xs.shape[1]))
-    try:
+    display = _display(args, console)
+    est.set_params(callback=display)
+    try:   # Ctrl-C and the time limit end the fit with the best network so far (report_.status says which)
         est.fit(Xs, y)
     except MIPNetError as exc:
         if args.out:   # one line, and no doubt about the file
             raise type(exc)(f"{str(exc).splitlines()[0]} (no model saved)") from None
         raise
+    finally:
+        if display is not None:
+            display.close()
     est.report_.feature_names = features
     console.print(str(est.report_), highlight=False)
     console.print(training_fit_line(task, est.predict(Xs), y), highlight=False)
+    note = _stopped_note(est.report_)
+    if note:
+        console.print(note, highlight=False)
     if not args.out:
         console.print("model not saved (give --out FILE to save it)", highlight=False)
         return 0
     model = dataclasses.replace(est.to_model(), preprocessing=scaler, features=features, target=args.target)
     if not _saved(model, args.out):
         return 2
-    console.print(f"saved {args.out} (the network with its {scaler.kind} feature scaling and feature names)",
+    console.print(f"saved {args.out} (the network with its {scaler.kind} feature scaling and feature names"
+                  + (f"; {est.report_.status}: the best network found so far" if note else "") + ")",
                   highlight=False)
     return 0
 
@@ -367,16 +379,24 @@ def cmd_demo(args: argparse.Namespace, console: object) -> int:
     console.print(f"mipnet demo: breast cancer (scikit-learn), first {n} rows for training, the other {len(X) - n} "
                   f"held out; one hidden layer of {args.hidden} ReLU neurons, hinge loss + {args.l1} * L1, HiGHS",
                   highlight=False)
-    clf = MIPNetClassifier(hidden=(args.hidden,), l1=args.l1, time_limit=args.time_limit,
-                           callback=None if args.quiet else _progress_printer(console))
-    clf.fit(X[:n], y[:n])
+    display = _display(args, console)
+    clf = MIPNetClassifier(hidden=(args.hidden,), l1=args.l1, time_limit=args.time_limit, callback=display)
+    try:
+        clf.fit(X[:n], y[:n])
+    finally:
+        if display is not None:
+            display.close()
     console.print(str(clf.report_), highlight=False)
     console.print(f"train accuracy {clf.score(X[:n], y[:n]):.3f}; held-out accuracy {clf.score(X[n:], y[n:]):.3f} "
                   f"on {len(X) - n} samples", highlight=False)
+    note = _stopped_note(clf.report_)
+    if note:
+        console.print(note, highlight=False)
     if args.out:
         if not _saved(clf, args.out):
             return 2
-        console.print(f"saved {args.out}", highlight=False)
+        console.print(f"saved {args.out}" + (f" ({clf.report_.status}: the best network found so far)" if note
+                                            else ""), highlight=False)
     else:
         console.print("model not saved (give --out FILE to save it)", highlight=False)
     return 0
@@ -495,12 +515,15 @@ def _solver_args(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mipnet`` command."""
+    launched = time.perf_counter()
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"train": cmd_train, "predict": cmd_predict, "info": cmd_info, "demo": cmd_demo}
     try:
         if args.command in commands:
             from rich.console import Console  # here, not at the top: --help and verify start without it
+
+            args.launched = launched   # progress times count from here
 
             return commands[args.command](args, Console(soft_wrap=True, highlight=False))
         return args.func(args)

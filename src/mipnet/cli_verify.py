@@ -32,7 +32,21 @@ from pathlib import Path
 import numpy as np
 
 from mipnet.cli_vnnlib import run_query
+from mipnet.clock import DEFAULT_TIME_LIMIT, time_limit_text
 from mipnet.errors import MIPNetError, SettingsError
+
+
+def _seconds(text: str) -> float | None:
+    """A ``--time-limit`` value: a positive number of seconds, or ``none``."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds or 'none', got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds or 'none', got {text!r}")
+    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -54,7 +68,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--decreasing", action="store_true", help="with --monotone: non-increasing (default: "
                    "non-decreasing)")
     p.add_argument("--output", type=int, default=0, help="with --monotone: the output index (default 0)")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds for the whole query")
+    p.add_argument("--time-limit", type=_seconds, default=DEFAULT_TIME_LIMIT, metavar="SECONDS",
+                   help=f"seconds for the whole query, or 'none' for no limit (default: {DEFAULT_TIME_LIMIT:g}, as in "
+                        "the Python API)")
     p.add_argument("--solver", choices=["highs", "scip"], default="highs")
     p.add_argument("--tightening", choices=["interval", "lp", "mip"], default="lp",
                    help="bound tightening before the MIP (default: lp)")
@@ -146,6 +162,16 @@ def _silence_highs_banner() -> None:
         os.close(saved)
 
 
+def _query_name(args: argparse.Namespace) -> str:
+    if args.property is not None:
+        return f"property {args.property}"
+    if args.robust_at is not None:
+        return f"robustness at {args.robust_at}, eps {args.eps:g}" if args.eps is not None else "robustness"
+    if args.monotone is not None:
+        return f"monotonicity in input {args.monotone}"
+    return "output bounds"
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the ``verify`` subcommand; returns the process exit code."""
     _silence_highs_banner()
@@ -157,6 +183,9 @@ def run(args: argparse.Namespace) -> int:
             raise SettingsError("give exactly one query: a PROPERTY file, --robust-at CSV, --bounds LOWER,UPPER, or "
                                 "--monotone FEATURE --box LOWER,UPPER")
         model = _load_model(args.network)
+        if not args.json:   # the header: what runs, with which limit
+            print(f"verifying {args.network} ({_query_name(args)}; {args.solver}, {time_limit_text(args.time_limit)})",
+                  flush=True)
         scaled = args.space == "scaled"
         common = dict(time_limit=args.time_limit, solver=args.solver, tightening=args.tightening,
                       threads=args.threads, scaled=scaled)
@@ -194,6 +223,7 @@ def run(args: argparse.Namespace) -> int:
             rows = [f"  y{j}: [{lo_:.6g}, {hi_:.6g}]" for j, (lo_, hi_) in enumerate(zip(res.lower, res.upper))]
             line = f"{res.status}  ({res.time:.2f} s)  proved output bounds:\n" + "\n".join(rows)
         out["space"] = res.space
+        out["time_limit"] = args.time_limit
         kind = model.preprocessing.kind if model.preprocessing is not None else ""
         space_line = _SPACE_LINES[res.space].format(kind=kind)
     except (MIPNetError, OSError) as exc:

@@ -11,6 +11,7 @@ scikit-learn's message, data of a type that cannot be numbers (sparse matrices, 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from mipnet.errors import DataError, MIPNetError, SettingsError
 from mipnet.layers import Dense, Layer
 from mipnet.model import Model, class_indices, tie_tolerance
 from mipnet.network import Network
+from mipnet.progress import LineDisplay, chain
 from mipnet.report import TrainReport
 from mipnet.solvers import SolveOptions
 from mipnet.train.config import TrainConfig
@@ -79,7 +81,7 @@ class _MIPNetBase(BaseEstimator):
                  symmetry: bool = True,
                  bounds: str = "budget", warm_start: bool = True, solver: str = "highs",
                  time_limit: float | None = None, threads: int = 1, mip_gap: float = 1e-4, seed: int = 0,
-                 verbose: bool = False, callback: Callable | None = None, constraints: Sequence | None = None,
+                 verbose: bool | int = False, callback: Callable | None = None, constraints: Sequence | None = None,
                  region: tuple | None = None) -> None:
         self.hidden = hidden
         self.architecture = architecture
@@ -148,6 +150,7 @@ class _MIPNetBase(BaseEstimator):
     def _validate_fit(self, X: object, y: object, **y_params: object) -> tuple[np.ndarray, np.ndarray]:
         """``X`` as a finite float array (``(N, features)`` or ``(N, C, H, W)``) and ``y`` checked by scikit-learn's
         ``validate_data``, which also records ``n_features_in_`` and, for a DataFrame, ``feature_names_in_``."""
+        self._started = time.perf_counter()   # the launch of the fit: progress times and the time limit count from it
         params = {"dtype": np.float64, "allow_nd": True, "ensure_all_finite": False, "accept_sparse": False}
         nd = _ndim(X)
         if nd is not None and nd > 2:
@@ -179,7 +182,12 @@ class _MIPNetBase(BaseEstimator):
         if tl is not None and (not isinstance(tl, (int, float)) or not math.isfinite(tl) or tl <= 0):
             raise SettingsError(f"time_limit must be a positive number of seconds or None, got {tl!r}")
         return SolveOptions(time_limit=tl, threads=self.threads, mip_gap=self.mip_gap, seed=self.seed,
-                            verbose=self.verbose, callback=self.callback)
+                            verbose=int(self.verbose) >= 2)
+
+    def _progress(self) -> Callable | None:
+        """The callback of a constrained fit: ``callback`` and, with ``verbose``, plain progress lines."""
+        lines = LineDisplay(started=self._started) if self.verbose else None
+        return chain(self.callback, lines)
 
     def _fit_encoded(self, X: np.ndarray, y_enc: np.ndarray, n_outputs: int, other_widths: tuple[int, ...] = (),
                      why: str = "") -> None:
@@ -193,10 +201,11 @@ class _MIPNetBase(BaseEstimator):
             self.network_, self.report_ = train_with_constraints(
                 template, X, y_enc, loss, self._config(), self.solver, self._options(), list(self.constraints),
                 feature_names=getattr(self, "feature_names_in_", None), classes=getattr(self, "classes_", None),
-                region=self.region, seed=self.seed)
+                region=self.region, seed=self.seed, callback=self._progress())
         else:
             self.network_, self.report_ = train_network(template, X, y_enc, loss, self._config(), self.solver,
-                                                        self._options())
+                                                        self._options(), callback=self.callback,
+                                                        verbose=bool(self.verbose), started=self._started)
         self.n_features_in_ = int(np.prod(X.shape[1:]))
         self.input_shape_ = tuple(X.shape[1:])
         names = getattr(self, "feature_names_in_", None)
@@ -274,8 +283,18 @@ class MIPNetClassifier(ClassifierMixin, _MIPNetBase):
     solver : {"highs", "scip", "gurobi"}
     time_limit : float or None
         Seconds; at the limit the best network found so far is kept (``report_.status == "time_limit"``).
-    threads, mip_gap, verbose, callback
-        Solver options (``callback`` receives :class:`mipnet.solvers.Progress` events).
+    threads, mip_gap
+        Solver options.
+    verbose : bool or int
+        ``0`` / ``False`` (default): silent. ``1`` / ``True``: show the progress from the launch of ``fit`` (phase,
+        elapsed time, incumbent, bound, gap): a live line on a terminal, plain lines otherwise. ``2``: also the
+        solver's own log.
+    callback : callable, optional
+        Called with a :class:`mipnet.progress.ProgressEvent` at every step of the fit: ``phase`` (a
+        :class:`mipnet.progress.Phase`: warm start, build, cut loop, solve, done), ``elapsed`` (seconds since
+        ``fit`` was called), ``incumbent``, ``bound``, ``gap``, and ``pattern`` (the output-sign pattern of the
+        decomposition), ``nodes``, ``improved``, ``detail``. Ctrl-C during ``fit`` keeps the best network so far
+        (``report_.status == "interrupted"``).
     constraints : list of mipnet.constraints.Constraint, optional
         What the network must satisfy (weight signs and bounds, structure logic, outputs or classes at points,
         monotonicity, output bounds and VNN-LIB properties over a region); see ``docs/constraints.md``. Region

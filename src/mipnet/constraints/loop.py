@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -123,8 +123,11 @@ def train_with_constraints(template: Network, X: np.ndarray, y: np.ndarray, loss
                            solver: str, options: SolveOptions, constraints: Sequence[Constraint],
                            feature_names: Sequence[str] | None = None, classes: np.ndarray | None = None,
                            region: tuple | None = None, max_rounds: int = 20, initial_points: int = 0,
-                           verify_time: float | None = None, seed: int = 0) -> tuple[Network, TrainReport]:
+                           verify_time: float | None = None, seed: int = 0,
+                           callback: Callable | None = None) -> tuple[Network, TrainReport]:
     """Train ``template`` with every constraint enforced; region constraints by the counterexample loop.
+
+    ``callback``: progress events of each round's training (:func:`mipnet.train.trainer.train_network`).
 
     ``initial_points``: random points (pairs) of the region imposed from round 0 (default none: round 0 is the
     unconstrained problem, whose network, if the verifier proves it, is optimal for the constrained one too).
@@ -164,7 +167,7 @@ def train_with_constraints(template: Network, X: np.ndarray, y: np.ndarray, loss
         try:
             share = left if left is None or not region_cs else max(left * ROUND_SHARE, 1.0)
             net, report = train_network(template, X, y, loss, cs.config(config), solver,
-                                        replace(options, time_limit=share), extra)
+                                        replace(options, time_limit=share), extra, callback=callback)
         except NoSolutionError as exc:
             if not exc.proved_infeasible:
                 raise

@@ -96,18 +96,28 @@ class ScipBackend(Backend):
 
     @staticmethod
     def _attach_progress(m: object, callback: object) -> None:
+        """Report each better solution (``BESTSOLFOUND``) at once, and the bound at most once a second as nodes are
+        solved (``NODESOLVED``), as the HiGHS backend does."""
         from pyscipopt import SCIP_EVENTTYPE, Eventhdlr
 
+        events = SCIP_EVENTTYPE.BESTSOLFOUND | SCIP_EVENTTYPE.NODESOLVED
+
         class _Progress(Eventhdlr):
+            last = -math.inf
+
             def eventinit(self) -> None:
-                self.model.catchEvent(SCIP_EVENTTYPE.BESTSOLFOUND, self)
+                self.model.catchEvent(events, self)
 
             def eventexit(self) -> None:
-                self.model.dropEvent(SCIP_EVENTTYPE.BESTSOLFOUND, self)
+                self.model.dropEvent(events, self)
 
             def eventexec(self, event: object) -> None:
                 mm = self.model
+                now = mm.getSolvingTime()
+                if event.getType() != SCIP_EVENTTYPE.BESTSOLFOUND and now - self.last < 1.0:
+                    return
+                self.last = now
                 inc, bnd = mm.getPrimalbound(), mm.getDualbound()
-                callback(Progress(mm.getSolvingTime(), inc, bnd, relative_gap(inc, bnd), int(mm.getNNodes())))
+                callback(Progress(now, inc, bnd, relative_gap(inc, bnd), int(mm.getNNodes())))
 
-        m.includeEventhdlr(_Progress(), "mipnet_progress", "reports improving solutions")
+        m.includeEventhdlr(_Progress(), "mipnet_progress", "reports improving solutions and the bound")

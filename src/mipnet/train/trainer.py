@@ -9,12 +9,15 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from mipnet.clock import Clock
 from mipnet.errors import NoSolutionError
 from mipnet.layers import Conv2D
 from mipnet.network import Network
+from mipnet.progress import FLOOR_RULE, Phase, ProgressEvent, TrainProgress, chain, make_display
 from mipnet.report import TrainReport
 from mipnet.solvers import SolveOptions, Status, get_backend
-from mipnet.train.certificate import certify, objective_terms
+from mipnet.solvers.base import relative_gap
+from mipnet.train.certificate import Certificate, certify, objective_terms, objective_value
 from mipnet.train.config import TrainConfig
 from mipnet.train.domains import resolve_domains
 from mipnet.train.formulation import TrainingFormulation, is_prunable
@@ -72,19 +75,56 @@ class ExtraConstraints:
 
 def train_network(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
                   solver: str = "highs", options: SolveOptions | None = None,
-                  extra: ExtraConstraints | None = None) -> tuple[Network, TrainReport]:
+                  extra: ExtraConstraints | None = None, callback: Callable[[ProgressEvent], None] | None = None,
+                  verbose: bool = False, started: float | None = None) -> tuple[Network, TrainReport]:
     """Solve the training MIP and return the trained network with its report.
 
     ``extra``: constraints beyond the configuration's (points, rows); they make it one MIP (no decomposition by
     output signs, whose sub-problems and cutoffs assume none).
 
+    Parameters
+    ----------
+    callback : callable or None
+        Called with a :class:`~mipnet.progress.ProgressEvent` at every step: phase (warm start, build, cut loop,
+        solve; per sign pattern in the decomposition), seconds since launch, incumbent, bound, gap. ``options``'s
+        own ``callback`` still receives the solver's raw :class:`~mipnet.solvers.Progress` events.
+    verbose : bool
+        Show the progress on standard output: a live line on a terminal, plain lines otherwise
+        (:func:`mipnet.progress.make_display`).
+    started : float or None
+        ``time.perf_counter()`` at launch (default: now): the elapsed times and ``options.time_limit`` count from it.
+
+    Notes
+    -----
+    No lost work: Ctrl-C (``KeyboardInterrupt``) or the time limit in any phase ends the run with the best network
+    found so far (status ``interrupted`` or ``time_limit``), a bound that is valid and at least the objective's floor
+    (:data:`mipnet.progress.FLOOR_RULE`), and the report of what ran. The time limit counts from launch: the warm
+    start's LP polishing stops at :data:`WARM_START_TIME_FRACTION` of it, and the solve gets what is left.
+
     Raises
     ------
     NoSolutionError
-        When the solver proves the constraints infeasible or stops before finding any network.
+        When the solver proves the constraints infeasible, or the run stops before finding any network.
     """
-    t_start = time.perf_counter()
-    options = options or SolveOptions()
+    t_start = time.perf_counter() if started is None else started
+    display = make_display(started=t_start) if verbose else None
+    tracker = TrainProgress(chain(callback, display), started=t_start)
+    try:
+        return _train(template, X, y, loss, config, solver, options or SolveOptions(), extra, tracker)
+    finally:
+        if display is not None:
+            display.close()
+
+
+#: share of the time limit the warm start's LP polishing may use (the MIP gets the rest)
+WARM_START_TIME_FRACTION = 0.5
+
+
+def _train(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig, solver: str,
+           options: SolveOptions, extra: ExtraConstraints | None,
+           tracker: TrainProgress) -> tuple[Network, TrainReport]:
+    t_start = tracker.started
+    clock = Clock(options.time_limit, started=t_start)
     backend = get_backend(solver)
     if extra is not None and not extra.symmetric:
         config = replace(config, symmetry=False)
@@ -94,20 +134,44 @@ def train_network(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, c
 
     if (extra is None and config.decompose and config.warm_start and solver == "highs" and not config.layer_gates
             and sign_output_applicable(template, loss, domains, prunable)):
-        return _train_decomposed(template, X, y, loss, config, domains, backend, options, t_start)
-    warm, warm_value = None, None
-    if config.warm_start:
-        start = warm_start if dense_applicable(template, config) else warm_start_layers
-        found = start(template, X, y, loss, config, domains, prunable)
-        if found is not None and (extra is None or extra.satisfied is None or extra.satisfied(found[0])):
-            warm, warm_value = found
-    form = TrainingFormulation(template, X, y, loss, config, domains, warm=warm, incumbent=warm_value,
-                               points=None if extra is None else extra.points)
-    if extra is not None and extra.add_rows is not None:
-        extra.add_rows(form)
-    backend.check(form.m)
-    build_time = time.perf_counter() - t_start
-    result = backend.solve(form.m, options, start=form.start_vector())
+        return _train_decomposed(template, X, y, loss, config, domains, backend, options, tracker, clock)
+    found: list[tuple[Network, float]] = []   # the best warm start so far (kept on Ctrl-C)
+    warm, warm_value, form, result, build_time = None, None, None, None, 0.0
+    try:
+        if config.warm_start:
+            tracker.enter(Phase.WARM_START)
+            start = warm_start if dense_applicable(template, config) else warm_start_layers
+
+            def on_found(net: Network, value: float) -> None:
+                if extra is None or extra.satisfied is None or extra.satisfied(net):
+                    found[:] = [(net, value)]
+                    tracker.found(value, "gradient start")
+
+            start(template, X, y, loss, config, domains, prunable, on_found=on_found)
+            if found:
+                warm, warm_value = found[0]
+        tracker.enter(Phase.BUILD)
+        form = TrainingFormulation(template, X, y, loss, config, domains, warm=warm, incumbent=warm_value,
+                                   points=None if extra is None else extra.points)
+        if extra is not None and extra.add_rows is not None:
+            extra.add_rows(form)
+        backend.check(form.m)
+        build_time = time.perf_counter() - t_start
+        if not clock.out():
+            tracker.enter(Phase.SOLVE, detail=f"{form.m.n_vars} variables, {form.m.n_rows} rows")
+            solve_options = replace(options, time_limit=clock.left(),
+                                    callback=chain(tracker.solver_callback(), options.callback))
+            result = backend.solve(form.m, solve_options, start=form.start_vector())
+    except KeyboardInterrupt:
+        tracker.interrupted = True
+        if found and warm is None:
+            warm, warm_value = found[0]
+    if not build_time:
+        build_time = time.perf_counter() - t_start
+    if result is None or (not result.has_solution and result.status in (Status.INTERRUPTED, Status.NO_SOLUTION,
+                                                                         Status.TIME_LIMIT) and warm is not None):
+        return _stopped_early(template, X, y, loss, config, domains, backend, options, tracker, warm, warm_value,
+                              form, result, build_time)
     if not result.has_solution:
         why = {Status.INFEASIBLE: "the constraints are infeasible (no network satisfies them)",
                Status.NO_SOLUTION: "the solver found no feasible network before the time limit",
@@ -117,42 +181,114 @@ def train_network(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, c
     net = form.extract(result.x)
     cert = certify(net, X, y, loss, config, form.encoding, result.x, result.objective)
     terms = objective_terms(net, X, y, loss, config)
+    bound, extra_lines = _reported_bound(result.bound, tracker, result.status == Status.OPTIMAL)
+    gap = relative_gap(result.objective, bound) if bound != result.bound else result.gap
+    tracker.found(result.objective)
+    tracker.set_bound(bound, quiet=True)
+    tracker.enter(Phase.DONE, detail=str(result.status))
+    if math.isfinite(options.mip_gap):
+        extra_lines["mip gap option"] = f"{options.mip_gap:g} (optimal means within this relative gap)"
     report = TrainReport(
         status=str(result.status), proved_optimal=result.status == Status.OPTIMAL, objective=result.objective,
-        bound=result.bound, gap=result.gap, solve_time=result.time, build_time=build_time,
+        bound=bound, gap=gap, solve_time=result.time, build_time=build_time,
         total_time=time.perf_counter() - t_start, nodes=result.nodes, solver=result.solver,
         solver_version=result.version, mip_size=form.m.size(), weights=[str(d) for d in domains],
         bound_rule=config.bounds, l1_budget=form.budget, warm_start_objective=warm_value,
         warm_start_accepted=result.start_accepted, objective_terms=terms, sparsity=sparsity(net),
-        certificate=cert.as_dict(),
-        extra={"mip gap option": f"{options.mip_gap:g} (optimal means within this relative gap)"}
-        if math.isfinite(options.mip_gap) else {})
+        certificate=cert.as_dict(), extra=extra_lines)
     return net, report
 
 
+def _reported_bound(solver_bound: float, tracker: TrainProgress, proved: bool) -> tuple[float, dict]:
+    """The bound a report states: the solver's, or the best valid one seen during the run when that is higher (a
+    solver stopped early may return ``-inf`` after its progress showed a finite bound), raised to the floor; and the
+    report's note when the floor rule acted."""
+    bound = solver_bound if math.isfinite(solver_bound) or proved else -math.inf
+    if not proved:
+        bound = max(bound, tracker.bound)
+    note = {"bound floor": FLOOR_RULE}
+    if bound < tracker.floor:
+        note["bound floor"] += f" (here: the solver's {solver_bound:.3g})"
+        bound = tracker.floor
+    return float(bound), note
+
+
+def _stopped_early(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig, domains: list,
+                   backend: object, options: SolveOptions, tracker: TrainProgress, warm: Network | None,
+                   warm_value: float | None, form: TrainingFormulation | None, result: object,
+                   build_time: float) -> tuple[Network, TrainReport]:
+    """The report of a run stopped (Ctrl-C or the time limit) before the solver returned a network: the best warm
+    start, with the best valid bound known (at least the floor)."""
+    status = Status.INTERRUPTED if tracker.interrupted else Status.TIME_LIMIT
+    if warm is None:
+        raise NoSolutionError("the run was interrupted before any network was found" if tracker.interrupted else
+                              "the time limit was reached before any network was found")
+    phase = tracker.phase.value
+    if form is not None:
+        cert = certify(warm, X, y, loss, config, form.encoding, form.start_vector(), warm_value)
+        size = form.m.size()
+    else:
+        cert = Certificate(True, 0.0, 0.0, float(warm_value), float(warm_value), 0.0,
+                           "no solver solution to re-check: the network is the warm start, its objective "
+                           "computed by numpy")
+        size = {}
+    bound, extra_lines = _reported_bound(-math.inf if result is None else result.bound, tracker, False)
+    extra_lines["stopped"] = f"{status} during the {phase} phase: the best network so far is the warm start"
+    tracker.enter(Phase.DONE, detail=str(status))
+    report = TrainReport(
+        status=str(status), proved_optimal=False, objective=float(warm_value), bound=bound,
+        gap=relative_gap(float(warm_value), bound), solve_time=0.0 if result is None else result.time,
+        build_time=build_time, total_time=tracker.elapsed, nodes=0 if result is None else result.nodes,
+        solver=backend.name, solver_version=backend.version(), mip_size=size, weights=[str(d) for d in domains],
+        bound_rule=config.bounds, l1_budget=None if form is None else form.budget, warm_start_objective=warm_value,
+        warm_start_accepted=None if result is None else result.start_accepted,
+        objective_terms=objective_terms(warm, X, y, loss, config), sparsity=sparsity(warm),
+        certificate=cert.as_dict(), extra=extra_lines)
+    return warm, report
+
+
 def _train_decomposed(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
-                      domains: list, backend: object, options: SolveOptions,
-                      t_start: float) -> tuple[Network, TrainReport]:
-    """One hidden layer, sign output weights: warm starts per output-sign pattern, then the exact decomposition."""
+                      domains: list, backend: object, options: SolveOptions, tracker: TrainProgress,
+                      clock: Clock) -> tuple[Network, TrainReport]:
+    """One hidden layer, sign output weights: warm starts per output-sign pattern, then the exact decomposition.
+
+    Ctrl-C in the warm start keeps the starts found so far (every pattern is then skipped); the warm start's LP
+    polishing stops at :data:`WARM_START_TIME_FRACTION` of the time limit."""
     yy = np.asarray(y)
-    starts = sign_output_starts(template, X, yy, config)
+    t_start = tracker.started
+    starts: dict = {}
+    polish = Clock(None if clock.limit is None else WARM_START_TIME_FRACTION * clock.limit, started=t_start)
+    try:
+        sign_output_starts(template, X, yy, config, into=starts, progress=tracker, polish_clock=polish)
+    except KeyboardInterrupt:
+        tracker.interrupted = True
     build_time = time.perf_counter() - t_start
-    out = solve_by_output_signs(template, X, yy, loss, config, domains, backend, options, starts, t_start)
+    out = solve_by_output_signs(template, X, yy, loss, config, domains, backend, options, starts, t_start, tracker)
     net = order_hidden_units(out["network"])
     # the sub-problem keeps one side of each ReLU, so its activation variables may exceed the network's; the
     # certificate compares the network's forward pass with the solver's objective (the network's objective
     # can only be lower), and the outputs of a full formulation with the network as its start
-    check = TrainingFormulation(template, X, yy, loss, replace(config, symmetry=False), domains, warm=net)
-    x = check.start_vector()
-    cert = certify(net, X, yy, loss, config, check.encoding, x, out["objective"])
+    try:
+        check = TrainingFormulation(template, X, yy, loss, replace(config, symmetry=False), domains, warm=net)
+        x = check.start_vector()
+        cert = certify(net, X, yy, loss, config, check.encoding, x, out["objective"])
+        violation = check.m.violation(x)
+    except KeyboardInterrupt:   # Ctrl-C during the re-check: the network is kept, the check said not done
+        tracker.interrupted = True
+        value = objective_value(net, X, yy, loss, config)
+        cert = Certificate(False, math.nan, math.nan, float(out["objective"]), value, math.nan,
+                           "interrupted before the certificate was complete")
+        violation = 0.0
     bad = [e["k"] for e in out["sub_problems"] if e.get("certificate_failed")]
     if bad:
         cert.ok = False
         cert.message = f"sign patterns {bad}: numpy objective above the solver's (see the warnings)"
-    if check.m.violation(x) > 1e-6:
+    if violation > 1e-6:
         cert.ok = False
-        cert.message = f"the network violates the full formulation by {check.m.violation(x):.3g}"
+        cert.message = f"the network violates the full formulation by {violation:.3g}"
     terms = objective_terms(net, X, yy, loss, config)
+    extra_lines = {"decomposition": "by output signs", "sub_problems": out["sub_problems"], "bound floor": FLOOR_RULE}
+    tracker.enter(Phase.DONE, detail=str(out["status"]))
     report = TrainReport(
         status=str(out["status"]), proved_optimal=out["status"] == Status.OPTIMAL, objective=out["objective"],
         bound=out["bound"], gap=out["gap"], solve_time=out["solve_time"], build_time=build_time,
@@ -160,6 +296,5 @@ def _train_decomposed(template: Network, X: np.ndarray, y: np.ndarray, loss: Los
         solver_version=backend.version(), mip_size=out["size"], weights=[str(d) for d in domains],
         bound_rule=config.bounds, l1_budget=None, warm_start_objective=out["warm_value"],
         warm_start_accepted=out["accepted"], objective_terms=terms, sparsity=sparsity(net),
-        certificate=cert.as_dict(),
-        extra={"decomposition": "by output signs", "sub_problems": out["sub_problems"]})
+        certificate=cert.as_dict(), extra=extra_lines)
     return net, report

@@ -9,11 +9,14 @@ is returned, with its hidden units ordered to satisfy the symmetry-breaking cons
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
+from mipnet.clock import Clock
 from mipnet.layers import Dense
 from mipnet.network import Network
+from mipnet.progress import Phase, TrainProgress
 from mipnet.train.certificate import objective_value
 from mipnet.train.config import TrainConfig
 from mipnet.train.domains import WeightDomain
@@ -155,8 +158,12 @@ def dense_applicable(template: Network, config: TrainConfig) -> bool:
 
 
 def warm_start(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
-               domains: list[WeightDomain], prunable: list[bool], restarts: int = 3) -> tuple[Network, float] | None:
-    """Best projected gradient-trained network of Dense layers (see :func:`dense_applicable`) and its objective."""
+               domains: list[WeightDomain], prunable: list[bool], restarts: int = 3,
+               on_found: Callable[[Network, float], None] | None = None) -> tuple[Network, float] | None:
+    """Best projected gradient-trained network of Dense layers (see :func:`dense_applicable`) and its objective.
+
+    ``on_found(network, objective)`` is called with each better candidate as soon as it is scored (a caller stopped
+    by Ctrl-C keeps the last one)."""
     X2 = X.reshape(len(X), -1)
     sizes = [X2.shape[1]] + [layer.units for layer in template.layers]
     yy = y if loss.task == "regression" else y.astype(int)
@@ -176,6 +183,8 @@ def warm_start(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, conf
                 value = objective_value(net, X, y, loss, config)
                 if best is None or value < best[1]:
                     best = (net, value)
+                    if on_found is not None:
+                        on_found(net, value)
     return best
 
 
@@ -218,46 +227,72 @@ def _projected_adam(X: np.ndarray, s: np.ndarray, v: np.ndarray, l1: float, omeg
     return params[0], params[1], float(params[2][0])
 
 
-def _polish_lp(X: np.ndarray, s: np.ndarray, v: np.ndarray, l1: float, omega: float, omega_b: float,
-               on: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """The best network with output signs ``v`` and activation pattern ``on`` (N, H): a linear program.
+def polish_matrix(X: np.ndarray, s: np.ndarray, v: np.ndarray, on: np.ndarray) -> object:
+    """The constraint matrix of :func:`_polish_lp` (CSR, canonical: sorted indices, no stored zeros), built with
+    whole-array operations.
 
-    With the pattern fixed every pre-activation is linear in the weights, ``z_ij >= 0`` where on and ``<= 0``
-    where off, so the optimum is exact for that pattern (and feasible for the MIP, ReLU outputs included).
+    Columns: the weights ``w`` (``H x E``, row-major), their absolute values ``t``, the biases ``b``, the output
+    bias ``c``, the hinge terms ``e`` (one per sample). Rows: per unit ``j`` and sample ``i``, ``-(w_j x_i + b_j)
+    <= 0`` where ``on`` and ``w_j x_i + b_j <= 0`` where off (unit-major); per sample the hinge row
+    ``-e_i - s_i (sum_j v_j on_ij (w_j x_i + b_j) + c) <= -1``; then ``w - t <= 0`` and ``-w - t <= 0``.
     """
     import scipy.sparse as sp
-    from scipy.optimize import linprog
 
     n, d = X.shape
     h = len(v)
     nw = h * d
     iw, it, ib, ic, ie = 0, nw, 2 * nw, 2 * nw + h, 2 * nw + h + 1
     nv = ie + n
+    sg = np.where(on, -1.0, 1.0)                                   # (N, H)
+    coef = -(s[:, None] * v[None, :] * on)                         # (N, H)
+    # per row: E weight entries of one unit and its bias (activation rows), all H units' (hinge rows)
+    act_cols = np.concatenate([iw + np.arange(d)[None, :] + d * np.arange(h)[:, None], (ib + np.arange(h))[:, None]],
+                              1)                                   # (H, E + 1)
+    act_rows = np.broadcast_to(np.arange(h * n).reshape(h, n)[:, :, None], (h, n, d + 1))
+    act_vals = np.concatenate([sg.T[:, :, None] * X[None, :, :], sg.T[:, :, None]], 2)    # (H, N, E + 1)
+    act_col = np.broadcast_to(act_cols[:, None, :], (h, n, d + 1))
+    hin_cols = np.concatenate([iw + np.arange(nw), ib + np.arange(h), [ic]])
+    hin_vals = np.concatenate([(coef[:, :, None] * X[:, None, :]).reshape(n, nw), coef, -s[:, None]], 1)
+    hin_rows = np.broadcast_to(h * n + np.arange(n)[:, None], hin_vals.shape)
+    e_rows, e_cols = h * n + np.arange(n), ie + np.arange(n)
+    k = np.arange(nw)
+    r0 = h * n + n
+    abs_rows = np.concatenate([r0 + k, r0 + k, r0 + nw + k, r0 + nw + k])
+    abs_cols = np.concatenate([iw + k, it + k, iw + k, it + k])
+    abs_vals = np.concatenate([np.ones(nw), -np.ones(nw), -np.ones(nw), -np.ones(nw)])
+    rows = np.concatenate([act_rows.ravel(), hin_rows.ravel(), e_rows, abs_rows])
+    cols = np.concatenate([act_col.ravel(), np.broadcast_to(hin_cols, hin_vals.shape).ravel(), e_cols, abs_cols])
+    vals = np.concatenate([act_vals.ravel(), hin_vals.ravel(), -np.ones(n), abs_vals])
+    keep = vals != 0
+    A = sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(h * n + n + 2 * nw, nv))
+    A.sum_duplicates()
+    A.sort_indices()
+    return A
+
+
+def _polish_lp(X: np.ndarray, s: np.ndarray, v: np.ndarray, l1: float, omega: float, omega_b: float,
+               on: np.ndarray, time_limit: float | None = None) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """The best network with output signs ``v`` and activation pattern ``on`` (N, H): a linear program.
+
+    With the pattern fixed every pre-activation is linear in the weights, ``z_ij >= 0`` where on and ``<= 0``
+    where off, so the optimum is exact for that pattern (and feasible for the MIP, ReLU outputs included).
+    ``time_limit``: seconds for the LP (stopped: ``None``, as for a failed LP).
+    """
+    from scipy.optimize import linprog
+
+    n, d = X.shape
+    h = len(v)
+    nw = h * d
+    ib, ic, ie = 2 * nw, 2 * nw + h, 2 * nw + h + 1
+    nv = ie + n
     cost = np.zeros(nv)
-    cost[it:it + nw] = l1
+    cost[nw:2 * nw] = l1
     cost[ie:] = 1.0 / n
-    blocks = []
-    for j in range(h):  # on: -(w_j x + b_j) <= 0 ; off: w_j x + b_j <= 0
-        sg = np.where(on[:, j], -1.0, 1.0)
-        blk = sp.lil_matrix((n, nv))
-        blk[:, iw + j * d: iw + (j + 1) * d] = sg[:, None] * X
-        blk[:, ib + j] = sg[:, None]
-        blocks.append(blk.tocsr())
-    # hinge: -e_i - s_i (sum_j v_j on_ij (w_j x_i + b_j) + c) <= -1
-    hinge = sp.lil_matrix((n, nv))
-    coef = -(s[:, None] * v[None, :] * on)  # (N, H)
-    for j in range(h):
-        hinge[:, iw + j * d: iw + (j + 1) * d] = coef[:, j:j + 1] * X
-        hinge[:, ib + j] = coef[:, j:j + 1]
-    hinge[:, ic] = -s[:, None]
-    hinge[np.arange(n), ie + np.arange(n)] = -1.0
-    eye = sp.identity(nw, format="csr")
-    absw = sp.bmat([[eye, -eye], [-eye, -eye]])  # |w| <= t
-    absw = sp.hstack([absw, sp.csr_matrix((2 * nw, nv - 2 * nw))])
-    A = sp.vstack(blocks + [hinge.tocsr(), absw]).tocsr()
+    A = polish_matrix(X, s, v, on)
     rhs = np.concatenate([np.zeros(n * h), -np.ones(n), np.zeros(2 * nw)])
     bounds = [(-omega, omega)] * nw + [(0, omega)] * nw + [(-omega_b, omega_b)] * (h + 1) + [(0, None)] * n
-    res = linprog(cost, A_ub=A, b_ub=rhs, bounds=bounds, method="highs")
+    options = {} if time_limit is None else {"time_limit": max(float(time_limit), 1e-3)}
+    res = linprog(cost, A_ub=A, b_ub=rhs, bounds=bounds, method="highs", options=options)
     if res.status != 0:
         return None
     x = res.x
@@ -265,8 +300,9 @@ def _polish_lp(X: np.ndarray, s: np.ndarray, v: np.ndarray, l1: float, omega: fl
 
 
 def sign_output_starts(template: Network, X: np.ndarray, y: np.ndarray, config: TrainConfig,
-                       restarts: int = 4, epochs: int = 400, lr: float = 0.03,
-                       polish_rounds: int = 20) -> dict[int, tuple[Network, float]]:
+                       restarts: int = 4, epochs: int = 400, lr: float = 0.03, polish_rounds: int = 20,
+                       into: dict | None = None, progress: TrainProgress | None = None,
+                       polish_clock: Clock | None = None) -> dict[int, tuple[Network, float]]:
     """Warm starts for a one-hidden-layer network with ``sign`` output weights, one per output-sign pattern.
 
     By symmetry the output signs can be taken sorted descending, so pattern ``k`` has ``k`` units with ``+1``
@@ -275,24 +311,48 @@ def sign_output_starts(template: Network, X: np.ndarray, y: np.ndarray, config: 
     network fixed, the best weights are an LP; repeat while it improves. Every candidate is feasible and is
     scored by its exact objective; returns ``{k: (network, objective)}`` with units ordered by bias within
     each sign group (the symmetry order of the formulation).
+
+    ``into``: a dict filled as the search goes (pattern ``k``'s best network so far, each time it improves), so that
+    a caller interrupted by Ctrl-C keeps every start found. ``progress`` hears of each better objective.
+    ``polish_clock``: once it is out of time, no more LP polishing (the gradient starts of the remaining patterns,
+    a fraction of a second each, still run, so that every pattern has a start).
     """
     X2 = X.reshape(len(X), -1)
     s = np.where(np.asarray(y).reshape(-1) == 1, 1.0, -1.0)
     h = template.layers[0].units
     omega, omega_b, l1 = config.weight_bound, config.omega_b, config.l1
     rng = np.random.default_rng(config.seed)
-    out: dict[int, tuple[Network, float]] = {}
+    out: dict[int, tuple[Network, float]] = {} if into is None else into
+
+    def keep(k: int, v: np.ndarray, best: tuple, detail: str) -> None:
+        _, (W, b, c) = best
+        layers = [Dense(h, relu=True, weight=W, bias=b), Dense(1, relu=False, weight=v[None, :], bias=np.array([c]))]
+        net = order_hidden_units(Network(layers, template.input_shape))
+        out[k] = (net, objective_value(net, X, y, Hinge(), config))
+        if progress is not None:
+            progress.pattern = k
+            progress.found(out[k][1], detail)
+
     for k in range(h + 1):
         v = np.array([1.0] * k + [-1.0] * (h - k))
+        if progress is not None:
+            progress.enter(Phase.WARM_START, k, f"{restarts} gradient restarts, LP polishing")
         best: tuple[float, tuple] | None = None
-        for _ in range(restarts):
+        kept = math.inf   # the objective of out[k] (a candidate kept at once, in case of Ctrl-C)
+        for restart in range(restarts):
             W, b, c = _projected_adam(X2, s, v, l1, omega, omega_b, rng, epochs, lr)
             f = _sign_objective(W, b, v, c, X2, s, l1)
+            if f < kept:
+                kept = f
+                keep(k, v, (f, _clipped(W, b, c, omega, omega_b)), f"restart {restart + 1} of {restarts}")
             stale = 0
             for r in range(polish_rounds):
+                if polish_clock is not None and polish_clock.out():
+                    break
                 # units at z = 0 (on the LP's boundary) are assigned off, then on, alternately: the current
                 # network is feasible for both patterns, so each LP can only improve on it
-                res = _polish_lp(X2, s, v, l1, omega, omega_b, X2 @ W.T + b > (1e-9 if r % 2 == 0 else -1e-9))
+                res = _polish_lp(X2, s, v, l1, omega, omega_b, X2 @ W.T + b > (1e-9 if r % 2 == 0 else -1e-9),
+                                 None if polish_clock is None else polish_clock.left())
                 f2 = math.inf if res is None else _sign_objective(*res[:2], v, res[2], X2, s, l1)
                 if f2 >= f - 1e-12:
                     stale += 1
@@ -301,14 +361,18 @@ def sign_output_starts(template: Network, X: np.ndarray, y: np.ndarray, config: 
                     continue
                 stale = 0
                 (W, b, c), f = res, f2
+                if f < kept:
+                    kept = f
+                    keep(k, v, (f, _clipped(W, b, c, omega, omega_b)),
+                         f"restart {restart + 1} of {restarts}, LP polishing round {r + 1}")
             if best is None or f < best[0]:
-                best = (f, (np.clip(W, -omega, omega), np.clip(b, -omega_b, omega_b), float(np.clip(c, -omega_b,
-                                                                                                    omega_b))))
-        _, (W, b, c) = best
-        layers = [Dense(h, relu=True, weight=W, bias=b), Dense(1, relu=False, weight=v[None, :], bias=np.array([c]))]
-        net = order_hidden_units(Network(layers, template.input_shape))
-        out[k] = (net, objective_value(net, X, y, Hinge(), config))
+                best = (f, _clipped(W, b, c, omega, omega_b))
+        keep(k, v, best, "best of the restarts")
     return out
+
+
+def _clipped(W: np.ndarray, b: np.ndarray, c: float, omega: float, omega_b: float) -> tuple:
+    return np.clip(W, -omega, omega), np.clip(b, -omega_b, omega_b), float(np.clip(c, -omega_b, omega_b))
 
 
 def order_hidden_units(net: Network) -> Network:

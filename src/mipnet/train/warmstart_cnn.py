@@ -11,6 +11,8 @@ auxiliary variable from this network's forward pass, so the start is feasible.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from mipnet.layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D, gather_windows
@@ -249,8 +251,11 @@ def prune_filters(net: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config
 
 def warm_start_layers(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
                       domains: list[WeightDomain], prunable: list[bool],
-                      restarts: int = 2) -> tuple[Network, float] | None:
-    """Best projected gradient-trained network for any supported layer sequence, with its exact objective."""
+                      restarts: int = 2,
+                      on_found: Callable[[Network, float], None] | None = None) -> tuple[Network, float] | None:
+    """Best projected gradient-trained network for any supported layer sequence, with its exact objective;
+    ``on_found(network, objective)`` hears of each better candidate at once (as in
+    :func:`mipnet.train.warmstart.warm_start`)."""
     supported = (Dense, Conv2D, MaxPool2D, AvgPool2D, Flatten)
     if not all(isinstance(layer, supported) for layer in template.layers):
         return None
@@ -268,4 +273,6 @@ def warm_start_layers(template: Network, X: np.ndarray, y: np.ndarray, loss: Los
                     value = prune_filters(net, X, y, loss, config, value)
                 if best is None or value < best[1]:
                     best = (net, value)
+                    if on_found is not None:
+                        on_found(net, value)
     return best

@@ -20,7 +20,7 @@ from mipnet.bounds import interval
 from mipnet.bounds.crown import layer_bounds_of_box, lower
 from mipnet.bounds.layer_bounds import BoundTightening, LayerBounds
 from mipnet.bounds.lp import MIP_MARGIN
-from mipnet.clock import Clock
+from mipnet.clock import DEFAULT_TIME_LIMIT, Clock
 from mipnet.encode import NetworkEncoding, compute_bounds, encode_network
 from mipnet.errors import FormatError, SettingsError
 from mipnet.io.vnnlib import Disjunct, Property, load_vnnlib
@@ -30,8 +30,6 @@ from mipnet.verify.bab import BabOptions, DisjunctSearch
 from mipnet.verify.falsify import attack, descend_into_region, forward, gradient_descent_into_region, sample_box
 from mipnet.verify.results import HOLDS, UNKNOWN, VIOLATED, BoundsResult, RobustnessResult, VerificationResult
 
-#: default time limit of every query (seconds): a query without an explicit limit ends, with "unknown" at worst
-DEFAULT_TIME_LIMIT = 300.0
 LEAF_TIME_LIMIT = 10.0   # seconds for the exact MIP of one branch-and-bound sub-problem
 
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -188,12 +189,18 @@ def separate(form: SignPatternFormulation, x: np.ndarray, separators: dict | Non
 
 
 def root_cut_loop(form: SignPatternFormulation, cutoff: float | None, time_budget: float, max_rounds: int = 60,
-                  keep_slack: float = KEEP_SLACK, symmetric: bool = False) -> CutLoopResult:
+                  keep_slack: float = KEEP_SLACK, symmetric: bool = False,
+                  on_round: Callable[[CutLoopResult, float], None] | None = None) -> CutLoopResult:
     """Run the cut loop on the LP relaxation of ``form.m``; returns the cuts with slack below ``keep_slack`` at the
     last LP and a safe LP bound.
 
     ``cutoff``: the value of the best known network; the loop stops once its bound reaches it (the sub-problem
-    then holds nothing better, up to the caller's gap). ``time_budget`` in seconds.
+    then holds nothing better, up to the caller's gap). ``time_budget`` in seconds. ``on_round(result, lp_value)``
+    is called after each LP (``result.rounds`` cut rounds so far; ``lp_value`` is the LP's value, not yet a safe
+    bound).
+
+    Ctrl-C (``KeyboardInterrupt``) ends the loop as its time budget would, with ``stopped == "interrupted"``: the
+    result keeps the rounds done and the safe bound of the last LP solved to optimality.
     """
     t0 = time.perf_counter()
     out = CutLoopResult()
@@ -205,46 +212,12 @@ def root_cut_loop(form: SignPatternFormulation, cutoff: float | None, time_budge
     separators: dict = {}
     pool: list[Cut] = []
     history: list[float] = []
-    x, duals, orbits = None, None, 0
-    n_at_x = 0  # cuts in the LP whose solution is x (a round's new cuts come after it)
-    while True:
-        left = time_budget - (time.perf_counter() - t0)
-        lp = session.solve(max(left, 1e-3))
-        if not lp.optimal:
-            out.stopped = f"LP status {lp.status}"
-            if lp.infeasible:
-                out.bound = math.inf
-            break
-        value, x, duals = lp.value, lp.x, lp.duals
-        n_at_x = len(pool)
-        history.append(value)
-        if out.rounds == 0:
-            out.lp_bound_start = value
-        if cutoff is not None and value >= cutoff:
-            out.stopped = "bound reached the cutoff"
-            break
-        if out.rounds >= max_rounds:
-            out.stopped = "round limit"
-            break
-        if left <= 0:
-            out.stopped = "time budget"
-            break
-        if cutoff is not None and len(history) > STALL_ROUNDS:
-            gap = cutoff - history[-1 - STALL_ROUNDS]
-            if gap > 0 and history[-1] - history[-1 - STALL_ROUNDS] < STALL_FRACTION * gap:
-                out.stopped = "stalled"
-                break
-        new = separate(form, x, separators, symmetric=symmetric)
-        for cut in new:
-            cut.orbit += orbits
-        orbits += len(new)
-        if not new:
-            out.stopped = "no violated cut"
-            break
-        out.rounds += 1
-        out.generated += len(new)
-        session.add_rows(_cut_matrix(new, form.m.n_vars), np.full(len(new), -np.inf), [cut.rhs for cut in new])
-        pool.extend(new)
+    try:
+        x, duals, n_at_x = _loop(form, cutoff, time_budget, max_rounds, symmetric, on_round, session, separators,
+                                 pool, history, out, t0)
+    except _Stopped as stop:   # Ctrl-C: the state of the last LP solved to optimality
+        x, duals, n_at_x = stop.state
+        out.stopped = "interrupted"
     if x is not None and math.isfinite(history[-1] if history else math.nan):
         # the bound and the choice of cuts come from the last LP solved to optimality (an LP stopped by the time
         # budget has no useful duals); its duals cover the cuts it held, the newer ones are violated at x
@@ -256,6 +229,67 @@ def root_cut_loop(form: SignPatternFormulation, cutoff: float | None, time_budge
         out.cuts = [cut for cut in pool if cut.orbit in kept]
     out.time = time.perf_counter() - t0
     return out
+
+
+class _Stopped(Exception):
+    """Ctrl-C inside the cut loop, with the loop's state at its last optimal LP."""
+
+    def __init__(self, state: tuple) -> None:
+        super().__init__("interrupted")
+        self.state = state
+
+
+def _loop(form: SignPatternFormulation, cutoff: float | None, time_budget: float, max_rounds: int, symmetric: bool,
+          on_round: Callable | None, session: LPSession, separators: dict, pool: list[Cut], history: list[float],
+          out: CutLoopResult, t0: float) -> tuple:
+    """The rounds of :func:`root_cut_loop`; returns ``(x, duals, n_at_x)`` of the last LP solved to optimality
+    (raises :class:`_Stopped` with them on Ctrl-C)."""
+    x, duals, orbits = None, None, 0
+    n_at_x = 0  # cuts in the LP whose solution is x (a round's new cuts come after it)
+    try:
+        while True:
+            left = time_budget - (time.perf_counter() - t0)
+            lp = session.solve(max(left, 1e-3))
+            if not lp.optimal:
+                out.stopped = f"LP status {lp.status}"
+                if lp.infeasible:
+                    out.bound = math.inf
+                break
+            value, x, duals = lp.value, lp.x, lp.duals
+            n_at_x = len(pool)
+            history.append(value)
+            if out.rounds == 0:
+                out.lp_bound_start = value
+            if on_round is not None:
+                on_round(out, value)
+            if cutoff is not None and value >= cutoff:
+                out.stopped = "bound reached the cutoff"
+                break
+            if out.rounds >= max_rounds:
+                out.stopped = "round limit"
+                break
+            if left <= 0:
+                out.stopped = "time budget"
+                break
+            if cutoff is not None and len(history) > STALL_ROUNDS:
+                gap = cutoff - history[-1 - STALL_ROUNDS]
+                if gap > 0 and history[-1] - history[-1 - STALL_ROUNDS] < STALL_FRACTION * gap:
+                    out.stopped = "stalled"
+                    break
+            new = separate(form, x, separators, symmetric=symmetric)
+            for cut in new:
+                cut.orbit += orbits
+            orbits += len(new)
+            if not new:
+                out.stopped = "no violated cut"
+                break
+            session.add_rows(_cut_matrix(new, form.m.n_vars), np.full(len(new), -np.inf), [cut.rhs for cut in new])
+            pool.extend(new)
+            out.rounds += 1
+            out.generated += len(new)
+    except KeyboardInterrupt:
+        raise _Stopped((x, duals, n_at_x)) from None
+    return x, duals, n_at_x
 
 
 def _cut_matrix(cuts: list[Cut], n_vars: int) -> sp.csr_matrix:

@@ -28,6 +28,7 @@ import numpy as np
 
 from mipnet.errors import CertificateWarning, NoSolutionError
 from mipnet.network import Network
+from mipnet.progress import Phase, TrainProgress, chain
 from mipnet.solvers import SolveOptions, Status
 from mipnet.solvers.base import Backend, relative_gap
 from mipnet.train.certificate import TOL, objective_value
@@ -53,7 +54,8 @@ CUT_TIME_FRACTION = 0.15
 
 def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
                           domains: list[WeightDomain], backend: Backend, options: SolveOptions,
-                          starts: dict[int, tuple[Network, float]], t_start: float) -> dict:
+                          starts: dict[int, tuple[Network, float]], t_start: float,
+                          progress: TrainProgress | None = None) -> dict:
     """Solve the ``H + 1`` sign-pattern sub-problems; returns the best network and the combined status.
 
     ``starts`` maps pattern ``k`` to a feasible network with that pattern and its objective (the warm starts).
@@ -61,8 +63,12 @@ def solve_by_output_signs(template: Network, X: np.ndarray, y: np.ndarray, loss:
     better than the best start), then the MIPs of the patterns left open, from the most promising start, each
     with the remaining time. A pattern whose MIP is not reached (time limit, Ctrl-C) still has its loop's bound,
     so a stopped run reports a finite bound and gap.
+
+    ``progress`` hears of every phase (build, cut loop, solve per pattern), better network and better bound; a
+    tracker already marked ``interrupted`` (Ctrl-C in the warm start) skips every pattern. Bounds are at least
+    :data:`~mipnet.progress.OBJECTIVE_FLOOR` (:data:`~mipnet.progress.FLOOR_RULE`).
     """
-    run = _Decomposition(template, X, y, loss, config, domains, backend, options, starts, t_start)
+    run = _Decomposition(template, X, y, loss, config, domains, backend, options, starts, t_start, progress)
     for k in run.order:          # phase 1: build each pattern's sub-problem and run its root cut loop
         run.prepare(k)
     for job in list(run.pending):  # phase 2: the MIPs of the patterns not closed by their bound
@@ -77,7 +83,9 @@ class _Decomposition:
 
     def __init__(self, template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
                  domains: list[WeightDomain], backend: Backend, options: SolveOptions,
-                 starts: dict[int, tuple[Network, float]], t_start: float) -> None:
+                 starts: dict[int, tuple[Network, float]], t_start: float,
+                 progress: TrainProgress | None = None) -> None:
+        self.progress = progress if progress is not None else TrainProgress(started=t_start)
         self.template, self.X, self.y, self.loss, self.config = template, X, y, loss, config
         self.domains, self.backend, self.options, self.starts, self.t_start = domains, backend, options, starts, t_start
         self.h = template.layers[0].units
@@ -93,7 +101,23 @@ class _Decomposition:
         self.pending: list[tuple[int, SignPatternFormulation, bool]] = []  # patterns that need a MIP
         self.nodes, self.solve_time, self.accepted = 0, 0.0, None
         self.size: dict = {}
-        self.interrupted = False
+        self.interrupted = self.progress.interrupted
+        if math.isfinite(self.best_val):
+            self.progress.found(self.best_val, "best warm start")
+
+    # ----------------------------------------------------------------------------------------- bounds
+    def whole_bound(self) -> float:
+        """A valid bound on the optimum of the whole problem: the smallest over the patterns (each a bound on the
+        networks in it that beat the best one), the best network's value, and the floor."""
+        return self.progress.clip(min(min(self.lower.values(), default=math.inf), self.best_val))
+
+    def raise_lower(self, k: int, bound: float) -> float:
+        """Pattern ``k``'s bound raised to ``bound`` (valid for it); returns the bound of the whole problem."""
+        if not math.isnan(bound) and bound > self.lower[k]:
+            self.lower[k] = bound
+        whole = self.whole_bound()
+        self.progress.set_bound(whole, quiet=True)
+        return whole
 
     # ------------------------------------------------------------------------------------------ clock
     def time_left(self) -> float | None:
@@ -116,11 +140,21 @@ class _Decomposition:
 
     # ---------------------------------------------------------------------------------------- phase 1
     def prepare(self, k: int) -> None:
-        """Build pattern ``k``'s sub-problem (OBBT first when asked) and run its root cut loop."""
-        opts = self.config.sign_patterns
+        """Build pattern ``k``'s sub-problem (OBBT first when asked) and run its root cut loop; Ctrl-C while doing so
+        skips this pattern and the rest (the best network so far is kept)."""
         if self.interrupted or self.out_of_time(self.time_left()):
             self.entries[k] = {"k": k, "status": self.skipped()}
             return
+        try:
+            self._prepare(k)
+        except KeyboardInterrupt:
+            self.interrupted = self.progress.interrupted = True
+            self.entries.setdefault(k, {"k": k})["status"] = "interrupted"
+            self.pending = [job for job in self.pending if job[0] != k]
+
+    def _prepare(self, k: int) -> None:
+        opts = self.config.sign_patterns
+        self.progress.enter(Phase.BUILD, k)
         v = np.array([1.0] * k + [-1.0] * (self.h - k))
         remaining = self.time_left()
         start_net, start_val = self.starts.get(k, (None, math.inf))
@@ -128,6 +162,7 @@ class _Decomposition:
         incumbent = self.best_val if math.isfinite(self.best_val) else None
         warm = start_net if use_start else None
         z_bounds, obbt_info = None, None
+        entry = self.entries[k] = {"k": k}
         if opts.obbt is not None and incumbent is not None:
             # LP bound tightening of the big-M values (valid for every solution no worse than the incumbent);
             # off by default: measured slower on breast cancer (40, 4) (see bench/RESULTS.md)
@@ -139,23 +174,31 @@ class _Decomposition:
                 max(self.best_val, start_val if use_start else self.best_val), budget,
                 rounds=opts.obbt.rounds, lower=opts.obbt.lower, symmetric=opts.obbt.symmetric)
             remaining = self.time_left()
-        entry = self.entries[k] = {"k": k, "obbt": obbt_info}
+        entry["obbt"] = obbt_info
         form = SignPatternFormulation(self.template, self.X, self.y, self.loss, self.config, self.domains, v,
                                       warm=warm, incumbent=incumbent, z_bounds=z_bounds)
         self.backend.check(form.m)
         if opts.relu_cuts and cuts.applicable(form) and not self.out_of_time(remaining):
             # a pattern whose safe LP bound reaches the target holds nothing better than the best network and
             # needs no MIP; otherwise its near-binding cuts go into the MIP
+            self.progress.enter(Phase.CUTS, k)
             budget = CUT_TIME_FRACTION * (remaining if remaining is not None else 600.0)
-            try:
-                loop = cuts.root_cut_loop(form, self.target(), budget, keep_slack=opts.cut_keep_slack,
-                                          symmetric=opts.cut_symmetric)
-            except KeyboardInterrupt:  # Ctrl-C in the cut loop: as in a solve, keep the best network so far
-                self.interrupted = True
+
+            def on_round(state: cuts.CutLoopResult, lp_value: float) -> None:
+                self.progress.emit(f"round {state.rounds}, {state.generated} cuts, LP value {lp_value:.6g}")
+
+            loop = cuts.root_cut_loop(form, self.target(), budget, keep_slack=opts.cut_keep_slack,
+                                      symmetric=opts.cut_symmetric, on_round=on_round)
+            entry["cuts"] = loop.as_dict()
+            if math.isfinite(loop.bound):   # the floor rule (FLOOR_RULE) in the report's lines too
+                entry["cuts"]["bound"] = self.progress.clip(loop.bound)
+            entry["loop_bound"] = entry["cuts"]["bound"]
+            self.raise_lower(k, loop.bound)
+            self.progress.emit(f"safe LP bound {loop.bound:.6g} after {loop.rounds} rounds ({loop.stopped})")
+            if loop.stopped == "interrupted":   # Ctrl-C in the loop: its rounds and bound are kept, the rest skipped
+                self.interrupted = self.progress.interrupted = True
                 entry["status"] = "interrupted"
                 return
-            entry["cuts"] = loop.as_dict()
-            entry["loop_bound"] = self.lower[k] = loop.bound
             cuts.add_cuts(form, loop.cuts)
         self.pending.append((k, form, use_start))
 
@@ -164,7 +207,7 @@ class _Decomposition:
         """Close pattern ``k`` by its loop's bound, or solve its MIP with the remaining time."""
         entry = self.entries[k]
         goal = self.target()
-        if goal is not None and self.lower[k] >= goal:
+        if goal is not None and self.lower[k] >= goal and "cuts" in entry:
             entry.update(status="closed by the cut loop's LP bound", bound=self.lower[k], cutoff=goal, nodes=0,
                          time=entry["cuts"]["time"])
             self.settled.add(k)
@@ -177,21 +220,29 @@ class _Decomposition:
         cutoff = None if use_start else goal
         name = self.backend.name
         extra_options = {**SUB_OPTIONS.get(name, {}), **(CUTOFF_OPTIONS.get(name, {}) if cutoff is not None else {})}
+        self.progress.enter(Phase.SOLVE, k, f"{form.m.n_vars} variables, {form.m.n_rows} rows"
+                            + ("" if cutoff is None else f", cutoff {cutoff:.6g}"))
+        # the solver's bound holds for the solutions below the cutoff: it says no more than the cutoff itself
+        live = self.progress.solver_callback(
+            lambda bound: self.raise_lower(k, bound if cutoff is None else min(bound, cutoff)))
         solve_options = replace(self.options, time_limit=remaining, cutoff=cutoff,
-                                solver_options={**extra_options, **self.options.solver_options})
+                                solver_options={**extra_options, **self.options.solver_options},
+                                callback=chain(live, self.options.callback))
         try:
             res = self.backend.solve(form.m, solve_options, start=form.start_vector())
         except KeyboardInterrupt:
-            self.interrupted = True
+            self.interrupted = self.progress.interrupted = True
             entry["status"] = "interrupted"
             return
         self.interrupted = res.status == Status.INTERRUPTED
+        self.progress.interrupted = self.progress.interrupted or self.interrupted
         self.nodes += res.nodes
         self.solve_time += res.time
         if use_start:
             self.accepted = res.start_accepted if self.accepted is None else (self.accepted and res.start_accepted)
         self.size = _add_sizes(self.size, form.m.size())
-        entry.update(status=str(res.status), objective=res.objective, bound=res.bound, time=res.time,
+        entry.update(status=str(res.status), objective=res.objective,
+                     bound=self.progress.clip(res.bound) if math.isfinite(res.bound) else res.bound, time=res.time,
                      nodes=res.nodes, cutoff=cutoff)
         if res.has_solution:
             self._take(k, form, res, entry)
@@ -202,6 +253,8 @@ class _Decomposition:
             self.settled.add(k)
         elif math.isfinite(res.bound):
             self.lower[k] = max(res.bound, self.lower[k])
+        self.progress.set_bound(self.whole_bound(), quiet=True)
+        self.progress.emit(f"pattern {k}: {res.status}")
 
     def _take(self, k: int, form: SignPatternFormulation, res: object, entry: dict) -> None:
         """The sub-problem's network, its objective recomputed by numpy (exact; at most the solver's value, since
@@ -216,6 +269,7 @@ class _Decomposition:
             entry["certificate_failed"] = True
         if val < self.best_val:
             self.best_net, self.best_val, self.best_form, self.best_x = net, val, form, res.x
+            self.progress.found(val, f"pattern {k}'s network")
 
     def result(self) -> dict:
         all_proved = len(self.settled) == len(self.order)
@@ -223,8 +277,9 @@ class _Decomposition:
             if all_proved:
                 raise NoSolutionError("the constraints are infeasible (no network satisfies them)",
                                       proved_infeasible=True)
-            raise NoSolutionError("the solver found no feasible network before the time limit")
-        bound = min(min(self.lower.values(), default=math.inf), self.best_val)
+            raise NoSolutionError("the run was interrupted before any network was found" if self.interrupted else
+                                  "the solver found no feasible network before the time limit")
+        bound = self.whole_bound()
         status = Status.OPTIMAL if all_proved else (Status.INTERRUPTED if self.interrupted else Status.TIME_LIMIT)
         return {"network": self.best_net, "objective": self.best_val, "bound": bound,
                 "gap": relative_gap(self.best_val, bound), "status": status, "nodes": self.nodes,
