@@ -49,3 +49,7 @@ class InfeasibleConstraintsError(NoSolutionError):
     def __init__(self, message: str, conflict: list | None = None) -> None:
         super().__init__(message, proved_infeasible=True)
         self.conflict = conflict or []
+
+
+class OptionalDependencyError(MIPNetError):
+    """A feature needs an optional package that is not installed (the message says which extra to install)."""

@@ -71,6 +71,13 @@ def gather_windows(X: np.ndarray, index: np.ndarray, fill: float = 0.0) -> np.nd
     return padded[:, np.where(index >= 0, index, X.shape[1])]
 
 
+def active_units(layer: Layer, tol: float = 0.0) -> np.ndarray:
+    """Per output unit (neuron or filter) of an affine layer: whether any weight or its bias is nonzero."""
+    w = layer.weight.reshape(layer.weight.shape[0], -1)
+    b = layer.bias if layer.bias is not None else np.zeros(w.shape[0])
+    return (np.abs(w) > tol).any(axis=1) | (np.abs(b) > tol)
+
+
 class Layer:
     """Base class: a layer maps an input of ``in_shape`` (without the batch axis) to ``out_shape``."""
 

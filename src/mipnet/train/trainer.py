@@ -124,7 +124,7 @@ def train_network(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, c
         solver_version=result.version, mip_size=form.m.size(), weights=[str(d) for d in domains],
         bound_rule=config.bounds, l1_budget=form.budget, warm_start_objective=warm_value,
         warm_start_accepted=result.start_accepted, objective_terms=terms, sparsity=sparsity(net),
-        certificate=cert.as_dict(),
+        certificate=cert.as_dict(), history=[(t + build_time, inc, bnd) for t, inc, bnd in result.history],
         extra={"mip gap option": f"{options.mip_gap:g} (optimal means within this relative gap)"}
         if math.isfinite(options.mip_gap) else {})
     return net, report
@@ -160,6 +160,6 @@ def _train_decomposed(template: Network, X: np.ndarray, y: np.ndarray, loss: Los
         solver_version=backend.version(), mip_size=out["size"], weights=[str(d) for d in domains],
         bound_rule=config.bounds, l1_budget=None, warm_start_objective=out["warm_value"],
         warm_start_accepted=out["accepted"], objective_terms=terms, sparsity=sparsity(net),
-        certificate=cert.as_dict(),
+        certificate=cert.as_dict(), history=out["history"],
         extra={"decomposition": "by output signs", "sub_problems": out["sub_problems"]})
     return net, report

@@ -94,8 +94,25 @@ class _Decomposition:
         self.nodes, self.solve_time, self.accepted = 0, 0.0, None
         self.size: dict = {}
         self.interrupted = False
+        #: (seconds since training began, best objective, valid bound) after each step and per solver event
+        self.history: list[tuple[float, float, float]] = []
+        self._record()
 
     # ------------------------------------------------------------------------------------------ clock
+    def _record(self, k: int | None = None, offset: float | None = None,
+                events: list[tuple[float, float, float]] = ()) -> None:
+        """Append the run's state to the history: now, or per solver event of pattern ``k``'s MIP (its times
+        shifted by ``offset``, its incumbent and bound combined with the other patterns')."""
+        if k is None:
+            events = [(time.perf_counter() - self.t_start, math.inf, -math.inf)]
+            offset = 0.0
+        for t, inc, bnd in events:
+            best = min(self.best_val, inc)
+            lower = dict(self.lower)
+            if k is not None:
+                lower[k] = max(lower[k], bnd)
+            self.history.append((offset + t, best, min(min(lower.values(), default=math.inf), best)))
+
     def time_left(self) -> float | None:
         if self.options.time_limit is None:
             return None
@@ -158,6 +175,7 @@ class _Decomposition:
             entry["loop_bound"] = self.lower[k] = loop.bound
             cuts.add_cuts(form, loop.cuts)
         self.pending.append((k, form, use_start))
+        self._record()
 
     # ---------------------------------------------------------------------------------------- phase 2
     def solve(self, k: int, form: SignPatternFormulation, use_start: bool) -> None:
@@ -179,12 +197,17 @@ class _Decomposition:
         extra_options = {**SUB_OPTIONS.get(name, {}), **(CUTOFF_OPTIONS.get(name, {}) if cutoff is not None else {})}
         solve_options = replace(self.options, time_limit=remaining, cutoff=cutoff,
                                 solver_options={**extra_options, **self.options.solver_options})
+        offset = time.perf_counter() - self.t_start
         try:
             res = self.backend.solve(form.m, solve_options, start=form.start_vector())
         except KeyboardInterrupt:
             self.interrupted = True
             entry["status"] = "interrupted"
             return
+        # during the solve, before its result updates the state; with a cutoff HiGHS reports the cutoff as its
+        # primal bound before it has any solution, so only the bound of those events is kept
+        events = res.history[:-1] if cutoff is None else [(t, math.inf, b) for t, _, b in res.history[:-1]]
+        self._record(k, offset, events)
         self.interrupted = res.status == Status.INTERRUPTED
         self.nodes += res.nodes
         self.solve_time += res.time
@@ -202,6 +225,7 @@ class _Decomposition:
             self.settled.add(k)
         elif math.isfinite(res.bound):
             self.lower[k] = max(res.bound, self.lower[k])
+        self._record()
 
     def _take(self, k: int, form: SignPatternFormulation, res: object, entry: dict) -> None:
         """The sub-problem's network, its objective recomputed by numpy (exact; at most the solver's value, since
@@ -229,7 +253,8 @@ class _Decomposition:
         return {"network": self.best_net, "objective": self.best_val, "bound": bound,
                 "gap": relative_gap(self.best_val, bound), "status": status, "nodes": self.nodes,
                 "solve_time": self.solve_time, "size": self.size, "sub_problems": [self.entries[k] for k in self.order],
-                "warm_value": self.warm_value, "accepted": self.accepted, "form": self.best_form, "x": self.best_x}
+                "warm_value": self.warm_value, "accepted": self.accepted, "form": self.best_form, "x": self.best_x,
+                "history": self.history}
 
 
 def _add_sizes(a: dict, b: dict) -> dict:
