@@ -72,7 +72,7 @@ def network_from_dict(doc: Any, source: str = "document") -> tuple[Network, dict
         raise bad("layers must be a non-empty list")
     layers = []
     for i, entry in enumerate(doc["layers"]):
-        if not isinstance(entry, dict) or entry.get("kind") not in LAYER_TYPES:
+        if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str) or entry["kind"] not in LAYER_TYPES:
             raise bad(f"layer {i}: unknown kind {entry.get('kind') if isinstance(entry, dict) else entry!r}")
         params = {k: v for k, v in entry.items() if k not in ("kind", "weight", "bias")}
         try:
@@ -113,9 +113,11 @@ def save_json(net: Network, path: str | Path, metadata: dict | None = None) -> N
 def load_json(path: str | Path) -> tuple[Network, dict]:
     """Read a network saved by :func:`save_json`; returns ``(network, metadata)``."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise FormatError(f"{path}: cannot read file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: not a text file (byte {exc.start} is not UTF-8)") from None
     try:
         doc = json.loads(text, parse_constant=lambda c: math.nan)
     except json.JSONDecodeError as exc:

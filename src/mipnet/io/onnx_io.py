@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from mipnet.errors import FormatError
+from mipnet.errors import FormatError, MIPNetError
 from mipnet.layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D
 from mipnet.network import Network
 
@@ -394,7 +394,18 @@ def load_onnx(path: str | Path) -> Network:
         raise
     except Exception as exc:
         raise FormatError(f"{path}: not a readable ONNX file ({exc})") from None
-    return _GraphReader(model.graph).run()
+    try:
+        net = _GraphReader(model.graph).run()
+    except MIPNetError:
+        raise
+    except (ArithmeticError, AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+        # a damaged graph (missing attributes, tensors of the wrong size or type) fails inside the reader's
+        # numpy and protobuf calls: one error naming the file and the problem, never a traceback
+        raise FormatError(f"{path}: damaged or inconsistent ONNX graph ({type(exc).__name__}: {exc})") from None
+    for i, layer in enumerate(net.affine_layers()):
+        if not (np.all(np.isfinite(layer.weight)) and (layer.bias is None or np.all(np.isfinite(layer.bias)))):
+            raise FormatError(f"{path}: affine layer {i} has weights that are not finite numbers")
+    return net
 
 
 def to_onnx(net: Network, path: str | Path | None = None, dtype: str = "float64", opset: int = 13) -> Any:
