@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from mipnet.errors import FormatError, MIPNetError
-from mipnet.layers import LAYER_TYPES
+from mipnet.layers import LAYER_TYPES, Conv2D
 from mipnet.network import Network
 
 FORMAT = "mipnet-network"
@@ -88,6 +88,10 @@ def network_from_dict(doc: Any, source: str = "document") -> tuple[Network, dict
                 raise bad(f"layer {i}: weight and bias must be arrays of numbers") from None
             if w.ndim == 0 or not np.all(np.isfinite(w)) or (b is not None and not np.all(np.isfinite(b))):
                 raise bad(f"layer {i}: weights must be finite numbers")
+            want = 4 if isinstance(layer, Conv2D) else 2
+            if w.ndim != want:
+                raise bad(f"layer {i} ({entry['kind']}): weight must be a {want}-dimensional array, got shape "
+                          f"{w.shape}")
             if b is not None and b.shape != (w.shape[0],):
                 raise bad(f"layer {i}: bias has shape {b.shape}, expected ({w.shape[0]},)")
             layer.weight, layer.bias = w, b
