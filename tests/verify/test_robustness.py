@@ -127,7 +127,7 @@ def test_output_bounds_stay_near_the_attained_ones_when_the_mip_stops(dense_net)
 
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from mipnet.verify.falsify import attack  # noqa: E402
@@ -145,6 +145,7 @@ def test_random_queries_that_hold_survive_the_attack(seed, n_in, hidden, n_out, 
                    Dense(n_out, weight=rng.normal(size=(n_out, hidden)), bias=rng.normal(size=n_out))], n_in)
     x0 = rng.uniform(-1, 1, n_in)
     res = verify.robustness(net, x0, eps, time_limit=20)
+    event(str(res.status))
     if res.status == "violated":    # the counterexample is real: re-run through forward, another class
         x = np.asarray(res.counterexample).reshape(1, -1)
         assert np.all(np.abs(x - x0) <= eps + 1e-9)

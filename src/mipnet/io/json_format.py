@@ -92,6 +92,9 @@ def network_from_dict(doc: Any, source: str = "document") -> tuple[Network, dict
             if w.ndim != want:
                 raise bad(f"layer {i} ({entry['kind']}): weight must be a {want}-dimensional array, got shape "
                           f"{w.shape}")
+            units = layer.out_channels if isinstance(layer, Conv2D) else layer.units
+            if w.shape[0] != units:
+                raise bad(f"layer {i} ({entry['kind']}): weight has {w.shape[0]} rows for {units} units")
             if b is not None and b.shape != (w.shape[0],):
                 raise bad(f"layer {i}: bias has shape {b.shape}, expected ({w.shape[0]},)")
             layer.weight, layer.bias = w, b
