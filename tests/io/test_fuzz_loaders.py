@@ -39,7 +39,7 @@ from mipnet.io.nnet import load_nnet  # noqa: E402
 from mipnet.io.vnnlib import load_vnnlib  # noqa: E402
 from mipnet.model import Model, Scaler  # noqa: E402
 
-DEFAULT_EXAMPLES = 40
+DEFAULT_EXAMPLES = 100
 EXAMPLES = int(os.environ.get("MIPNET_FUZZ_EXAMPLES", "0")) or DEFAULT_EXAMPLES
 DEADLINE = float(os.environ.get("MIPNET_FUZZ_DEADLINE", "5"))
 COUNTS: dict[str, Counter] = defaultdict(Counter)
