@@ -25,9 +25,9 @@ def test_sweep_trades_accuracy_for_sparsity_and_round_trips(tmp_path, data) -> N
         assert 0 <= p.score <= 1 and 0 <= p.nonzero_weights <= p.weights
     p = res.points[1]
     fitted = MIPNetClassifier(hidden=(2,), time_limit=20, l1=p.value).fit(X, y)
-    assert p.score == pytest.approx(fitted.score(X, y)) or not p.proved_optimal
     if p.proved_optimal and fitted.report_.proved_optimal:   # the same proved optimum: the same objective
         assert p.objective == pytest.approx(fitted.report_.objective, rel=1e-4, abs=1e-6)
+        assert p.score == pytest.approx(fitted.score(X, y))   # one thread, one seed: the same network
     proved = [p for p in res.points if p.proved_optimal]
     # a larger L1 penalty never gives an optimum with a larger L1 norm, and at 0.5 most weights are gone
     assert res.points[-1].nonzero_weights <= res.points[0].nonzero_weights or len(proved) < 3
