@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from mipnet import Dense, Network
 from mipnet.solvers import SolveOptions
 from mipnet.train.config import TrainConfig
@@ -27,3 +29,20 @@ def test_report_lists_every_sign_pattern_with_its_cuts(bc_subset) -> None:
             assert math.isfinite(s["bound"])
     assert "root cuts:" in text
     assert rep.proved_optimal
+
+
+def test_history_is_since_training_began_and_ends_at_the_result(bc_subset) -> None:
+    X, y = bc_subset(16, 3, 1)
+    for config in (TrainConfig(l1=0.01), TrainConfig(l1=0.01, decompose=False)):   # decomposed and one MIP
+        _, rep = train_network(Network([Dense(2), Dense(1)], X.shape[1]), X, y, make_loss("hinge"), config,
+                               options=SolveOptions(time_limit=30, threads=1))
+        h = rep.history
+        assert h and all(len(p) == 3 for p in h)
+        times = [t for t, _, _ in h]
+        assert times == sorted(times) and 0 <= times[0] and times[-1] <= rep.total_time
+        incumbents = [inc for _, inc, _ in h if math.isfinite(inc)]
+        assert min(incumbents) >= rep.objective - 1e-6 * (1 + abs(rep.objective))   # never below the result
+        bounds = [b for _, _, b in h if math.isfinite(b)]
+        assert max(bounds) <= rep.objective + 1e-6 * (1 + abs(rep.objective))      # a bound, never above it
+        assert h[-1][1] == pytest.approx(rep.objective, rel=1e-9) and "history" in rep.as_dict()
+        assert "network" not in rep.as_dict()

@@ -25,10 +25,14 @@ from mipnet.model import Model, Scaler
 def read_csv(path: str | Path) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a CSV file (comma separated, first row is the header)."""
     try:
-        with open(path, newline="") as fh:
+        with open(path, newline="", encoding="utf-8") as fh:
             rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
     except OSError as exc:
         raise DataError(f"{path}: cannot read file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a text file (byte {exc.start} is not UTF-8)") from None
+    except csv.Error as exc:
+        raise DataError(f"{path}: not a valid CSV file ({exc})") from None
     if len(rows) < 2:
         raise DataError(f"{path}: needs a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
@@ -365,6 +369,35 @@ def cmd_info(args: argparse.Namespace, console: object) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace, console: object) -> int:
+    from mipnet.plot import PlotKind, plot_network, plot_progress, save_figure
+
+    kind = PlotKind(args.kind)
+    out = args.out or str(Path(args.model).with_suffix(".png"))
+    check_writable(out)
+    if kind == PlotKind.SWEEP:
+        from mipnet.sweep import SweepResult
+
+        fig = SweepResult.load(args.model).plot()
+    else:
+        model = _load_model(args.model)
+        if kind == PlotKind.NETWORK:
+            names = None
+            if model.classes is not None:
+                names = ([f"score (> 0: {model.classes[1]})"] if model.network.n_outputs == 1
+                         else [str(c) for c in model.classes])
+            fig = plot_network(model.network, model.features, names, title=Path(args.model).name)
+        else:
+            history = (model.metadata.get("report") or {}).get("history")
+            if not history:
+                raise DataError(f"{args.model}: the model's report has no progress history (trained before it was "
+                                "recorded, or not by mipnet)")
+            fig = plot_progress(history, title=Path(args.model).name, log_gap=True)
+    save_figure(fig, out)
+    console.print(f"saved {out}", highlight=False)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, console: object) -> int:
     from sklearn.datasets import load_breast_cancer
     from sklearn.preprocessing import MinMaxScaler, StandardScaler
@@ -479,6 +512,15 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("model")
     i.add_argument("--json", action="store_true")
 
+    pl = sub.add_parser("plot", help="draw a saved model, its training progress, or a sweep (needs matplotlib)",
+                        formatter_class=_DefaultsFormatter,
+                        description="Draw a model (pruned inputs, neurons and filters grey, weights as edge widths), "
+                                    "the incumbent and bound over its training, or a lambda sweep saved by "
+                                    "mipnet.sweep.SweepResult.save, as PNG or SVG (pip install 'mipnet[plot]').")
+    pl.add_argument("model", help="model file (.json, .onnx, .nnet), or a sweep file (.json) with --kind sweep")
+    pl.add_argument("--kind", choices=("network", "progress", "sweep"), default="network", help="what to draw")
+    pl.add_argument("--out", default=None, help="picture file, .png or .svg (default: the model's name with .png)")
+
     d = sub.add_parser("demo", help="train on breast cancer (ships with scikit-learn) to proven optimality")
     d.add_argument("--n", type=int, default=40, help="training rows (default 40)")
     d.add_argument("--hidden", type=int, default=2)
@@ -518,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
     launched = time.perf_counter()
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"train": cmd_train, "predict": cmd_predict, "info": cmd_info, "demo": cmd_demo}
+    commands = {"train": cmd_train, "predict": cmd_predict, "info": cmd_info, "demo": cmd_demo, "plot": cmd_plot}
     try:
         if args.command in commands:
             from rich.console import Console  # here, not at the top: --help and verify start without it

@@ -102,15 +102,29 @@ def _load_model(path: str):  # noqa: ANN202 - Model, imported lazily
 def _read_vector(text: str) -> np.ndarray:
     """A number, or a CSV/whitespace file of numbers."""
     try:
-        return np.array([float(text)])
+        number = float(text)
     except ValueError:
-        pass
+        number = None
+    if number is not None:
+        if not np.isfinite(number):
+            raise SettingsError(f"expected a finite number, got {text!r}")
+        return np.array([number])
     path = Path(text)
-    raw = path.read_text(encoding="utf-8").replace(",", " ").split()
+    raw = _read_text(path).replace(",", " ").split()
     try:
-        return np.array([float(v) for v in raw])
+        v = np.array([float(t) for t in raw])
     except ValueError:
         raise SettingsError(f"{path}: expected numbers separated by commas or spaces") from None
+    if not np.all(np.isfinite(v)):
+        raise SettingsError(f"{path}: value {int(np.argmin(np.isfinite(v))) + 1} is not a finite number")
+    return v
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{path}: not a text file (byte {exc.start} is not UTF-8)") from None
 
 
 def _read_point(text: str, model: object) -> np.ndarray:
@@ -120,15 +134,19 @@ def _read_point(text: str, model: object) -> np.ndarray:
         return _read_vector(text)
     except SettingsError:
         names = getattr(model, "features", None)
-        rows = [r for r in Path(text).read_text(encoding="utf-8").splitlines() if r.strip()]
+        rows = [r for r in _read_text(Path(text)).splitlines() if r.strip()]
         header = [h.strip() for h in rows[0].split(",")] if rows else []
         if not names or len(rows) < 2 or not set(names) <= set(header):
             raise
         values = [v.strip() for v in rows[1].split(",")]
         try:
-            return np.array([float(values[header.index(n)]) for n in names])
+            point = np.array([float(values[header.index(n)]) for n in names])
         except (ValueError, IndexError):
             raise SettingsError(f"{text}: line 2 must hold a number for every feature") from None
+        if not np.all(np.isfinite(point)):
+            bad = names[int(np.argmin(np.isfinite(point)))]
+            raise SettingsError(f"{text}: line 2, feature {bad!r} is not a finite number") from None
+        return point
 
 
 _SPACE_LINES = {"raw feature space": "space: raw feature space (points, boxes and counterexamples in the model's "

@@ -53,3 +53,7 @@ class InfeasibleConstraintsError(NoSolutionError):
 
 class ConversionNote(UserWarning):
     """A file was read with a documented, deliberate change (e.g. a trailing ``Softmax`` dropped from an ONNX graph)."""
+
+
+class OptionalDependencyError(MIPNetError):
+    """A feature needs an optional package that is not installed (the message says which extra to install)."""

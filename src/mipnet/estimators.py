@@ -211,6 +211,7 @@ class _MIPNetBase(BaseEstimator):
         names = getattr(self, "feature_names_in_", None)
         self.feature_names_ = None if names is None else [str(name) for name in names]
         self.report_.feature_names = self.feature_names_
+        self.report_.network = self.network_
         # fitted on X as given: no preprocessing (drop what a loaded model brought along)
         self.preprocessing_, self.target_, self.metadata_ = None, None, {}
 

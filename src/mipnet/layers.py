@@ -30,6 +30,19 @@ def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
     return int(v), int(v)
 
 
+def window_shape(in_shape: Shape, kernel: tuple[int, int], stride: tuple[int, int],
+                 padding: tuple[int, int]) -> tuple[int, int]:
+    """``(OH, OW)``, the number of window positions of a sliding window over a ``(C, H, W)`` input (computed
+    without building the index, so checking a shape costs nothing however large it is)."""
+    _, h, w = in_shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    oh = (h + 2 * ph - kh) // sh + 1
+    ow = (w + 2 * pw - kw) // sw + 1
+    if oh <= 0 or ow <= 0:
+        raise ShapeError(f"window {kernel} with padding {padding} does not fit an input of {h}x{w}")
+    return oh, ow
+
+
 def window_index(in_shape: Shape, kernel: tuple[int, int], stride: tuple[int, int],
                  padding: tuple[int, int]) -> tuple[np.ndarray, Shape]:
     """Flat input indices covered by each sliding window, the one place for window geometry.
@@ -51,10 +64,7 @@ def window_index(in_shape: Shape, kernel: tuple[int, int], stride: tuple[int, in
     """
     c, h, w = in_shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    oh = (h + 2 * ph - kh) // sh + 1
-    ow = (w + 2 * pw - kw) // sw + 1
-    if oh <= 0 or ow <= 0:
-        raise ShapeError(f"window {kernel} with padding {padding} does not fit an input of {h}x{w}")
+    oh, ow = window_shape(in_shape, kernel, stride, padding)
     rows = (np.arange(oh) * sh)[:, None, None, None] + np.arange(kh)[None, None, :, None] - ph
     cols = (np.arange(ow) * sw)[None, :, None, None] + np.arange(kw)[None, None, None, :] - pw
     rows, cols = np.broadcast_arrays(rows, cols)  # (oh, ow, kh, kw)
@@ -69,6 +79,13 @@ def gather_windows(X: np.ndarray, index: np.ndarray, fill: float = 0.0) -> np.nd
     """Gather ``X[:, index]`` for flattened inputs ``X`` of shape ``(N, D)``, with ``fill`` where index is -1."""
     padded = np.concatenate([X, np.full((X.shape[0], 1), fill, dtype=X.dtype)], axis=1)
     return padded[:, np.where(index >= 0, index, X.shape[1])]
+
+
+def active_units(layer: Layer, tol: float = 0.0) -> np.ndarray:
+    """Per output unit (neuron or filter) of an affine layer: whether any weight or its bias is nonzero."""
+    w = layer.weight.reshape(layer.weight.shape[0], -1)
+    b = layer.bias if layer.bias is not None else np.zeros(w.shape[0])
+    return (np.abs(w) > tol).any(axis=1) | (np.abs(b) > tol)
 
 
 class Layer:
@@ -213,7 +230,7 @@ class Conv2D(Layer):
     def build(self, in_shape: Shape) -> Shape:
         if len(in_shape) != 3:
             raise ShapeError(f"Conv2D needs (C, H, W) input, got shape {in_shape}")
-        _, (oh, ow) = window_index(in_shape, self.kernel, self.stride, self.padding)
+        oh, ow = window_shape(in_shape, self.kernel, self.stride, self.padding)
         expect = (self.out_channels, in_shape[0], *self.kernel)
         if self.weight is not None and self.weight.shape != expect:
             raise ShapeError(f"Conv2D weight must have shape {expect}, got {self.weight.shape}")
@@ -260,7 +277,7 @@ class _Pool2D(Layer):
     def build(self, in_shape: Shape) -> Shape:
         if len(in_shape) != 3:
             raise ShapeError(f"{type(self).__name__} needs (C, H, W) input, got shape {in_shape}")
-        _, (oh, ow) = window_index(in_shape, self.kernel, self.stride, (0, 0))
+        oh, ow = window_shape(in_shape, self.kernel, self.stride, (0, 0))
         self.in_shape = tuple(in_shape)
         return (in_shape[0], oh, ow)
 

@@ -127,6 +127,8 @@ class TrainProgress:
         self.pattern: int | None = None
         self.interrupted = False
         self._solve_bound = -math.inf
+        #: (seconds since launch, incumbent, bound) at every change: the picture of the run over time
+        self.history: list[tuple[float, float, float]] = []
 
     @property
     def elapsed(self) -> float:
@@ -138,8 +140,14 @@ class TrainProgress:
             return self.floor
         return max(float(bound), self.floor)
 
+    def record(self) -> None:
+        """Append the current (time, incumbent, bound) to :attr:`history` when it changed."""
+        if not self.history or self.history[-1][1:] != (self.incumbent, self.bound):
+            self.history.append((self.elapsed, self.incumbent, self.bound))
+
     def emit(self, detail: str = "", improved: bool = False, nodes: int = 0) -> None:
-        """Pass the current state to the callback."""
+        """Record the current state and pass it to the callback."""
+        self.record()
         if self.callback is not None:
             self.callback(ProgressEvent(self.phase, self.elapsed, self.incumbent, self.bound,
                                         relative_gap(self.incumbent, self.bound), self.pattern, nodes, improved,
@@ -165,6 +173,8 @@ class TrainProgress:
             self.bound = b
             if not quiet:
                 self.emit(detail)
+            else:
+                self.record()
 
     def solver_callback(self, on_bound: Callable[[float], float] | None = None) -> Callable[[object], None]:
         """A callback for :class:`mipnet.solvers.SolveOptions`: each solver event (its ``incumbent``, ``bound``,

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from mipnet.errors import SettingsError
+from mipnet.network import Network
+from mipnet.plot import PlotKind, plot_network, plot_progress
 
 
 def _fmt(v: float | None, pct: bool = False) -> str:
@@ -20,6 +26,10 @@ class TrainReport:
 
     ``feature_names`` (set by the estimators from a DataFrame's columns, and by ``mipnet train`` from the CSV
     header) names the inputs in :meth:`inputs_used_names` and in the text form.
+
+    ``history``: the solver's progress, ``(time, incumbent, bound)`` per event and at the end, times in seconds since
+    training began (``inf`` / ``-inf`` where there was no incumbent / bound yet). ``network``: the trained network
+    (set by the estimators; not part of :meth:`as_dict`), drawn by :meth:`plot`.
     """
 
     status: str
@@ -47,9 +57,39 @@ class TrainReport:
     rounds: list | None = None
     bounds_constrained: dict | None = None
     feature_names: list[str] | None = None
+    history: list[tuple[float, float, float]] | None = None
+    network: Network | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(replace(self, network=None))
+        d.pop("network")
+        return d
+
+    def plot(self, kind: PlotKind | str = PlotKind.NETWORK, out: str | Path | None = None,
+             title: str | None = None) -> Any:
+        """Draw the trained network (``kind="network"``, pruned units grey; see :func:`mipnet.plot.plot_network`)
+        or the incumbent and bound over time (``"progress"``); with ``out`` also write it (``.png``/``.svg``).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Raises
+        ------
+        OptionalDependencyError
+            matplotlib is not installed (``pip install 'mipnet[plot]'``).
+        """
+        try:
+            kind = PlotKind(kind)
+        except ValueError:
+            raise SettingsError(f"unknown plot kind {kind!r}: choose network or progress") from None
+        if kind == PlotKind.PROGRESS:
+            return plot_progress(self.history or [], out=out, title=title or f"{self.solver}: {self.status}")
+        if kind == PlotKind.NETWORK:
+            if self.network is None:
+                raise SettingsError("this report holds no network to draw (reports of fitted estimators do)")
+            return plot_network(self.network, self.feature_names, out=out, title=title)
+        raise SettingsError("a report draws its network or its progress; a sweep is drawn by mipnet.sweep")
 
     def inputs_used_names(self) -> list[str] | None:
         """The input features the network uses, by name (``x<k>`` without feature names); ``None`` where the

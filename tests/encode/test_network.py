@@ -168,3 +168,50 @@ def test_options_pass_bounds_through() -> None:
                        LayerOptions(bounds=(np.array([[0.5]]), np.array([[1.5]])), relu=False))
     np.testing.assert_array_equal(out.z.lo, [[0.5]])
     np.testing.assert_array_equal(out.z.hi, [[1.5]])
+
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PROPERTY = settings(max_examples=int(__import__("os").environ.get("MIPNET_FUZZ_EXAMPLES", "0")) or 12,
+                     deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                         HealthCheck.function_scoped_fixture])
+
+
+@st.composite
+def _random_net(draw) -> Network:
+    """A small random network: dense (1-3 layers) or conv (Conv2D, optional pool, Flatten, Dense)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if draw(st.booleans()):
+        sizes = draw(st.lists(st.integers(1, 5), min_size=2, max_size=4))
+        return Network([Dense(o, weight=rng.normal(size=(o, i)), bias=rng.normal(size=o) * 0.5)
+                        for i, o in zip(sizes[:-1], sizes[1:])], sizes[0])
+    c_in, side, f = draw(st.integers(1, 2)), draw(st.integers(3, 5)), draw(st.integers(1, 3))
+    k, pad = draw(st.integers(1, 3)), draw(st.integers(0, 1))
+    conv = Conv2D(f, k, padding=pad, weight=rng.normal(size=(f, c_in, k, k)) / k, bias=rng.normal(size=f) * 0.3)
+    layers = [conv]
+    out = side + 2 * pad - k + 1
+    pool = draw(st.sampled_from([None, MaxPool2D, AvgPool2D]))
+    if pool is not None and out >= 2:
+        layers.append(pool(2))
+        out //= 2
+    n_out = draw(st.integers(1, 3))
+    layers += [Flatten(), Dense(n_out, weight=rng.normal(size=(n_out, f * out * out)), bias=rng.normal(size=n_out))]
+    return Network(layers, (c_in, side, side))
+
+
+@_PROPERTY
+@given(net=_random_net(), seed=st.integers(0, 2**32 - 1), width=st.floats(0.1, 3.0))
+def test_random_networks_with_fixed_inputs_equal_forward(net: Network, seed: int, width: float) -> None:
+    """Property: for any small dense or conv network and any inputs in its box, the MIP with the inputs fixed has
+    the forward pass as its outputs."""
+    rng = np.random.default_rng(seed)
+    lo, hi = -width * np.ones(net.n_inputs), width * np.ones(net.n_inputs)
+    enc = encode_network(net, interval_bounds(net, lo, hi), copies=2)
+    X = rng.uniform(lo, hi, (2, net.n_inputs))
+    enc.model.fix(enc.inputs.idx, X)
+    res = get_backend("highs").solve(enc.model, OPTS)
+    assert res.status == "optimal"
+    np.testing.assert_allclose(enc.output_values(res.x), net.forward(X.reshape(2, *net.input_shape)), atol=1e-6,
+                               rtol=1e-7)

@@ -86,3 +86,16 @@ def test_time_limit_keeps_incumbent(solver):
     res = get_backend(solver).solve(m, SolveOptions(time_limit=0.2), start=np.zeros(n))
     assert res.status in (Status.TIME_LIMIT, Status.OPTIMAL)
     assert res.has_solution and m.violation(res.x) < 1e-6
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_history_records_the_progress_and_the_end(solver):
+    events = []
+    res = get_backend(solver).solve(knapsack(), SolveOptions(callback=events.append))
+    assert len(res.history) == len(events) + 1      # every event the user saw, then the end
+    for (t, inc, bnd), e in zip(res.history, events):
+        assert (t, inc, bnd) == (e.time, e.incumbent, e.bound)
+    t_end, inc_end, bnd_end = res.history[-1]
+    assert (inc_end, bnd_end) == (res.objective, res.bound) and t_end >= max([e.time for e in events], default=0)
+    # recorded without a user callback too
+    assert get_backend(solver).solve(knapsack(), SolveOptions()).history[-1][1] == pytest.approx(-17.0)

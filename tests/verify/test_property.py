@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mipnet import verify
+from mipnet import Dense, Network, verify
 from mipnet.errors import FormatError
 from mipnet.io import parse_vnnlib
 
@@ -86,3 +86,38 @@ def test_acasxu_prop8_violated_with_disjunction(acasxu):
     res = verify.check_property(net, prop, time_limit=100)
     assert res.status == "violated"
     assert prop.contains(res.counterexample, net.forward(res.counterexample[None])[0])
+
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from mipnet.verify.falsify import attack  # noqa: E402
+
+
+@settings(max_examples=int(__import__("os").environ.get("MIPNET_FUZZ_EXAMPLES", "0")) or 10, deadline=None,
+          database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), hidden=st.integers(1, 6), j=st.integers(0, 1), width=st.floats(0.05, 1.0),
+       quantile=st.floats(0.5, 1.2))
+def test_random_properties_that_hold_survive_the_attack(seed, hidden, j, width, quantile):
+    """Property: a random box and threshold ``Y_j >= t`` (unsafe); "holds" must survive the attack (no input of the
+    box found with ``Y_j >= t``), "violated" must come with an input of the box that reaches ``t``."""
+    rng = np.random.default_rng(seed)
+    net = Network([Dense(hidden, weight=rng.normal(size=(hidden, 3)), bias=rng.normal(size=hidden) * 0.5),
+                   Dense(2, weight=rng.normal(size=(2, hidden)), bias=rng.normal(size=2))], 3)
+    c = rng.uniform(-1, 1, 3)
+    lo, hi = c - width, c + width
+    Y = net.forward(rng.uniform(lo, hi, (200, 3)))[:, j]
+    t = float(Y.min() + quantile * (Y.max() - Y.min()) + 1e-3)
+    box = "".join(f"(assert (>= X_{i} {float(lo[i])!r}))\n(assert (<= X_{i} {float(hi[i])!r}))\n" for i in range(3))
+    r = verify.check_property(net, parse_vnnlib(HEADER + box + f"(assert (>= Y_{j} {t!r}))"), time_limit=20)
+    event(str(r.status))
+    if r.status == "violated":
+        x = np.asarray(r.counterexample).reshape(-1)
+        assert np.all(x >= lo - 1e-9) and np.all(x <= hi + 1e-9) and net.forward(x[None])[0, j] >= t - 1e-9
+    if r.status != "holds":
+        return
+    C = np.zeros((1, 2))
+    C[0, j] = -1.0                    # the attack lowers -Y_j: it looks for the largest Y_j
+    X = np.vstack([attack(net, c, lo, hi, C, rng, samples=2000), rng.uniform(lo, hi, (2000, 3))])
+    assert np.all(net.forward(X)[:, j] < t)

@@ -124,3 +124,36 @@ def test_output_bounds_stay_near_the_attained_ones_when_the_mip_stops(dense_net)
     width = res.upper - res.lower
     reach = res.upper_attained - res.lower_attained
     assert np.all(width <= 10 * reach + 1e-6)    # the output layer is LP-tightened, not interval arithmetic
+
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from mipnet.verify.falsify import attack  # noqa: E402
+from mipnet.verify.queries import competitor_rows, predicted_class  # noqa: E402
+
+
+@settings(max_examples=int(__import__("os").environ.get("MIPNET_FUZZ_EXAMPLES", "0")) or 10, deadline=None,
+          database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), n_in=st.integers(1, 4), hidden=st.integers(1, 6), n_out=st.integers(1, 3),
+       eps=st.floats(0.001, 0.5))
+def test_random_queries_that_hold_survive_the_attack(seed, n_in, hidden, n_out, eps):
+    """Property: whenever robustness says "holds", no input the attack finds in the ball changes the class."""
+    rng = np.random.default_rng(seed)
+    net = Network([Dense(hidden, weight=rng.normal(size=(hidden, n_in)), bias=rng.normal(size=hidden) * 0.5),
+                   Dense(n_out, weight=rng.normal(size=(n_out, hidden)), bias=rng.normal(size=n_out))], n_in)
+    x0 = rng.uniform(-1, 1, n_in)
+    res = verify.robustness(net, x0, eps, time_limit=20)
+    event(str(res.status))
+    if res.status == "violated":    # the counterexample is real: re-run through forward, another class
+        x = np.asarray(res.counterexample).reshape(1, -1)
+        assert np.all(np.abs(x - x0) <= eps + 1e-9)
+        assert predicted_class(net.forward(x))[0] != res.label
+    if not res.holds:
+        return
+    C, _ = competitor_rows(n_out, res.label)
+    X = attack(net, x0, x0 - eps, x0 + eps, C, rng, samples=2000)
+    X = np.vstack([X, x0 + eps * np.sign(rng.normal(size=(2000, n_in)))])
+    assert np.all(predicted_class(net.forward(X)) == res.label)
+    assert res.margin_bound > 0

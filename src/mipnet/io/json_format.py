@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from mipnet.errors import FormatError, MIPNetError
-from mipnet.layers import LAYER_TYPES
+from mipnet.layers import LAYER_TYPES, Conv2D
 from mipnet.network import Network
 
 FORMAT = "mipnet-network"
@@ -72,7 +72,7 @@ def network_from_dict(doc: Any, source: str = "document") -> tuple[Network, dict
         raise bad("layers must be a non-empty list")
     layers = []
     for i, entry in enumerate(doc["layers"]):
-        if not isinstance(entry, dict) or entry.get("kind") not in LAYER_TYPES:
+        if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str) or entry["kind"] not in LAYER_TYPES:
             raise bad(f"layer {i}: unknown kind {entry.get('kind') if isinstance(entry, dict) else entry!r}")
         params = {k: v for k, v in entry.items() if k not in ("kind", "weight", "bias")}
         try:
@@ -88,6 +88,13 @@ def network_from_dict(doc: Any, source: str = "document") -> tuple[Network, dict
                 raise bad(f"layer {i}: weight and bias must be arrays of numbers") from None
             if w.ndim == 0 or not np.all(np.isfinite(w)) or (b is not None and not np.all(np.isfinite(b))):
                 raise bad(f"layer {i}: weights must be finite numbers")
+            want = 4 if isinstance(layer, Conv2D) else 2
+            if w.ndim != want:
+                raise bad(f"layer {i} ({entry['kind']}): weight must be a {want}-dimensional array, got shape "
+                          f"{w.shape}")
+            units = layer.out_channels if isinstance(layer, Conv2D) else layer.units
+            if w.shape[0] != units:
+                raise bad(f"layer {i} ({entry['kind']}): weight has {w.shape[0]} rows for {units} units")
             if b is not None and b.shape != (w.shape[0],):
                 raise bad(f"layer {i}: bias has shape {b.shape}, expected ({w.shape[0]},)")
             layer.weight, layer.bias = w, b
@@ -113,9 +120,11 @@ def save_json(net: Network, path: str | Path, metadata: dict | None = None) -> N
 def load_json(path: str | Path) -> tuple[Network, dict]:
     """Read a network saved by :func:`save_json`; returns ``(network, metadata)``."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise FormatError(f"{path}: cannot read file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: not a text file (byte {exc.start} is not UTF-8)") from None
     try:
         doc = json.loads(text, parse_constant=lambda c: math.nan)
     except json.JSONDecodeError as exc:

@@ -32,8 +32,11 @@ def _numbers(line: str) -> list[float]:
 def read_nnet(path: str | Path) -> dict:
     """Parse an NNet file into its parts: ``sizes``, ``weights``, ``biases``, ``mins``, ``maxs``, ``means``,
     ``ranges``."""
-    with open(path, encoding="utf-8") as fh:
-        lines = [ln.strip() for ln in fh if ln.strip() and not ln.lstrip().startswith("//")]
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = [ln.strip() for ln in fh if ln.strip() and not ln.lstrip().startswith("//")]
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: not a text file (byte {exc.start} is not UTF-8)") from None
     try:
         n_layers, n_in, n_out, _ = (int(v) for v in _numbers(lines[0])[:4])
         sizes = [int(v) for v in _numbers(lines[1])]
@@ -55,10 +58,12 @@ def read_nnet(path: str | Path) -> dict:
             pos += sizes[k + 1]
             weights.append(W)
             biases.append(b)
-    except (IndexError, ValueError) as exc:
+    except (IndexError, ValueError, OverflowError) as exc:
         raise FormatError(f"{path}: not a valid NNet file ({exc})") from None
     if len(mins) < n_in or len(maxs) < n_in or len(means) < n_in + 1 or len(ranges) < n_in + 1:
         raise FormatError(f"{path}: the normalisation lines are too short")
+    if not all(np.all(np.isfinite(a)) for a in [*weights, *biases]):
+        raise FormatError(f"{path}: the weights and biases must be finite numbers")
     return {"sizes": sizes, "weights": weights, "biases": biases, "mins": mins[:n_in], "maxs": maxs[:n_in],
             "means": means[:n_in + 1], "ranges": ranges[:n_in + 1]}
 

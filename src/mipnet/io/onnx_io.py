@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from mipnet.errors import ConversionNote, FormatError
+from mipnet.errors import ConversionNote, FormatError, MIPNetError
 from mipnet.layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D, Shape
 from mipnet.network import Network
 
@@ -759,7 +759,18 @@ def read_onnx(path: str | Path) -> OnnxImport:
     except Exception as exc:
         raise FormatError(f"{path}: not a readable ONNX file ({exc})") from None
     opsets = {o.domain or "": int(o.version) for o in model.opset_import}
-    return _GraphReader(model.graph, opsets).run()
+    try:
+        result = _GraphReader(model.graph, opsets).run()
+    except MIPNetError:
+        raise
+    except (ArithmeticError, AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+        # a damaged graph (missing attributes, tensors of the wrong size or type) fails inside the reader's
+        # numpy and protobuf calls: one error naming the file and the problem, never a traceback
+        raise FormatError(f"{path}: damaged or inconsistent ONNX graph ({type(exc).__name__}: {exc})") from None
+    for i, layer in enumerate(result.network.affine_layers()):
+        if not (np.all(np.isfinite(layer.weight)) and (layer.bias is None or np.all(np.isfinite(layer.bias)))):
+            raise FormatError(f"{path}: affine layer {i} has weights that are not finite numbers")
+    return result
 
 
 def load_onnx(path: str | Path) -> Network:

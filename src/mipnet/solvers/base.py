@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 
 import numpy as np
@@ -93,6 +93,9 @@ class SolveResult:
     version: str = ""
     x: np.ndarray | None = field(default=None, repr=False)
     start_accepted: bool | None = None
+    #: ``(time, incumbent, bound)`` of every progress event and of the end, time in seconds since the solve began
+    #: (``inf`` incumbent before the first solution)
+    history: list[tuple[float, float, float]] = field(default_factory=list, repr=False)
 
     @property
     def has_solution(self) -> bool:
@@ -108,6 +111,20 @@ class SolveResult:
         d.pop("x")
         d["status"] = str(self.status)
         return d
+
+
+def recording(options: SolveOptions) -> tuple[SolveOptions, list[tuple[float, float, float]]]:
+    """``options`` with a callback that appends ``(time, incumbent, bound)`` of every progress event to the list
+    returned (and then calls the user's callback, if any); the backends fill :attr:`SolveResult.history` with it."""
+    history: list[tuple[float, float, float]] = []
+    user = options.callback
+
+    def record(p: Progress) -> None:
+        history.append((float(p.time), float(p.incumbent), float(p.bound)))
+        if user is not None:
+            user(p)
+
+    return replace(options, callback=record), history
 
 
 def relative_gap(objective: float, bound: float) -> float:

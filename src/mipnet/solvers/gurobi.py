@@ -12,7 +12,7 @@ import numpy as np
 
 from mipnet.errors import SolverUnavailableError
 from mipnet.mip import MIPModel
-from mipnet.solvers.base import Backend, Progress, SolveOptions, SolveResult, Status, relative_gap
+from mipnet.solvers.base import Backend, Progress, SolveOptions, SolveResult, Status, recording, relative_gap
 
 
 class GurobiBackend(Backend):
@@ -32,6 +32,7 @@ class GurobiBackend(Backend):
         import gurobipy as gp
         from gurobipy import GRB
 
+        options, history = recording(options)
         try:
             env = gp.Env(empty=True)
             env.setParam("OutputFlag", 1 if options.verbose else 0)
@@ -63,16 +64,14 @@ class GurobiBackend(Backend):
         m.setObjective(obj, GRB.MINIMIZE)
         if start is not None:
             x.Start = np.asarray(start, dtype=float)
-        cb = None
-        if options.callback is not None:
-            user = options.callback
+        user = options.callback
 
-            def cb(model_: object, where: int) -> None:
-                if where == GRB.Callback.MIPSOL:
-                    inc = model_.cbGet(GRB.Callback.MIPSOL_OBJBST)
-                    bnd = model_.cbGet(GRB.Callback.MIPSOL_OBJBND)
-                    user(Progress(model_.cbGet(GRB.Callback.RUNTIME), inc, bnd, relative_gap(inc, bnd),
-                                  int(model_.cbGet(GRB.Callback.MIPSOL_NODCNT))))
+        def cb(model_: object, where: int) -> None:
+            if where == GRB.Callback.MIPSOL:
+                inc = model_.cbGet(GRB.Callback.MIPSOL_OBJBST)
+                bnd = model_.cbGet(GRB.Callback.MIPSOL_OBJBND)
+                user(Progress(model_.cbGet(GRB.Callback.RUNTIME), inc, bnd, relative_gap(inc, bnd),
+                              int(model_.cbGet(GRB.Callback.MIPSOL_NODCNT))))
         try:
             m.optimize(cb)
         except gp.GurobiError as exc:
@@ -90,4 +89,5 @@ class GurobiBackend(Backend):
         gap = math.nan if status == Status.INFEASIBLE else (relative_gap(objv, bound) if has_sol else math.inf)
         return SolveResult(status=status, objective=objv, bound=bound, gap=gap, time=float(m.Runtime),
                            nodes=int(m.NodeCount) if is_mip else 0, solver=self.name, version=self.version(), x=xs,
-                           start_accepted=None if start is None else True)
+                           start_accepted=None if start is None else True,
+                           history=[*history, (float(m.Runtime), objv, bound)])

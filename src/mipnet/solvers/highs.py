@@ -11,7 +11,7 @@ import numpy as np
 
 from mipnet.errors import SolverUnavailableError
 from mipnet.mip import MIPModel
-from mipnet.solvers.base import Backend, Progress, SolveOptions, SolveResult, Status, relative_gap
+from mipnet.solvers.base import Backend, Progress, SolveOptions, SolveResult, Status, recording, relative_gap
 
 
 def new_highs(verbose: bool) -> object:
@@ -89,6 +89,7 @@ class HighsBackend(Backend):
         import highspy
 
         self.check(model)
+        options, history = recording(options)
         h = new_highs(options.verbose)
         h.setOptionValue("output_flag", bool(options.verbose))
         h.setOptionValue("threads", int(options.threads))
@@ -139,7 +140,9 @@ class HighsBackend(Backend):
         t0 = time.perf_counter()
         h.solve()
         elapsed = time.perf_counter() - t0
-        return self._result(h, model, elapsed, accepted)
+        result = self._result(h, model, elapsed, accepted)
+        result.history = [*history, (elapsed, result.objective, result.bound)]
+        return result
 
     @staticmethod
     def _pass_hessian(h: object, model: MIPModel) -> None:

@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from mipnet.mip import MIPModel
-from mipnet.solvers.base import Backend, Progress, SolveOptions, SolveResult, Status, relative_gap
+from mipnet.solvers.base import Backend, Progress, SolveOptions, SolveResult, Status, recording, relative_gap
 
 _STATUS = {
     "optimal": Status.OPTIMAL, "gaplimit": Status.OPTIMAL, "infeasible": Status.INFEASIBLE,
@@ -36,6 +36,7 @@ class ScipBackend(Backend):
         from pyscipopt import Model, quicksum
         from pyscipopt.scip import ExprCons
 
+        options, history = recording(options)
         m = Model()
         m.hideOutput(not options.verbose)
         m.setParam("limits/gap", float(options.mip_gap))
@@ -73,8 +74,7 @@ class ScipBackend(Backend):
                 m.setSolVal(sol, epi, sum(v * start[i] * start[j] for (i, j), v in model.quad_obj.items()))
             accepted = bool(m.addSol(sol, free=True))
 
-        if options.callback is not None:
-            self._attach_progress(m, options.callback)
+        self._attach_progress(m, options.callback)
         t0 = time.perf_counter()
         m.optimize()
         elapsed = time.perf_counter() - t0
@@ -92,7 +92,7 @@ class ScipBackend(Backend):
             gap = math.nan
         return SolveResult(status=status, objective=obj, bound=bound, gap=gap, time=elapsed,
                            nodes=int(m.getNNodes()), solver=self.name, version=self.version(), x=x,
-                           start_accepted=accepted)
+                           start_accepted=accepted, history=[*history, (elapsed, obj, bound)])
 
     @staticmethod
     def _attach_progress(m: object, callback: object) -> None:

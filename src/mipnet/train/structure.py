@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from mipnet.layers import Conv2D, Layer
+from mipnet.layers import Conv2D, Layer, active_units
 from mipnet.network import Network
+
+__all__ = ["active_filters", "active_layers", "active_units", "gateable_layers", "is_gateable"]
 
 
 def is_gateable(net: Network, layer: Layer) -> bool:
@@ -18,13 +18,6 @@ def is_gateable(net: Network, layer: Layer) -> bool:
 def gateable_layers(net: Network) -> list[Layer]:
     """The layers of ``net`` that can carry a layer gate, in order."""
     return [layer for layer in net.layers if is_gateable(net, layer)]
-
-
-def active_units(layer: Layer, tol: float = 0.0) -> np.ndarray:
-    """Per output unit (neuron or filter) of an affine layer: whether any weight or its bias is nonzero."""
-    w = layer.weight.reshape(layer.weight.shape[0], -1)
-    b = layer.bias if layer.bias is not None else np.zeros(w.shape[0])
-    return (np.abs(w) > tol).any(axis=1) | (np.abs(b) > tol)
 
 
 def active_filters(net: Network, tol: float = 0.0) -> list[int]:

@@ -195,7 +195,7 @@ def _train(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: 
         solver_version=result.version, mip_size=form.m.size(), weights=[str(d) for d in domains],
         bound_rule=config.bounds, l1_budget=form.budget, warm_start_objective=warm_value,
         warm_start_accepted=result.start_accepted, objective_terms=terms, sparsity=sparsity(net),
-        certificate=cert.as_dict(), extra=extra_lines)
+        certificate=cert.as_dict(), history=list(tracker.history), extra=extra_lines)
     return net, report
 
 
@@ -296,5 +296,5 @@ def _train_decomposed(template: Network, X: np.ndarray, y: np.ndarray, loss: Los
         solver_version=backend.version(), mip_size=out["size"], weights=[str(d) for d in domains],
         bound_rule=config.bounds, l1_budget=None, warm_start_objective=out["warm_value"],
         warm_start_accepted=out["accepted"], objective_terms=terms, sparsity=sparsity(net),
-        certificate=cert.as_dict(), extra=extra_lines)
+        certificate=cert.as_dict(), history=list(tracker.history), extra=extra_lines)
     return net, report

@@ -284,7 +284,8 @@ class _Decomposition:
         return {"network": self.best_net, "objective": self.best_val, "bound": bound,
                 "gap": relative_gap(self.best_val, bound), "status": status, "nodes": self.nodes,
                 "solve_time": self.solve_time, "size": self.size, "sub_problems": [self.entries[k] for k in self.order],
-                "warm_value": self.warm_value, "accepted": self.accepted, "form": self.best_form, "x": self.best_x}
+                "warm_value": self.warm_value, "accepted": self.accepted, "form": self.best_form, "x": self.best_x,
+                "history": list(self.progress.history)}
 
 
 def _add_sizes(a: dict, b: dict) -> dict:
