@@ -62,7 +62,7 @@ def save_any(net: Network, path: str | Path) -> None:
     elif ext == ".onnx":
         from mipnet.io.onnx_io import to_onnx
 
-        to_onnx(net, p)
+        to_onnx(net, p, dtype="float64")   # the exact weights (a repair is proved for these, not their rounding)
     else:
         from mipnet.io.nnet import save_nnet
 
