@@ -6,15 +6,16 @@ of ReLU splits — live in arrays and are processed in batches:
 1. **Bounds** (:mod:`mipnet.bounds.crown`): CROWN bounds of every neuron for the whole batch, then a lower bound
    on every row ``A_r [x; y] - b_r`` with optimised lower ReLU slopes (alpha-CROWN). A sub-problem whose best row
    bound exceeds the margin ``RELAX (1 + |b_r|)`` holds no point of the region and is dropped.
-2. **Falsification**: the minimising corners of the rows and the box centres are run through
+2. **Falsification**: the minimising corners of the rows, the box centres and a short gradient attack are run through
    :meth:`Network.forward`; a point inside the region ends the search (``violated``, re-checked).
 3. **Exact leaves**: a sub-problem with no unstable ReLU is affine, decided exactly by one small LP (a candidate
    it returns is re-checked by the forward pass); with few unstable ReLUs (``mip_threshold``) the caller's exact
    MIP decides it.
 4. **Branching**: the rest are split — on an input dimension (networks with few inputs: batched strong branching,
-   every dimension's two halves bounded and the one whose worse half is best kept) or on an unstable ReLU (many
-   inputs: the neuron of largest ``|coefficient| * min(-l, u)`` in the best row's backward pass, the BaBSR-style
-   score), the two children get the split as bounds.
+   every dimension's two halves bounded and the one whose worse half is best kept, unless it is ``aspect`` times
+   narrower than the widest, which is then cut so that the search converges) or on an unstable ReLU (many
+   inputs: the unstable neuron of largest ``min(-l, u) u / (u - l)``, a BaBSR-like score), the two children get
+   the split as bounds. A sub-problem with nothing left to split goes to the exact MIP, or leaves it ``unknown``.
 
 The disjunct **holds** when every sub-problem was dropped; a time or size limit leaves it **unknown**. Soundness:
 a row is called empty only from a bound computed in float64 and widened for rounding
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
@@ -126,7 +127,6 @@ class BabStats:
     mip_leaves: int = 0
     max_open: int = 0
     branching: str = ""
-    extra: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {"subproblems": self.subproblems, "batches": self.batches, "lp_leaves": self.lp_leaves,
@@ -296,8 +296,7 @@ class DisjunctSearch:
                     best[chosen])
         return out
 
-    def _split_relus(self, pool: _Pool, bb: object, corners: np.ndarray, slack: np.ndarray
-                     ) -> tuple[_Pool, np.ndarray]:
+    def _split_relus(self, pool: _Pool, bb: object, slack: np.ndarray) -> tuple[_Pool, np.ndarray]:
         """Split every sub-problem on its unstable ReLU of largest score. Returns the children and the indices
         of the sub-problems that have no unstable ReLU left (they must be decided otherwise)."""
         P = len(pool)
@@ -308,7 +307,7 @@ class DisjunctSearch:
         for k in relu_k:
             l, u = bb.pre[k]
             unst = (l < 0) & (u > 0)
-            # BaBSR-style: the triangle's area scaled by the layer's position; deeper layers after shallower ones
+            # a BaBSR-like score: the ReLU triangle's height min(-l, u) u / (u - l); ties go to the earlier layer
             s = np.where(unst, np.minimum(-l, u) * u / np.maximum(u - l, 1e-30), -np.inf)
             unit = np.argmax(s, axis=1)
             val = s[np.arange(P), unit]
@@ -382,7 +381,7 @@ class DisjunctSearch:
                              kids.score[keep])
             else:
                 sub_bb = _take_bounds(bb, rest)
-                kids, stuck = self._split_relus(sub, sub_bb, corners[rest], slack[rest])
+                kids, stuck = self._split_relus(sub, sub_bb, slack[rest])
                 for i in rest[stuck]:
                     # nothing left to split (no unstable ReLU; max-pools undecided, or a boundary case): only the
                     # exact MIP can settle it, and without one the disjunct stays open
