@@ -187,7 +187,7 @@ class BoxBounds:
         return sum(((l < 0) & (u > 0)).sum(axis=1) for l, u in self.pre) if self.pre else np.zeros(len(self.lo))
 
 
-def _maxpool_lines(windows: np.ndarray, l: np.ndarray, u: np.ndarray
+def maxpool_lines(windows: np.ndarray, l: np.ndarray, u: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Relaxation of ``y_j = max_k a[w_jk]``: lower ``y_j >= a[w_j i*]`` with ``i*`` the input of largest lower
     bound; upper ``y_j <= a[w_j i*]`` when that input dominates the window (its lower bound at least every other's
@@ -215,7 +215,7 @@ class Relaxation:
         self.chain, self.bounds = chain, bounds
         self.lines: list = []
         for op, (l, u) in zip(chain.activations, bounds.pre):
-            self.lines.append(relu_lines(l, u) if isinstance(op, Relu) else _maxpool_lines(op.windows, l, u))
+            self.lines.append(relu_lines(l, u) if isinstance(op, Relu) else maxpool_lines(op.windows, l, u))
 
     def backward(self, L: np.ndarray, c: np.ndarray, start: int, alphas: list | None = None,
                  keep: bool = False) -> tuple[np.ndarray, np.ndarray, list]:
@@ -345,7 +345,7 @@ def forward_bounds(chain: Chain, lo: np.ndarray, hi: np.ndarray, splits: list | 
             Lu, cu = lam[:, None, :] * Zu, lam * zu + shift
             Ll, cl = slope[:, None, :] * Zl, slope * zl
         else:
-            sel, dom, ucap = _maxpool_lines(op.windows, l, u)
+            sel, dom, ucap = maxpool_lines(op.windows, l, u)
             pick = np.broadcast_to(sel[:, None, :], (B, n, sel.shape[1]))
             Ll = np.take_along_axis(Zl, pick, axis=2)
             cl = np.take_along_axis(zl, sel, axis=1)

@@ -33,7 +33,17 @@ from enum import StrEnum
 import numpy as np
 from scipy.optimize import linprog
 
-from mipnet.bounds.crown import BoxBounds, Chain, Relu, box_bounds, combine_rows, forward_bounds, lower, optimise_rows
+from mipnet.bounds.crown import (
+    BoxBounds,
+    Chain,
+    Relu,
+    box_bounds,
+    combine_rows,
+    forward_bounds,
+    lower,
+    maxpool_lines,
+    optimise_rows,
+)
 from mipnet.clock import Clock
 from mipnet.io.vnnlib import Disjunct
 from mipnet.network import Network
@@ -438,10 +448,8 @@ class DisjunctSearch:
         for op, (l, u) in zip(self.chain.activations, bb.pre):
             if isinstance(op, Relu):
                 continue        # counted by unstable()
-            wl, wu = l[i][op.windows], u[i][op.windows]
-            top = wl.max(axis=1)
-            second = np.where(np.arange(wl.shape[1]) == np.argmax(wl, axis=1)[:, None], -np.inf, wu).max(axis=1)
-            if np.any(top < second):
+            _, dominated, _ = maxpool_lines(op.windows, l[i:i + 1], u[i:i + 1])
+            if not dominated.all():
                 return False
         return True
 
@@ -465,7 +473,7 @@ class DisjunctSearch:
                 on = (l >= 0).astype(float)
                 W, c = on[:, None] * W, on * c
             else:
-                sel = op.windows[np.arange(len(op.windows)), np.argmax(l[op.windows], axis=1)]
+                sel = maxpool_lines(op.windows, bb.pre[k][0][i:i + 1], bb.pre[k][1][i:i + 1])[0][0]
                 W, c = W[sel], c[sel]
             k += 1
         return W, c, (np.vstack(S), np.concatenate(s))
