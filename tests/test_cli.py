@@ -39,6 +39,9 @@ def test_train_info_predict(tmp_path, data_csv, capsys):
     assert main(["info", str(model)]) == 0
     out = capsys.readouterr().out
     assert "nonzero weights" in out and "inputs used" in out
+    # the gap is printed as train prints it (a percentage), never as a bare fraction like "gap 1.0"
+    gap = doc["metadata"]["report"]["gap"]
+    assert f"gap {100 * gap:.2f}%" in out
     assert main(["predict", str(model), str(data_csv)]) == 0
     preds = capsys.readouterr().out.split()
     assert preds[0] == "prediction" and len(preds) == 17 and set(preds[1:]) <= {"benign", "malignant"}
@@ -190,6 +193,7 @@ def test_info_shows_preprocessing_and_features(tmp_path, data_csv, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["model"]["preprocessing"]["kind"] == "standard" and doc["model"]["features"][0] == "f0"
     assert doc["model"]["space"] == "raw feature space"
+    assert doc["report"]["status"] in ("optimal", "time_limit") and "objective" in doc["report"]
 
 
 @pytest.mark.parametrize("where,match", [("missing_dir/m.json", "does not exist"), (".", "is a directory")])

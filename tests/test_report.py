@@ -29,6 +29,7 @@ def test_report_lists_every_sign_pattern_with_its_cuts(bc_subset) -> None:
             assert math.isfinite(s["bound"])
     assert "root cuts:" in text
     assert rep.proved_optimal
+    assert "active filters" not in text and "[] of []" not in text   # a dense network has no filters
 
 
 def test_history_is_since_training_began_and_ends_at_the_result(bc_subset) -> None:

@@ -18,6 +18,7 @@ from mipnet.cli_vnnlib import add_instance_parser, add_supports_parser, add_vnnc
 from mipnet.clock import time_limit_text
 from mipnet.errors import DataError, MIPNetError, SettingsError
 from mipnet.model import Model, Scaler
+from mipnet.report import fmt
 
 # --------------------------------------------------------------------------------------------------- data
 
@@ -327,7 +328,7 @@ def cmd_info(args: argparse.Namespace, console: object) -> int:
     net, meta = model.network, model.metadata
     s = net.summary(tol=0.0)
     if args.json:
-        print(json.dumps({"summary": s, "model": model.describe(),
+        print(json.dumps({"summary": s, "model": model.describe(), "report": meta.get("report"),
                           "metadata": {k: v for k, v in meta.items() if k != "report"}}, indent=1))
         return 0
     console.print(f"input shape {tuple(s['input_shape'])} -> output shape {tuple(s['output_shape'])}", highlight=False)
@@ -364,7 +365,8 @@ def cmd_info(args: argparse.Namespace, console: object) -> int:
         console.print(f"inputs used ({len(used)} of {net.n_inputs}): {', '.join(map(str, used))}", highlight=False)
     rep = meta.get("report")
     if rep:
-        console.print(f"trained: status {rep.get('status')}, objective {rep.get('objective')}, gap {rep.get('gap')}",
+        console.print(f"trained: status {rep.get('status')}, objective {fmt(rep.get('objective'))}, "
+                      f"bound {fmt(rep.get('bound'))}, gap {fmt(rep.get('gap'), pct=True)}",
                       highlight=False)
     return 0
 

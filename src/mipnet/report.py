@@ -12,7 +12,8 @@ from mipnet.network import Network
 from mipnet.plot import PlotKind, plot_network, plot_progress
 
 
-def _fmt(v: float | None, pct: bool = False) -> str:
+def fmt(v: float | None, pct: bool = False) -> str:
+    """A report number as printed: 6 significant digits, or a percentage (``pct``); ``-`` when missing."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
     if isinstance(v, float) and math.isinf(v):
@@ -105,7 +106,7 @@ class TrainReport:
         cert = self.certificate
         lines = [
             f"status            {self.status}{' (proved)' if self.proved_optimal else ''}",
-            f"objective         {_fmt(self.objective)}   best bound {_fmt(self.bound)}   gap {_fmt(self.gap, True)}",
+            f"objective         {fmt(self.objective)}   best bound {fmt(self.bound)}   gap {fmt(self.gap, True)}",
             f"time              solve {self.solve_time:.2f}s, build {self.build_time:.2f}s, total "
             f"{self.total_time:.2f}s, {self.nodes} nodes",
             f"solver            {self.solver} {self.solver_version}",
@@ -114,31 +115,35 @@ class TrainReport:
             f"weight domains    {', '.join(self.weights)}; bounds: {self.bound_rule}"
             + (f" (L1 budget {self.l1_budget:.4g})" if self.l1_budget is not None else ""),
             "warm start        " + ("none" if self.warm_start_objective is None else
-                                     f"objective {_fmt(self.warm_start_objective)}"
+                                     f"objective {fmt(self.warm_start_objective)}"
                                      f" (accepted by solver: {self.warm_start_accepted})"),
-            "objective terms   " + ", ".join(f"{k} {_fmt(v)}" for k, v in self.objective_terms.items()),
+            "objective terms   " + ", ".join(f"{k} {fmt(v)}" for k, v in self.objective_terms.items()),
             f"sparsity          {self.sparsity.get('nonzero_weights')}/{self.sparsity.get('weights')} weights "
             f"nonzero; active units per layer {self.sparsity.get('active_units')}; inputs used "
             f"{self.sparsity.get('inputs_used_count')}" + _names_note(self.inputs_used_names()),
             f"certificate       {'OK' if cert.get('ok') else 'FAILED'}: {cert.get('message')}; max output error "
             f"{cert.get('max_output_error', float('nan')):.2e} (tol {cert.get('output_tolerance', float('nan')):.1e})",
         ]
+        parts = []
+        if self.sparsity.get("filters"):    # dense networks have no filters to report
+            parts.append(f"active filters per conv layer {self.sparsity.get('active_filters')} of "
+                         f"{self.sparsity.get('filters')}")
         if self.sparsity.get("filters") or self.sparsity.get("gated_layers_active"):
-            lines.append(f"structure         active filters per conv layer {self.sparsity.get('active_filters')} of "
-                         f"{self.sparsity.get('filters')}; active layers {self.sparsity.get('active_layers')} of "
-                         f"{self.sparsity.get('layers')}")
+            parts.append(f"active layers {self.sparsity.get('active_layers')} of {self.sparsity.get('layers')}")
+        if parts:
+            lines.append("structure         " + "; ".join(parts))
         for k, v in self.extra.items():
             if k == "sub_problems" and isinstance(v, list):
                 for sub in v:
                     if "objective" in sub:
                         lines.append(f"  sign pattern k={sub['k']}: {sub['status']}, "
-                                     f"objective {_fmt(sub['objective'])}, bound {_fmt(sub['bound'])}, "
+                                     f"objective {fmt(sub['objective'])}, bound {fmt(sub['bound'])}, "
                                      f"{sub['time']:.2f}s, {sub['nodes']} nodes"
-                                     + (f", cutoff {_fmt(sub['cutoff'])}" if sub.get("cutoff") is not None else "")
+                                     + (f", cutoff {fmt(sub['cutoff'])}" if sub.get("cutoff") is not None else "")
                                      + _cut_note(sub))
                     elif "bound" in sub:
-                        lines.append(f"  sign pattern k={sub['k']}: {sub['status']}, bound {_fmt(sub['bound'])} "
-                                     f">= {_fmt(sub['cutoff'])}, {sub['time']:.2f}s" + _cut_note(sub))
+                        lines.append(f"  sign pattern k={sub['k']}: {sub['status']}, bound {fmt(sub['bound'])} "
+                                     f">= {fmt(sub['cutoff'])}, {sub['time']:.2f}s" + _cut_note(sub))
                     else:
                         lines.append(f"  sign pattern k={sub['k']}: {sub['status']}" + _cut_note(sub))
             else:
@@ -147,7 +152,7 @@ class TrainReport:
             detail = f": {c['detail']}" if c.get("detail") else ""
             lines.append(f"constraint        {c['status']:<9} {c['constraint']}{detail}")
         for r in self.rounds or []:
-            lines.append(f"  round {r['round']}: MIP objective {_fmt(r['objective'])} (bound {_fmt(r['bound'])}, "
+            lines.append(f"  round {r['round']}: MIP objective {fmt(r['objective'])} (bound {fmt(r['bound'])}, "
                          f"{r['status']}), verifier {', '.join(r['verdicts'])}, {r['added']} counterexample(s) added, "
                          f"train {r['train_time']:.1f}s, verify {r['verify_time']:.1f}s")
         return "\n".join(lines)
@@ -164,4 +169,4 @@ def _cut_note(sub: dict) -> str:
     c = sub.get("cuts")
     if not c:
         return ""
-    return f"; root cuts: {c['rounds']} rounds, {c['kept']} of {c['generated']} kept, LP bound {_fmt(c['bound'])}"
+    return f"; root cuts: {c['rounds']} rounds, {c['kept']} of {c['generated']} kept, LP bound {fmt(c['bound'])}"
