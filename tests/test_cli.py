@@ -64,6 +64,14 @@ def test_regression_task(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("output_0")
 
 
+def test_a_nan_feature_is_named_by_column_and_line(tmp_path, capsys):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,y\n1,2,0\n3,nan,1\n4,5,0\n")
+    assert main(["train", str(path), "--target", "y", "--time-limit", "5", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "column 'b' line 3 is 'nan'" in err and err.count("\n") == 1
+
+
 @pytest.mark.parametrize("argv,match", [
     (["train", "nope.csv", "--target", "y"], "cannot read"),
     (["info", "nope.json"], "cannot read"),

@@ -52,8 +52,11 @@ def numeric_columns(path: str | Path, header: list[str], rows: list[list[str]], 
                 out[i, j] = float(r[col])
             except ValueError:
                 raise DataError(f"{path}: column {name!r} line {i + 2} is not a number: {r[col]!r}") from None
-    if not np.all(np.isfinite(out)):
-        raise DataError(f"{path}: the features contain NaN or infinite values")
+    bad = np.argwhere(~np.isfinite(out))
+    if len(bad):
+        i, j = bad[0]
+        raise DataError(f"{path}: column {columns[j]!r} line {i + 2} is {rows[i][header.index(columns[j])]!r}: the "
+                        f"features must be finite numbers ({len(bad)} such value(s) in all)")
     return out
 
 
