@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mipnet.bounds import interval
-from mipnet.bounds.crown import layer_bounds_of_box, lower
+from mipnet.bounds.crown import Chain, layer_bounds_of_box, lower
 from mipnet.bounds.layer_bounds import BoundTightening, LayerBounds
 from mipnet.bounds.lp import MIP_MARGIN
 from mipnet.clock import DEFAULT_TIME_LIMIT, Clock
@@ -187,7 +187,8 @@ def check_property(net: Network, prop: str | Path | Property, time_limit: float 
     res = VerificationResult(UNKNOWN, bounds_method="alpha-crown+bab" if method == Method.BAB else str(tightening),
                              solver=solver, query="property")
     # 1. cheap search: sampling and local descent
-    found = _falsify_disjuncts(net, prop, _disjunct_boxes(prop), samples, np.random.default_rng(seed))
+    chain = lower(net)    # the network as affine maps and non-linearities, shared by the attack and the search
+    found = _falsify_disjuncts(net, chain, _disjunct_boxes(prop), samples, np.random.default_rng(seed))
     # 2. each disjunct: bounds, then MIP (or the branch and bound with MIP leaves)
     split_jobs: list = []
     for k, (d, (lo, hi)) in enumerate(_disjunct_boxes(prop)):
@@ -204,7 +205,8 @@ def check_property(net: Network, prop: str | Path | Property, time_limit: float 
         found = _disjunct_by_mip(net, k, d, lo, hi, *job, tightening, solver, clock, threads, entry)
         res.mip_size = _bigger(res.mip_size, entry.get("mip_size", {}))
     if found is None and split_jobs:
-        found = _search_disjuncts(net, split_jobs, solver, clock, threads, bab or BabOptions(threads=threads))
+        found = _search_disjuncts(net, chain, split_jobs, solver, clock, threads,
+                                  bab or BabOptions(threads=threads))
         for job in split_jobs:
             res.mip_size = _bigger(res.mip_size, job[-1].get("mip_size", {}))
     res.time = clock.elapsed
@@ -236,10 +238,9 @@ def _disjunct_boxes(prop: Property) -> Iterator[tuple[Disjunct, tuple[np.ndarray
         yield d, (lo, hi)
 
 
-def _falsify_disjuncts(net: Network, prop: Property, boxes: Iterator, samples: int, rng: np.random.Generator
+def _falsify_disjuncts(net: Network, chain: Chain, boxes: Iterator, samples: int, rng: np.random.Generator
                        ) -> tuple[np.ndarray, np.ndarray, int, str] | None:
     """Sampling, then local descent, in every disjunct: a re-checked ``(x, y, disjunct, how)`` or ``None``."""
-    chain = lower(net)
     for k, (d, (lo, hi)) in enumerate(boxes):
         if np.any(lo > hi):
             continue
@@ -306,8 +307,8 @@ def _disjunct_by_mip(net: Network, k: int, d: Disjunct, lo: np.ndarray, hi: np.n
     return None
 
 
-def _search_disjuncts(net: Network, jobs: list, solver: str, clock: Clock, threads: int, options: BabOptions
-                      ) -> tuple[np.ndarray, np.ndarray, int, str] | None:
+def _search_disjuncts(net: Network, chain: Chain, jobs: list, solver: str, clock: Clock, threads: int,
+                      options: BabOptions) -> tuple[np.ndarray, np.ndarray, int, str] | None:
     """Branch and bound on every job ``(k, d, lo, hi, in_rows, out_rows, entry)``: a first round with a slice of the
     time for every disjunct (a counterexample in a later disjunct is not hidden behind a hard earlier one), then
     the rest of the time for those still open. A counterexample or ``None`` (each ``entry`` settled)."""
@@ -325,7 +326,7 @@ def _search_disjuncts(net: Network, jobs: list, solver: str, clock: Clock, threa
                 return _decide_by_mip(net, d, lb, blo, bhi, in_rows, out_rows, solver, sub, threads,
                                       LEAF_TIME_LIMIT, entry)
 
-            status, found, stats = DisjunctSearch(net, d, lo, hi, options, mip_leaf=leaf).run(sub)
+            status, found, stats = DisjunctSearch(net, d, lo, hi, options, mip_leaf=leaf, chain=chain).run(sub)
             entry.update(stats)
             if status == VIOLATED:
                 return (*found, k, "branch and bound")
