@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mipnet import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, Network
+from mipnet.io import to_onnx
 
 
 @pytest.fixture
@@ -85,3 +86,24 @@ def dense_net():
 def conv_net():
     """Factory: ``conv_net(seed)``, a (1, 6, 6) -> 3 network with Conv2D, MaxPool2D, AvgPool2D, Flatten, Dense."""
     return _conv_net
+
+
+@pytest.fixture
+def onnx_query(tmp_path):
+    """A 3-6-6-2 network saved as ``net.onnx`` beside three files, in ``tmp_path``.
+
+    ``holds.vnnlib`` (``Y_0 >= 1000`` on the box ``[-1, 1]^3``: empty), ``violated.vnnlib`` (``Y_0 >= Y_1`` on the same
+    box: non-empty for this network) and ``point.csv`` (one input). Returns ``(directory, network, point)``; the
+    network is the one in memory (the ONNX file holds it in float32).
+    """
+    pytest.importorskip("onnx")
+    net = _dense_net([3, 6, 6, 2], seed=3)
+    to_onnx(net, tmp_path / "net.onnx")
+    head = "".join(f"(declare-const X_{i} Real)\n" for i in range(3))
+    head += "(declare-const Y_0 Real)(declare-const Y_1 Real)\n"
+    box = "(assert (and (>= X_0 -1) (<= X_0 1) (>= X_1 -1) (<= X_1 1) (>= X_2 -1) (<= X_2 1)))\n"
+    (tmp_path / "holds.vnnlib").write_text(head + box + "(assert (>= Y_0 1000))\n")
+    (tmp_path / "violated.vnnlib").write_text(head + box + "(assert (>= Y_0 Y_1))\n")
+    x0 = np.array([0.1, -0.2, 0.3])
+    (tmp_path / "point.csv").write_text(",".join(map(str, x0)))
+    return tmp_path, net, x0

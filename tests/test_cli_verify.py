@@ -7,28 +7,12 @@ import numpy as np
 import pytest
 
 from mipnet.cli import main
-from mipnet.io import to_onnx
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
-@pytest.fixture
-def files(tmp_path, dense_net):
-    pytest.importorskip("onnx")
-    net = dense_net([3, 6, 6, 2], seed=3)
-    to_onnx(net, tmp_path / "net.onnx")
-    head = "".join(f"(declare-const X_{i} Real)\n" for i in range(3))
-    head += "(declare-const Y_0 Real)(declare-const Y_1 Real)\n"
-    box = "(assert (and (>= X_0 -1) (<= X_0 1) (>= X_1 -1) (<= X_1 1) (>= X_2 -1) (<= X_2 1)))\n"
-    (tmp_path / "holds.vnnlib").write_text(head + box + "(assert (>= Y_0 1000))\n")
-    (tmp_path / "violated.vnnlib").write_text(head + box + "(assert (>= Y_0 -1000))\n")
-    x0 = np.array([0.1, -0.2, 0.3])
-    (tmp_path / "point.csv").write_text(",".join(map(str, x0)))
-    return tmp_path, net, x0
-
-
-def test_property_answers_and_exit_codes(files, capsys):
-    d, _, _ = files
+def test_property_answers_and_exit_codes(onnx_query, capsys):
+    d, _, _ = onnx_query
     assert main(["verify", str(d / "net.onnx"), str(d / "holds.vnnlib"), "--time-limit", "30"]) == 0
     header, verdict = capsys.readouterr().out.splitlines()[:2]
     assert header.startswith("verifying") and "time limit 30 s" in header and verdict.startswith("holds")
@@ -38,8 +22,8 @@ def test_property_answers_and_exit_codes(files, capsys):
         assert out["status"] == "violated" and len(out["counterexample"]) == 3
 
 
-def test_robustness_and_bounds(files, capsys):
-    d, net, x0 = files
+def test_robustness_and_bounds(onnx_query, capsys):
+    d, net, x0 = onnx_query
     assert main(["verify", str(d / "net.onnx"), "--robust-at", str(d / "point.csv"), "--eps", "0.01", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "holds" and out["label"] == int(np.argmax(net.forward(x0[None])[0]))
@@ -49,8 +33,8 @@ def test_robustness_and_bounds(files, capsys):
     assert np.all(Y >= np.array(out["lower"])) and np.all(Y <= np.array(out["upper"]))
 
 
-def test_errors_are_one_line_without_traceback(files, tmp_path):
-    d, _, _ = files
+def test_errors_are_one_line_without_traceback(onnx_query, tmp_path):
+    d, _, _ = onnx_query
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"garbage")
     env = {"PYTHONPATH": str(SRC)}
@@ -65,11 +49,11 @@ def test_errors_are_one_line_without_traceback(files, tmp_path):
         assert len(p.stderr.strip().splitlines()) == 1 and "error" in p.stderr
 
 
-def test_unsupported_node_message(tmp_path, files):
+def test_unsupported_node_message(tmp_path, onnx_query):
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
-    d, _, _ = files
+    d, _, _ = onnx_query
     g = helper.make_graph([helper.make_node("Sigmoid", ["x"], ["y"], name="sig")], "g",
                           [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])])
@@ -140,8 +124,8 @@ def test_bounds_and_monotone_boxes_in_raw_feature_space(scaled_model, capsys, tm
     assert np.all((a >= 20) & (a <= 40) & (b >= 20) & (b <= 40)) and a[1] == b[1] and b[0] >= a[0]
 
 
-def test_network_files_say_network_input_space(files, capsys):
-    d, _, _ = files
+def test_network_files_say_network_input_space(onnx_query, capsys):
+    d, _, _ = onnx_query
     assert main(["verify", str(d / "net.onnx"), "--robust-at", str(d / "point.csv"), "--eps", "0.01"]) == 0
     assert "space: network input space" in capsys.readouterr().out
     assert main(["verify", str(d / "net.onnx"), "--bounds=-1,1", "--json"]) == 0
@@ -184,12 +168,12 @@ def test_verify_and_help_start_without_scikit_learn_or_unused_solvers():
     assert out == ["[]", "[]", "mipnet.estimators mipnet.verify True"]
 
 
-def test_default_time_limit_is_the_python_apis_and_the_header_says_it(files, capsys):
+def test_default_time_limit_is_the_python_apis_and_the_header_says_it(onnx_query, capsys):
     """Without --time-limit the query runs under verify.queries.DEFAULT_TIME_LIMIT (300 s), as in the Python API, and
     the header and the JSON say so; 'none' lifts it."""
     from mipnet.verify.queries import DEFAULT_TIME_LIMIT
 
-    d, _, _ = files
+    d, _, _ = onnx_query
     assert DEFAULT_TIME_LIMIT == 300.0
     assert main(["verify", str(d / "net.onnx"), str(d / "holds.vnnlib")]) == 0
     out = capsys.readouterr().out

@@ -17,21 +17,15 @@ from mipnet.cli_vnnlib import (
     run_instances,
     write_result_file,
 )
-from mipnet.io import load_onnx, to_onnx
+from mipnet.io import load_onnx
 from mipnet.io.onnx_io import ONNX_OPERATORS
 
 
 @pytest.fixture
-def files(tmp_path, dense_net):
-    pytest.importorskip("onnx")
-    net = dense_net([3, 6, 6, 2], seed=3)
-    to_onnx(net, tmp_path / "net.onnx")
-    head = "".join(f"(declare-const X_{i} Real)\n" for i in range(3))
-    head += "(declare-const Y_0 Real)(declare-const Y_1 Real)\n"
-    box = "(assert (and (>= X_0 -1) (<= X_0 1) (>= X_1 -1) (<= X_1 1) (>= X_2 -1) (<= X_2 1)))\n"
-    (tmp_path / "unsat.vnnlib").write_text(head + box + "(assert (>= Y_0 1000))\n")
-    (tmp_path / "sat.vnnlib").write_text(head + box + "(assert (>= Y_0 Y_1))\n")
-    return tmp_path, load_onnx(tmp_path / "net.onnx")
+def files(onnx_query):
+    """The shared query files, with the network read back from its ONNX file (float32)."""
+    d, _, _ = onnx_query
+    return d, load_onnx(d / "net.onnx")
 
 
 def _assignment(text):
@@ -54,9 +48,9 @@ def test_supports_lists_one_item_per_line(capsys):
 
 def test_solver_form_prints_sat_or_unsat(files, capsys):
     d, net = files
-    assert main(["verify", str(d / "unsat.vnnlib"), "--network", f"N={d / 'net.onnx'}", "--timeout", "30"]) == 0
+    assert main(["verify", str(d / "holds.vnnlib"), "--network", f"N={d / 'net.onnx'}", "--timeout", "30"]) == 0
     assert capsys.readouterr().out == "unsat\n"
-    assert main(["verify", str(d / "sat.vnnlib"), "--network", f"N={d / 'net.onnx'}", "--timeout", "30.5",
+    assert main(["verify", str(d / "violated.vnnlib"), "--network", f"N={d / 'net.onnx'}", "--timeout", "30.5",
                  "--serialise-assignments"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("sat\n((X_0 ")
@@ -68,12 +62,12 @@ def test_solver_form_prints_sat_or_unsat(files, capsys):
 
 def test_solver_form_errors(files, capsys):
     d, _ = files
-    assert main(["verify", str(d / "sat.vnnlib"), "--network", str(d / "net.onnx")]) == 2
+    assert main(["verify", str(d / "violated.vnnlib"), "--network", str(d / "net.onnx")]) == 2
     assert "NAME=MODEL" in capsys.readouterr().err
-    assert main(["verify", str(d / "sat.vnnlib"), "--network", f"A={d / 'net.onnx'}", "--network",
+    assert main(["verify", str(d / "violated.vnnlib"), "--network", f"A={d / 'net.onnx'}", "--network",
                  f"B={d / 'net.onnx'}"]) == 2
     assert "exactly one --network" in capsys.readouterr().err
-    assert main(["verify", str(d / "sat.vnnlib"), "--network", f"N={d / 'net.onnx'}", "--timeout", "-1"]) == 2
+    assert main(["verify", str(d / "violated.vnnlib"), "--network", f"N={d / 'net.onnx'}", "--timeout", "-1"]) == 2
     capsys.readouterr()
 
 
@@ -93,8 +87,8 @@ def test_result_words_and_files(tmp_path):
 def _instances(d):
     (d / "onnx").mkdir()
     (d / "net.onnx").rename(d / "onnx" / "net.onnx")
-    rows = [["net.onnx", "sat.vnnlib", "30"], ["onnx/net.onnx", "unsat.vnnlib", "30"],
-            ["missing.onnx", "sat.vnnlib", "30"]]
+    rows = [["net.onnx", "violated.vnnlib", "30"], ["onnx/net.onnx", "holds.vnnlib", "30"],
+            ["missing.onnx", "violated.vnnlib", "30"]]
     with open(d / "instances.csv", "w", newline="") as fh:
         csv.writer(fh).writerows(rows)
     return d / "instances.csv"
@@ -123,5 +117,5 @@ def test_vnncomp_runner_on_a_local_dask_cluster(files):
 
 def test_an_instance_past_its_limit_is_killed_as_a_timeout(files):
     d, _ = files
-    res = run_instance(Instance(d / "net.onnx", d / "unsat.vnnlib", 0.001), grace=0.0)
+    res = run_instance(Instance(d / "net.onnx", d / "holds.vnnlib", 0.001), grace=0.0)
     assert res.word is ResultWord.TIMEOUT and "killed" in res.message
