@@ -10,6 +10,7 @@ import pytest
 
 from mipnet import Dense, Network, save_network, verify
 from mipnet.errors import FormatError, SettingsError
+from mipnet.io.vnnlib import Disjunct, Property
 from mipnet.model import NETWORK_SPACE, RAW_SPACE, SCALED_SPACE, Model, Scaler
 
 
@@ -185,8 +186,12 @@ def test_property_in_raw_space(tmp_path):
     (tmp_path / "q.vnnlib").write_text(head + box + "(assert (>= Y_0 0.81))\n")
     assert m.verify_property(tmp_path / "q.vnnlib").status == "holds"
     (tmp_path / "r.vnnlib").write_text(head + box + "(assert (<= (+ X_0 X_1) 30))(assert (>= Y_0 0.5))\n")
-    with pytest.raises(SettingsError, match="combine inputs"):
-        m.verify_property(tmp_path / "r.vnnlib")
+    res = m.verify_property(tmp_path / "r.vnnlib")                  # a row that combines raw inputs
+    assert res.status == "violated" and res.space == RAW_SPACE
+    cex = res.counterexample
+    assert 20 <= cex[0] <= 40 and 0 <= cex[1] <= 1 and cex[0] + cex[1] <= 30 and m.outputs(cex)[0, 0] >= 0.5
+    (tmp_path / "s.vnnlib").write_text(head + box + "(assert (<= (+ X_0 X_1) 30))(assert (>= Y_0 0.81))\n")
+    assert m.verify_property(tmp_path / "s.vnnlib").status == "holds"
     assert m.verify_property(tmp_path / "r.vnnlib", scaled=True).space == SCALED_SPACE
 
 
@@ -215,6 +220,17 @@ def test_raw_queries_agree_with_the_folded_network(dense_net, seed):
     assert np.allclose(ba.lower, bb.lower, atol=1e-4) and np.allclose(ba.upper, bb.upper, atol=1e-4)
     Y = m.outputs(rng.uniform(lo, hi, (4000, 3)))
     assert np.all(Y >= ba.lower) and np.all(Y <= ba.upper)
+    # a property whose rows combine raw inputs with each other and with an output: the same answer and proved bound
+    A = np.array([[1.0, -1.0, 0.5, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, -1.0, 1.0, 0.0]])
+    c = folded.forward(x[None])[0]
+    for shift in (-1.0, 1.0):
+        b = np.array([x[0] - x[1] + 0.5 * x[2], c[1] - c[0] + shift])
+        rows = np.vstack([np.hstack([np.eye(3), np.zeros((3, 3))]), np.hstack([-np.eye(3), np.zeros((3, 3))]), A])
+        prop = Property(3, 3, [Disjunct(rows, np.concatenate([hi, -lo, b]), 3)], "combined")
+        pa, pb = m.verify_property(prop), verify.check_property(folded, prop)
+        assert pa.status == pb.status and pa.status in ("holds", "violated")
+        if pa.status == "violated":
+            assert prop.disjuncts[0].holds_at(pa.counterexample, m.outputs(pa.counterexample)[0], tol=1e-9)
     ma, mb = m.verify_monotonicity(1, lo, hi), verify.monotonicity(folded, 1, lo, hi)
     assert ma.status == mb.status
     if ma.status == "violated":

@@ -520,10 +520,12 @@ class Model:
     def verify_property(self, prop: Any, scaled: bool = False, **options: Any) -> Any:
         """A VNN-LIB property (:func:`mipnet.verify.check_property`) whose ``X_i`` are raw features.
 
-        Each disjunct's bounds on single inputs are mapped to the scaled space like a box; rows on the outputs are
-        kept. Rows that combine several inputs (or inputs with outputs) do not map to a box: such a property is
-        refused unless ``scaled=True`` (then every ``X_i`` is a network input). A counterexample is mapped back,
-        re-checked through :meth:`outputs` against the raw property, and reported in raw features.
+        Each disjunct's bounds on single inputs are mapped to the scaled space like a box (the scaling is monotone in
+        floating point, so the scaled box holds the image of the raw one); rows that combine several inputs (or
+        inputs with outputs) are rewritten on the scaled inputs by :meth:`Scaler.map_rows` (exact algebra, rounded
+        far below the verifier's margin); rows on the outputs alone are kept. With ``scaled=True`` every ``X_i`` is a
+        network input instead. A counterexample is mapped back, re-checked through :meth:`outputs` against the raw
+        property, and reported in raw features.
         """
         from mipnet import verify
         from mipnet.io.vnnlib import Disjunct, Property, load_vnnlib
@@ -538,12 +540,8 @@ class Model:
             return res
         n = net.n_inputs
         scaled_disjuncts, boxes = [], []
-        for k, d in enumerate(prop.disjuncts):
-            A, b = d.other_rows()
-            if np.any(A[:, :n] != 0):
-                raise SettingsError(f"disjunct {k} of the property has rows that combine inputs; they do not map "
-                                    "to the network's scaled inputs as a box: use --space scaled (scaled=True) to "
-                                    "read the property in the network input space")
+        for d in prop.disjuncts:
+            A, b = self.preprocessing.map_rows(*d.other_rows())
             lo, hi = d.box()
             boxes.append((lo, hi))
             with np.errstate(invalid="ignore"):
