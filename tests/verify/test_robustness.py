@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from mipnet import Dense, Network, verify
+from mipnet.decision import class_indices
 
 
 def _attack_margin(net, x0, eps, label, rng, n=4000):
@@ -11,6 +12,18 @@ def _attack_margin(net, x0, eps, label, rng, n=4000):
     Y = net.forward(X)
     M = Y[:, [label]] - np.delete(Y, label, axis=1)
     return float(M.min())
+
+
+def test_label_and_counterexamples_follow_the_prediction_rule():
+    """Class 1 beats class 0 by 1e-12 everywhere: ``predict`` calls that a tie and gives it to class 0, so the
+    verifier's default label is 0 and no input is a counterexample (an exact argmax would say class 1)."""
+    net = Network([Dense(2, weight=np.zeros((2, 2)), bias=np.array([0.0, 1e-12]))], 2)
+    x0 = np.array([0.3, -0.1])
+    assert class_indices(net.forward(x0[None])).tolist() == [0]
+    res = verify.robustness(net, x0, 0.5, time_limit=30)
+    assert res.label == 0 and res.status != "violated"
+    res = verify.robustness(net, x0, 0.5, label=1, time_limit=30)        # every input is predicted as class 0
+    assert res.status == "violated" and class_indices(res.counterexample_output[None]).tolist() == [0]
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -131,7 +144,7 @@ from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from mipnet.verify.falsify import attack  # noqa: E402
-from mipnet.verify.queries import competitor_rows, predicted_class  # noqa: E402
+from mipnet.verify.queries import competitor_rows  # noqa: E402
 
 
 @settings(max_examples=int(__import__("os").environ.get("MIPNET_FUZZ_EXAMPLES", "0")) or 10, deadline=None,
@@ -149,11 +162,11 @@ def test_random_queries_that_hold_survive_the_attack(seed, n_in, hidden, n_out, 
     if res.status == "violated":    # the counterexample is real: re-run through forward, another class
         x = np.asarray(res.counterexample).reshape(1, -1)
         assert np.all(np.abs(x - x0) <= eps + 1e-9)
-        assert predicted_class(net.forward(x))[0] != res.label
+        assert class_indices(net.forward(x))[0] != res.label
     if not res.holds:
         return
     C, _ = competitor_rows(n_out, res.label)
     X = attack(net, x0, x0 - eps, x0 + eps, C, rng, samples=2000)
     X = np.vstack([X, x0 + eps * np.sign(rng.normal(size=(2000, n_in)))])
-    assert np.all(predicted_class(net.forward(X)) == res.label)
+    assert np.all(class_indices(net.forward(X)) == res.label)
     assert res.margin_bound > 0

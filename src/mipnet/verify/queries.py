@@ -21,6 +21,7 @@ from mipnet.bounds.crown import Chain, layer_bounds_of_box, lower
 from mipnet.bounds.layer_bounds import BoundTightening, LayerBounds
 from mipnet.bounds.lp import MIP_MARGIN
 from mipnet.clock import DEFAULT_TIME_LIMIT, Clock
+from mipnet.decision import class_indices
 from mipnet.encode import NetworkEncoding, compute_bounds, encode_network
 from mipnet.errors import FormatError, SettingsError
 from mipnet.io.vnnlib import Disjunct, Property, load_vnnlib
@@ -386,7 +387,7 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
         raise SettingsError(f"x must be one input of {net.n_inputs} values")
     y0 = forward(net, x0[None])[0]
     n_classes = max(net.n_outputs, 2)
-    label = predicted_class(y0[None])[0] if label is None else int(label)
+    label = class_indices(y0[None])[0] if label is None else int(label)
     if not 0 <= label < n_classes:
         raise SettingsError(f"label must be in 0..{n_classes - 1}, got {label}")
     lo, hi = x0 - eps, x0 + eps
@@ -401,14 +402,14 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
 
     def counterexample(P: np.ndarray) -> int | None:
         """Index of a row of ``P`` that a forward pass predicts as another class."""
-        wrong = np.flatnonzero(predicted_class(forward(net, P)) != label)
+        wrong = np.flatnonzero(class_indices(forward(net, P)) != label)
         return int(wrong[0]) if wrong.size else None
 
     def violated(xv: np.ndarray, how: str) -> RobustnessResult:
         yv = forward(net, xv[None])[0]
         res.status, res.counterexample, res.counterexample_output = VIOLATED, xv.reshape(net.input_shape), yv
         res.margin = float((C @ yv).min())
-        res.note = (f"input predicted as class {predicted_class(yv[None])[0]}, margin {res.margin:.6g} (found by "
+        res.note = (f"input predicted as class {class_indices(yv[None])[0]}, margin {res.margin:.6g} (found by "
                     f"{how}, re-checked by Network.forward)")
         res.time = clock.elapsed
         return res
@@ -465,12 +466,6 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
         res.note = "no counterexample found and no proof within the limits"
     res.time = clock.elapsed
     return res
-
-
-def predicted_class(Y: np.ndarray) -> np.ndarray:
-    """The classes mipnet's classifiers predict from outputs ``(N, K)``: argmax, or ``o > 0`` for one output."""
-    Y = np.asarray(Y, dtype=float)
-    return (Y[:, 0] > 0).astype(int) if Y.shape[1] == 1 else Y.argmax(axis=1)
 
 
 def competitor_rows(n_outputs: int, label: int) -> tuple[np.ndarray, list[int]]:
