@@ -27,6 +27,15 @@ class Decision(StrEnum):
     ARGMIN = "argmin"
 
 
+class DecisionRows(StrEnum):
+    """How the repair MIP keeps the reference inputs' decisions (the drawdown's part of the repair objective)."""
+
+    NONE = "none"     #: no decision rows: only the output change on the reference set is penalised
+    KEEP = "keep"     #: hard rows (every decision kept); when they conflict with the points, a penalised slack
+    COUNT = "count"   #: a binary per reference input switches its rows off at a cost: the changed decisions are
+    #: counted in the objective, so the MIP minimises the reference drawdown exactly (always feasible)
+
+
 class OutputLoss(StrEnum):
     """How the output change on the reference set enters the repair objective."""
 
