@@ -258,3 +258,20 @@ def test_safe_slack_measures_the_distance_to_the_unsafe_region():
     Y = np.array([[0.7], [1.2], [5.0]])
     s = safe_slack(prop, X, Y)
     assert s[0] == pytest.approx(0.3) and s[1] <= 0 and s[2] == np.inf
+
+
+def test_pool_rounds_bring_the_changed_decisions_into_the_reference_set():
+    # the L-inf optimum lowers the bias, so small x flip to y < 0; with only x = 1 (an unsafe point) as reference no
+    # decision is kept at first; the pool shows the flips, they join the reference set and the next repair keeps them
+    net, prop = line_net(), parse_vnnlib(ONE_D)
+    pool = np.linspace(0.0, 1.0, 101)[:, None]
+    res = repair(net, prop, norm=Norm.LINF, reference=np.ones((1, 1)), output_weight=0.0, decision_rows="keep",
+                 pool=pool, pool_rounds=2, time_limit=60)
+    assert res.proved and check_property(res.network, prop, method="mip", time_limit=30).status == "holds"
+    dd = [e["pool_drawdown"] for e in res.rounds if "pool_drawdown" in e]
+    assert dd[0] > 0 and dd[-1] == 0.0 and res.rounds[-1]["decisions"] == "kept"
+    assert res.n_reference == 1 + res.rounds[len(res.rounds) - 2]["pool_added"]
+    changed = behaviour_change(net, res.network, pool)["changed_decisions"]
+    assert changed == 0                          # the returned network is the one with the smallest pool drawdown
+    with pytest.raises(SettingsError, match="pool must be"):
+        repair(net, prop, pool=np.zeros((3, 2)))

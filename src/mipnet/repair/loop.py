@@ -38,6 +38,7 @@ from mipnet.repair.results import (
     RepairResult,
     RepairStatus,
     behaviour_change,
+    decisions,
     outputs,
     parse_enum,
     weight_change,
@@ -57,6 +58,8 @@ MIP_SHARE = 0.5
 FIRST_SHARE = 1 / 3
 #: inputs sampled per round over the region (and near each counterexample) to find more unsafe points
 SEARCH_SAMPLES = 4096
+#: pool inputs whose decision changed that join the reference set per drawdown round (spread over the pool)
+POOL_ADD = 200
 #: at most this many disjuncts are read to find the input boxes of a property (for sampling)
 MAX_BOXES = 10_000
 
@@ -249,9 +252,9 @@ def repair(net: Network, prop: str | Path | Property, layers: int = 1, norm: Nor
            decision_rows: DecisionRows | str = DecisionRows.KEEP, decision_weight: float = 10.0,
            drawdown_weight: float = 100.0, max_change: float | None = None,
            margin: float = MARGIN, margin_growth: float = 1.0, margin_points: int = 64, max_rounds: int = 30,
-           extra_points: int = 8,
-           time_limit: float | None = 600.0, verify_time: float | None = None, method: str = "auto",
-           solver: str | None = None, threads: int = 1, seed: int = 0) -> RepairResult:
+           extra_points: int = 8, pool: np.ndarray | None = None, pool_rounds: int = 3,
+           pool_target: float = 0.0, time_limit: float | None = 600.0, verify_time: float | None = None,
+           method: str = "auto", solver: str | None = None, threads: int = 1, seed: int = 0) -> RepairResult:
     """Change the last ``layers`` affine layers of ``net`` as little as possible so that ``prop`` is proved.
 
     Parameters
@@ -308,6 +311,15 @@ def repair(net: Network, prop: str | Path | Property, layers: int = 1, norm: Nor
         Repair rounds (each: one MIP, one verification).
     extra_points : int
         More unsafe inputs added per round, found by sampling near the counterexample and over the region.
+    pool : ndarray or None
+        Drawdown-guided reference set: inputs ``(M, n_inputs)`` on which the decisions of a *proved* candidate are
+        compared with the original's. When more than ``pool_target`` of them changed, up to :data:`POOL_ADD` of
+        the changed ones join the reference set (their decisions kept by ``decision_rows``) and the repair is
+        solved again, at most ``pool_rounds`` times; the proved candidate with the smallest pool drawdown is
+        returned (``pool_drawdown`` in the rounds). Measure the drawdown on other inputs than the pool.
+    pool_rounds : int
+    pool_target : float
+        See ``pool``.
     time_limit : float or None
         Seconds for everything (``None``: no limit).
     verify_time : float or None
@@ -346,7 +358,7 @@ def repair(net: Network, prop: str | Path | Property, layers: int = 1, norm: Nor
         if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= low):
             raise SettingsError(f"{name} must be a finite number >= {low:g}, got {v!r}")
     for name, v in (("max_rounds", max_rounds), ("n_reference", n_reference), ("extra_points", extra_points),
-                    ("margin_points", margin_points)):
+                    ("margin_points", margin_points), ("pool_rounds", pool_rounds)):
         if not isinstance(v, (int, np.integer)) or v < (1 if name == "max_rounds" else 0):
             raise SettingsError(f"{name} must be a whole number >= {1 if name == 'max_rounds' else 0}, got {v!r}")
     if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
@@ -367,6 +379,13 @@ def repair(net: Network, prop: str | Path | Property, layers: int = 1, norm: Nor
                                 f"(one row per input), got shape {R.shape}")
     if not len(R):
         raise SettingsError("the reference set is empty: give n_reference >= 1 or reference inputs")
+    if pool is not None:
+        pool = np.asarray(pool, dtype=float)
+        if pool.ndim != 2 or pool.shape[1] != net.n_inputs or not len(pool) or not np.all(np.isfinite(pool)):
+            raise SettingsError(f"pool must be a non-empty array of finite values with {net.n_inputs} columns, got "
+                                f"shape {pool.shape}")
+    if not (isinstance(pool_target, (int, float)) and 0.0 <= pool_target <= 1.0):
+        raise SettingsError(f"pool_target must be a fraction in [0, 1], got {pool_target!r}")
     if max_change is None:
         max_change = max(max(float(np.max(np.abs(layer.weight))), float(np.max(np.abs(layer.bias), initial=0.0))
                              if layer.bias is not None else 0.0) for layer in tail0.affine_layers())
@@ -420,23 +439,33 @@ def repair(net: Network, prop: str | Path | Property, layers: int = 1, norm: Nor
     rounds[0]["reference_unsafe"] = int(bad.sum())
     cand, bound = net, -np.inf
     margin_now = float(margin)
-    count = drawdown_weight / len(R) if decision_rows == DecisionRows.COUNT else None
+    best: RepairResult | None = None      # the proved candidate with the smallest pool drawdown
+    best_drawdown = np.inf
+    if pool is not None:
+        d_pool0 = decisions(outputs(net, pool), decision)
+        pool_safe = ~np.isfinite(unsafe_depth(prop, pool, outputs(net, pool)))   # decisions that may be kept
+    pool_left = int(pool_rounds) if pool is not None else 0
     for r in range(1, int(max_rounds) + 1):
+        count = drawdown_weight / len(R) if decision_rows == DecisionRows.COUNT else None
         cex = None if res.counterexample is None else res.counterexample.reshape(-1)
-        found = ([cex] if cex is not None else []) + _more_points(cand, prop, cex, int(extra_points), rng)
+        refine = res.status == Verdict.HOLDS           # a proved candidate whose pool drawdown is refined
+        found = [] if refine else ([cex] if cex is not None else []) + _more_points(cand, prop, cex,
+                                                                                   int(extra_points), rng)
         if not found and res.status == Verdict.UNKNOWN and margin_growth > 1 and r > 1:
             # proof-guided margin: push the candidate further from the unsafe region where it comes closest
             margin_now *= margin_growth
             found = _near_points(cand, prop, margin_now, int(margin_points), rng)
             rounds[-1]["margin_next"] = margin_now
         rounds[-1]["added"] = len(found)
-        if not found:
+        if not found and not refine:
             note = "the verifier found no counterexample and sampling none: " + (
                 "not proved (the verifier's answer was unknown)" if res.status == Verdict.UNKNOWN else res.note)
             return result(RepairStatus.NOT_PROVED, cand if r > 1 else None, res, note, bound, len(points))
         points.extend(found)
         budget = left()
         if budget is not None and budget <= 1.0:
+            if best is not None:
+                return best
             return result(RepairStatus.NOT_PROVED, cand if r > 1 else None, res,
                           "time limit before the repair MIP of round " + str(r), bound, len(points))
         t_mip = time.perf_counter()
@@ -480,8 +509,26 @@ def repair(net: Network, prop: str | Path | Property, layers: int = 1, norm: Nor
         res = verify(cand, r)
         entry.update(verdict=str(res.status), verify_time=res.time, note=res.note)
         if res.status == Verdict.HOLDS:
-            return result(RepairStatus.PROVED, cand, res,
+            done = result(RepairStatus.PROVED, cand, res,
                           f"proved by the verifier ({res.note}) for the returned network", bound, len(points))
+            if pool is None:
+                return done
+            changed = np.flatnonzero((decisions(outputs(cand, pool), decision) != d_pool0) & pool_safe)
+            entry["pool_drawdown"] = len(changed) / len(pool)
+            if best is None or entry["pool_drawdown"] < best_drawdown:
+                best, best_drawdown = done, entry["pool_drawdown"]
+                done.note += f" (round {r}, pool drawdown {100 * best_drawdown:.2f}%)"
+            if entry["pool_drawdown"] <= pool_target or pool_left <= 0 or not len(changed):
+                return best
+            # drawdown-guided reference set: the pool inputs whose decision changed join it
+            pool_left -= 1
+            add = changed[np.unique(np.linspace(0, len(changed) - 1, min(POOL_ADD, len(changed))).astype(int))]
+            entry["pool_added"] = len(add)
+            R, H, Y0 = np.vstack([R, pool[add]]), np.vstack([H, _hidden(prefix, net, pool[add])]), \
+                np.vstack([Y0, outputs(net, pool[add])])
+            keep = np.concatenate([keep, np.full(len(add), decision_rows != DecisionRows.NONE)])
+    if best is not None:
+        return best
     return result(RepairStatus.NOT_PROVED, cand, res,
                   f"not proved within {len(rounds) - 1} rounds / the time limit: the verifier's last answer was "
                   f"{res.status} ({res.note})", bound, len(points))
