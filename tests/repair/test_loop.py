@@ -275,3 +275,19 @@ def test_pool_rounds_bring_the_changed_decisions_into_the_reference_set():
     assert changed == 0                          # the returned network is the one with the smallest pool drawdown
     with pytest.raises(SettingsError, match="pool must be"):
         repair(net, prop, pool=np.zeros((3, 2)))
+
+
+def test_a_proved_pool_candidate_is_kept_when_a_later_round_fails(monkeypatch):
+    import mipnet.repair.loop as loop
+
+    net, prop = line_net(), parse_vnnlib(ONE_D)
+    check, calls = _unknown_verifier(loop.check_property, unknown_rounds={2})   # round 2's candidate: unknown
+    monkeypatch.setattr(loop, "check_property", check)
+    pool = np.linspace(0.0, 1.0, 101)[:, None]
+    res = repair(net, prop, norm=Norm.LINF, reference=np.ones((1, 1)), output_weight=0.0, decision_rows="keep",
+                 pool=pool, pool_rounds=2, time_limit=60)
+    assert res.proved and res.verification.status == "holds" and "a later round ended" in res.note
+    assert res.rounds[1]["verdict"] == "holds" and res.rounds[1]["pool_drawdown"] > 0
+    assert res.rounds[2]["verdict"] == "unknown"
+    assert check_property(res.network, prop, method="mip", time_limit=30).status == "holds"
+    assert behaviour_change(net, res.network, pool)["drawdown"] == pytest.approx(res.rounds[1]["pool_drawdown"])

@@ -410,6 +410,9 @@ def repair(net: Network, prop: str | Path | Property, layers: int = 1, norm: Nor
 
     def result(status: RepairStatus, cand: Network | None, res: VerificationResult | None, note: str,
                bound: float = -np.inf, n_points: int = 0) -> RepairResult:
+        if status == RepairStatus.NOT_PROVED and best is not None:
+            best.note += f"; a later round ended: {note}"
+            return best                   # a proved candidate of an earlier pool round: never lose a proof
         out = RepairResult(status, cand, res, rounds=rounds, layers=int(layers), norm=norm, decision=decision,
                            n_reference=len(R), counterexamples=n_points, lower_bound=bound, note=note)
         if cand is not None:
@@ -423,6 +426,8 @@ def repair(net: Network, prop: str | Path | Property, layers: int = 1, norm: Nor
         return out
 
     rounds: list[dict] = []
+    best: RepairResult | None = None      # the proved candidate with the smallest pool drawdown
+    best_drawdown = np.inf
     penalty: float | None = None          # the decision rows' cost in the last MIP (None: hard rows or none)
     keep = np.zeros(len(R), dtype=bool)
     res = verify(net, 0)
@@ -439,8 +444,6 @@ def repair(net: Network, prop: str | Path | Property, layers: int = 1, norm: Nor
     rounds[0]["reference_unsafe"] = int(bad.sum())
     cand, bound = net, -np.inf
     margin_now = float(margin)
-    best: RepairResult | None = None      # the proved candidate with the smallest pool drawdown
-    best_drawdown = np.inf
     if pool is not None:
         d_pool0 = decisions(outputs(net, pool), decision)
         pool_safe = ~np.isfinite(unsafe_depth(prop, pool, outputs(net, pool)))   # decisions that may be kept
@@ -464,8 +467,6 @@ def repair(net: Network, prop: str | Path | Property, layers: int = 1, norm: Nor
         points.extend(found)
         budget = left()
         if budget is not None and budget <= 1.0:
-            if best is not None:
-                return best
             return result(RepairStatus.NOT_PROVED, cand if r > 1 else None, res,
                           "time limit before the repair MIP of round " + str(r), bound, len(points))
         t_mip = time.perf_counter()
@@ -527,8 +528,6 @@ def repair(net: Network, prop: str | Path | Property, layers: int = 1, norm: Nor
             R, H, Y0 = np.vstack([R, pool[add]]), np.vstack([H, _hidden(prefix, net, pool[add])]), \
                 np.vstack([Y0, outputs(net, pool[add])])
             keep = np.concatenate([keep, np.full(len(add), decision_rows != DecisionRows.NONE)])
-    if best is not None:
-        return best
     return result(RepairStatus.NOT_PROVED, cand, res,
                   f"not proved within {len(rounds) - 1} rounds / the time limit: the verifier's last answer was "
                   f"{res.status} ({res.note})", bound, len(points))

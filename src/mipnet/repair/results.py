@@ -150,7 +150,10 @@ class RepairResult:
         objective. With ``proved``, ``objective`` is an upper bound, so
         the repair is minimal (for the margin) up to ``objective - lower_bound``.
     rounds : list of dict
-        Per round: points, MIP status / objective / bound / time, the verifier's answer and time, points added.
+        Per round: points, ``margin``, MIP status / objective / bound / time, ``decisions`` (``kept``, ``penalised``,
+        ``counted`` with ``changed_decisions``, ``none``), the verifier's answer and time, points added; with a
+        drawdown pool, ``pool_drawdown`` and ``pool_added``; with a proof-guided margin, ``margin_next`` where the
+        margin grew.
     layers, norm, decision : the options used
     n_reference : int
     counterexamples : int
