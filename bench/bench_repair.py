@@ -52,7 +52,11 @@ def _run_marabou():
 
 
 def run_pair(net_id: str, p: int, time_limit: float, verify_time: float | None, cross_time: float,
-             margin: float) -> dict:
+             margin: float, options: dict | None = None, n_reference: int = 500, n_pool: int = 0) -> dict:
+    """One repair; ``options`` go to :func:`mipnet.repair.repair` (decision_rows, margin_growth...). The reference
+    set (seed 1), the drawdown pool (seed 3, ``n_pool`` inputs, 0: none) and the 10,000 measurement inputs (seed 2)
+    are three independent uniform samples of the network's input box: the drawdown is measured on inputs the
+    repair never saw."""
     from mipnet.io import load_any, load_vnnlib
     from mipnet.io.onnx_io import to_onnx
     from mipnet.repair import behaviour_change, repair
@@ -61,13 +65,18 @@ def run_pair(net_id: str, p: int, time_limit: float, verify_time: float | None, 
     net = load_any(ACAS / "onnx" / f"ACASXU_run2a_{net_id}_batch_2000.onnx")
     prop = load_vnnlib(ACAS / "vnnlib" / f"prop_{p}.vnnlib", 5, 5)
     lo, hi = input_box(net_id)
-    R = np.random.default_rng(1).uniform(lo, hi, (500, 5))
+    options = dict(options or {})
+    R = np.random.default_rng(1).uniform(lo, hi, (n_reference, 5))
     T = np.random.default_rng(2).uniform(lo, hi, (10_000, 5))
+    if n_pool:
+        options["pool"] = np.random.default_rng(3).uniform(lo, hi, (n_pool, 5))
     t0 = time.perf_counter()
     res = repair(net, prop, layers=1, norm="l1", reference=R, decision="argmin", time_limit=time_limit,
-                 verify_time=verify_time, margin=margin)
+                 verify_time=verify_time, margin=margin, **options)
     wall = time.perf_counter() - t0
-    row = {"net": net_id, "prop": p, "margin": margin, "status": str(res.status), "time": wall,
+    row = {"net": net_id, "prop": p, "margin": margin, "n_reference": n_reference, "n_pool": n_pool,
+           "options": {k: v for k, v in options.items() if k != "pool"},
+           "final_reference": res.n_reference, "status": str(res.status), "time": wall,
            "verifier": None if res.verification is None else str(res.verification.status),
            "verifier_time": None if res.verification is None else res.verification.time,
            "note": res.note, "rounds": len(res.rounds) - 1, "points": res.counterexamples,
@@ -98,14 +107,19 @@ def _fmt(v: object, spec: str) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| net | prop | repair | verifier (time) | rounds | points | L1 change | L-inf change | entries changed | "
-             "drawdown (10,000) | max output change | time | float32: mipnet mip / Marabou |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| net | prop | margin | options | repair | verifier (time) | rounds | points | L1 change | "
+             "L-inf change | entries changed | drawdown (10,000) | max output change | time | "
+             "float32: mipnet mip / Marabou |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ver = "-" if r["verifier"] is None else f"{r['verifier']} ({r['verifier_time']:.1f} s)"
         cross = f"{r.get('float32_mipnet', '-')} / {r.get('float32_marabou', '-')}"
         dd = "-" if r.get("drawdown") is None else f"{100 * r['drawdown']:.2f}%"
-        lines.append(f"| N{r['net']} | {r['prop']} | {r['status']} | {ver} | {r['rounds']} | {r['points']} | "
+        o = r.get("options", {})
+        opts = f"{o.get('decision_rows', 'keep')}, w {o.get('decision_weight', 10):g}, growth " \
+               f"{o.get('margin_growth', 1):g}, ref {r.get('n_reference', 500)}, pool {r.get('n_pool', 0)}"
+        lines.append(f"| N{r['net']} | {r['prop']} | {r['margin']:g} | {opts} | {r['status']} | {ver} | "
+                     f"{r['rounds']} | {r['points']} | "
                      f"{_fmt(r['change_l1'], '.4g')} | {_fmt(r['change_linf'], '.4g')} | "
                      f"{_fmt(r['changed'], 'd')} | {dd} | "
                      f"{_fmt(r.get('max_output_change'), '.3g')} | {r['time']:.1f} s | {cross} |")
@@ -120,6 +134,12 @@ def main() -> None:
     ap.add_argument("--verify-time", type=float, default=None, help="seconds per verification (default: the time "
                     "left; the first gets at most a third of the time limit)")
     ap.add_argument("--margin", type=float, default=1e-3, help="repair margin (mipnet.repair.repair)")
+    ap.add_argument("--margin-growth", type=float, default=1.0, help="proof-guided margin factor (1: off)")
+    ap.add_argument("--decision-rows", default="keep", choices=["keep", "count", "none"])
+    ap.add_argument("--decision-weight", type=float, default=10.0, help="cost per unit of decision slack (keep)")
+    ap.add_argument("--reference", type=int, default=500, help="reference inputs (seed 1)")
+    ap.add_argument("--pool", type=int, default=0, help="drawdown pool inputs (seed 3; 0: no pool rounds)")
+    ap.add_argument("--pool-rounds", type=int, default=3)
     ap.add_argument("--cross-time", type=float, default=120.0, help="seconds for each float32 re-verification")
     ap.add_argument("--table", type=Path, default=None, help="print the table of an existing JSONL file")
     args = ap.parse_args()
@@ -132,7 +152,10 @@ def main() -> None:
     rows = []
     with open(args.out, "w", encoding="utf-8") as fh:
         for net_id, p in pairs:
-            row = run_pair(net_id, p, args.time_limit, args.verify_time, args.cross_time, args.margin)
+            options = {"decision_rows": args.decision_rows, "decision_weight": args.decision_weight,
+                       "margin_growth": args.margin_growth, "pool_rounds": args.pool_rounds}
+            row = run_pair(net_id, p, args.time_limit, args.verify_time, args.cross_time, args.margin, options,
+                           args.reference, args.pool)
             rows.append(row)
             fh.write(json.dumps(row, default=float) + "\n")
             fh.flush()

@@ -91,3 +91,19 @@ def test_bad_input_gives_one_line_error(files, capsys, monkeypatch, argv, messag
     assert main(["repair", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("mipnet repair: error:") and message in err and err.count("\n") == 1
+
+
+def test_decision_rows_and_margin_options_reach_the_repair(files, capsys):
+    tmp, prop = files
+    src = tmp / "net.json"
+    save_json(violating_net(), src)
+    assert main(["repair", str(src), str(prop), "--decision-rows", "count", "--margin", "0.01", "--margin-growth",
+                 "2", "--json", "--time-limit", "60", "--samples", "50"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["status"] == "proved"
+    assert all(e["decisions"] == "counted" and e["margin"] == 0.01 for e in doc["rounds"][1:])
+    assert check_property(load_json(src.with_name("net.repaired.json"))[0], str(prop), method="mip",
+                          time_limit=30).status == "holds"
+    with pytest.raises(SystemExit) as exc:
+        main(["repair", str(src), str(prop), "--decision-rows", "all"])
+    assert exc.value.code == 2 and "--decision-rows" in capsys.readouterr().err

@@ -25,7 +25,7 @@ import numpy as np
 
 from mipnet.errors import DataError, FormatError, MIPNetError, SettingsError
 from mipnet.io import load_any, load_json, load_vnnlib, save_any, save_json
-from mipnet.repair import Decision, Norm, repair
+from mipnet.repair import Decision, DecisionRows, Norm, repair
 
 FORMATS = (".onnx", ".nnet", ".json")
 
@@ -53,6 +53,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                                                             "(default 500)")
     p.add_argument("--decision", choices=[d.value for d in Decision], default=Decision.ARGMAX.value,
                    help="the network's decision for the drawdown: argmax, or argmin (ACAS Xu) (default argmax)")
+    p.add_argument("--decision-rows", choices=[d.value for d in DecisionRows], default=DecisionRows.KEEP.value,
+                   help="how the reference decisions are kept: keep (hard rows, a penalised slack when they conflict "
+                        "with the property), count (a binary per reference input: the MIP minimises the number of "
+                        "changed decisions), none (default keep)")
+    p.add_argument("--margin", type=float, default=1e-3, help="each counterexample point is kept out of the unsafe "
+                                                              "region by this much (default 1e-3)")
+    p.add_argument("--margin-growth", type=float, default=1.0,
+                   help="proof-guided margin: when the verifier answers unknown, multiply the margin by this factor "
+                        "and impose it at the sampled inputs closest to the unsafe region (default 1: off)")
     p.add_argument("--time-limit", type=float, default=600.0, help="seconds for the whole repair (default 600)")
     p.add_argument("--verify-time", type=float, default=None, help="seconds per verification (default: the time "
                                                                    "left)")
@@ -124,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
         prop = load_vnnlib(args.property, net.n_inputs, net.n_outputs)
         reference = None if args.reference is None else read_reference(args.reference, net.n_inputs)
         res = repair(net, prop, layers=args.layers, norm=args.norm, reference=reference, n_reference=args.samples,
-                     decision=args.decision, time_limit=args.time_limit, verify_time=args.verify_time,
+                     decision=args.decision, decision_rows=args.decision_rows, margin=args.margin,
+                     margin_growth=args.margin_growth, time_limit=args.time_limit, verify_time=args.verify_time,
                      max_rounds=args.max_rounds, seed=args.seed)
         written = None
         if res.network is not None and (res.proved or args.keep_unproved):

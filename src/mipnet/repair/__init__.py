@@ -7,9 +7,10 @@ makes a VNN-LIB property provable over its whole region.
 """
 
 from mipnet.repair.formulation import RepairFormulation
-from mipnet.repair.loop import region_boxes, repair, sample_region, split_network, unsafe_depth
+from mipnet.repair.loop import region_boxes, repair, safe_slack, sample_region, split_network, unsafe_depth
 from mipnet.repair.results import (
     Decision,
+    DecisionRows,
     Norm,
     OutputLoss,
     RepairResult,
@@ -19,6 +20,6 @@ from mipnet.repair.results import (
     weight_change,
 )
 
-__all__ = ["Decision", "Norm", "OutputLoss", "RepairFormulation", "RepairResult", "RepairStatus",
-           "behaviour_change", "decisions", "region_boxes", "repair", "sample_region", "split_network",
+__all__ = ["Decision", "DecisionRows", "Norm", "OutputLoss", "RepairFormulation", "RepairResult", "RepairStatus",
+           "behaviour_change", "decisions", "region_boxes", "repair", "safe_slack", "sample_region", "split_network",
            "unsafe_depth", "weight_change"]

@@ -122,41 +122,69 @@ class RepairFormulation(TrainingFormulation):
             m.add_rows(np.stack([a, idx], -1), [1.0, 1.0], lo=v0)      # a >= w0 - w
         return blk
 
-    def keep_decisions(self, rows: np.ndarray, argmin: bool, cap: float, soft: float | None = None) -> None:
+    def keep_decisions(self, rows: np.ndarray, argmin: bool, cap: float, soft: float | None = None,
+                       count: float | None = None) -> np.ndarray | None:
         """Keep the original decision at the reference inputs ``rows``: the winning output stays ahead of every
         other by half its original lead, at most ``cap`` (one output: its sign stays, by the same rule).
 
-        Linear rows on the reference outputs (no binaries); the original network satisfies them. ``soft``: each
-        input's rows may be violated by a slack ``s_i >= 0`` that costs ``soft * s_i`` in the objective (always
-        feasible: the decisions that cannot all be kept are traded against the change)."""
+        Linear rows on the reference outputs; the original network satisfies them. ``soft``: each input's rows may
+        be violated by a slack ``s_i >= 0`` that costs ``soft * s_i`` in the objective. ``count``: each input's rows
+        are switched off by a binary ``c_i`` (big-M from the output bounds) that costs ``count * c_i``: the
+        objective counts the changed decisions, so the drawdown on ``rows`` is minimised exactly. Both are always
+        feasible. Returns the binaries ``c`` with ``count``, else ``None``.
+        """
+        if soft is not None and count is not None:
+            raise ValueError("keep_decisions: soft and count exclude each other")
         if not len(rows):
-            return
-        Y0, o = np.asarray(self.y, dtype=float)[rows], self.out.idx[rows]
-        n, k = Y0.shape
+            return None
+        cols, coefs, rhs, top = self._decision_rows(np.asarray(rows), argmin, cap)
+        n = len(rows)
         m = self.m
-        slack = None
+        extra = None
         if soft is not None:
-            slack = m.add_vars(n, 0.0, np.inf)
-            m.add_objective(slack, soft)
-        if k == 1:
+            extra = m.add_vars(n, 0.0, np.inf)
+            m.add_objective(extra, soft)
+            big = np.ones_like(rhs)
+        elif count is not None:
+            extra = m.add_binaries(n)
+            m.add_objective(extra, count)
+            big = np.maximum(top - rhs, 0.0) * (1 + 1e-9) + 1e-9        # c_i = 1 makes every row of input i free
+        if extra is None:
+            m.add_rows(cols, coefs, hi=rhs)
+            return None
+        cols = np.concatenate([cols, np.broadcast_to(extra[:, None, None], (*rhs.shape, 1))], -1)
+        coefs = np.concatenate([np.broadcast_to(coefs, cols[..., :-1].shape), -big[..., None]], -1)
+        m.add_rows(cols.reshape(-1, cols.shape[-1]), coefs.reshape(-1, coefs.shape[-1]), hi=rhs.reshape(-1))
+        return extra if count is not None else None
+
+    def _decision_rows(self, rows: np.ndarray, argmin: bool, cap: float
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The decision rows of :meth:`keep_decisions` as ``coefs . o[cols] <= rhs``, per input and other output
+        (shapes ``(n, r, w)``, ``(w,)``, ``(n, r)``), with ``top``: the largest value of each left side allowed by
+        the output bounds."""
+        Y0 = np.asarray(self.y, dtype=float)[rows]
+        o, lo, hi = self.out.idx[rows], self.out.lo[rows], self.out.hi[rows]
+        n, k = Y0.shape
+        if k == 1:                                                  # o > 0: -o <= -lead; o <= 0: o <= 0
             lead = np.minimum(0.5 * np.abs(Y0[:, 0]), cap)
             pos = Y0[:, 0] > 0
-            sg = np.where(pos, 1.0, -1.0)                                  # o >= lead (o > 0), -o >= 0 (o <= 0)
-            cols = o if slack is None else np.concatenate([o, slack[:, None]], 1)
-            coefs = sg[:, None] if slack is None else np.stack([sg, np.ones(n)], -1)
-            m.add_rows(cols, coefs, lo=np.where(pos, lead, 0.0))
-            return
+            sg = np.where(pos, -1.0, 1.0)
+            cols = o[:, None, :1]
+            rhs = np.where(pos, -lead, 0.0)[:, None]
+            top = np.where(pos, -lo[:, 0], hi[:, 0])[:, None]
+            return cols, sg[:, None, None], rhs, top
         s = 1.0 if argmin else -1.0                                        # argmin: o_d <= o_j - lead
         d = np.argmin(Y0, axis=1) if argmin else np.argmax(Y0, axis=1)
-        win = Y0[np.arange(n), d]
-        j = np.array([[c for c in range(k) if c != dd] for dd in d])       # (n, k - 1): the other outputs
-        lead = np.minimum(0.5 * s * (Y0[np.arange(n)[:, None], j] - win[:, None]), cap)
-        cols = np.stack([np.broadcast_to(o[np.arange(n), d][:, None], j.shape), o[np.arange(n)[:, None], j]], -1)
-        coefs = [s, -s]
-        if slack is not None:
-            cols = np.concatenate([cols, np.broadcast_to(slack[:, None, None], (*j.shape, 1))], -1)
-            coefs = [s, -s, -1.0]
-        m.add_rows(cols, coefs, hi=-lead)
+        r = np.arange(n)[:, None]
+        win = Y0[r[:, 0], d]
+        j = np.array([[c for c in range(k) if c != dd] for dd in d]).reshape(n, k - 1)   # the other outputs
+        lead = np.minimum(0.5 * s * (Y0[r, j] - win[:, None]), cap)
+        cols = np.stack([np.broadcast_to(o[r[:, 0], d][:, None], j.shape), o[r, j]], -1)
+        if s > 0:
+            top = hi[r[:, 0], d][:, None] - lo[r, j]
+        else:
+            top = hi[r, j] - lo[r[:, 0], d][:, None]
+        return cols, np.array([s, -s]), -lead, top
 
     def _add_loss(self) -> None:
         out = self.out

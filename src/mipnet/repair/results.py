@@ -27,6 +27,15 @@ class Decision(StrEnum):
     ARGMIN = "argmin"
 
 
+class DecisionRows(StrEnum):
+    """How the repair MIP keeps the reference inputs' decisions (the drawdown's part of the repair objective)."""
+
+    NONE = "none"     #: no decision rows: only the output change on the reference set is penalised
+    KEEP = "keep"     #: hard rows (every decision kept); when they conflict with the points, a penalised slack
+    COUNT = "count"   #: a binary per reference input switches its rows off at a cost: the changed decisions are
+    #: counted in the objective, so the MIP minimises the reference drawdown exactly (always feasible)
+
+
 class OutputLoss(StrEnum):
     """How the output change on the reference set enters the repair objective."""
 
@@ -141,7 +150,10 @@ class RepairResult:
         objective. With ``proved``, ``objective`` is an upper bound, so
         the repair is minimal (for the margin) up to ``objective - lower_bound``.
     rounds : list of dict
-        Per round: points, MIP status / objective / bound / time, the verifier's answer and time, points added.
+        Per round: points, ``margin``, MIP status / objective / bound / time, ``decisions`` (``kept``, ``penalised``,
+        ``counted`` with ``changed_decisions``, ``none``), the verifier's answer and time, points added; with a
+        drawdown pool, ``pool_drawdown`` and ``pool_added``; with a proof-guided margin, ``margin_next`` where the
+        margin grew.
     layers, norm, decision : the options used
     n_reference : int
     counterexamples : int
