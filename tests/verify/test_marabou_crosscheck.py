@@ -1,4 +1,5 @@
-"""Cross-check against Marabou (skipped without maraboupy): the benchmark's Marabou adapter and mipnet agree."""
+"""Cross-check against Marabou (skipped without maraboupy): the benchmarks' Marabou adapter (bench/peers.py) and
+mipnet agree."""
 
 import importlib.util
 from pathlib import Path
@@ -12,14 +13,14 @@ from mipnet.io.onnx_io import to_onnx
 
 pytest.importorskip("maraboupy")
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_verify.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "peers.py"
 HEADER = "".join(f"(declare-const X_{i} Real)\n" for i in range(3)) + \
     "".join(f"(declare-const Y_{j} Real)\n" for j in range(2))
 BOX = "(assert (and (>= X_0 -1) (<= X_0 1) (>= X_1 -1) (<= X_1 0.5) (>= X_2 -0.5) (<= X_2 1)))\n"
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_verify", BENCH)
+    spec = importlib.util.spec_from_file_location("peers", BENCH)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
