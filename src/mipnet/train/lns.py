@@ -8,18 +8,22 @@ repeats such sub-MIPs around the incumbent:
 
 * **pattern** (an LP): every integer variable fixed to the incumbent (ReLU sides, max-pool selectors, discrete
   weights, gates); the continuous weights (a first layer on data) and biases move: a polishing step;
-* **layer k**: the parameters of affine layer ``k`` free, every other layer's fixed (``head``: the last layer);
+* **layer k**: the parameters of affine layer ``k`` free, every other layer's fixed (``head``: the last layer;
+  where it is a ``Dense`` layer after others and no extra rows are present, its sub-MIP is built on its own: the
+  earlier layers' outputs are then constants (the incumbent's forward pass), so the sub-MIP is a linear model on
+  fixed features with the head's discrete weights, a few hundred binaries, solved in a fraction of a second);
 * **unit c of layer k**: one filter (or hidden neuron) with its gate, and the weights of the next layer that read
   it, free;
 * **random**: a random share of the weight entries free (adapted: smaller after a sub-MIP stopped by its limit,
   larger after one proved).
 
-Each sub-MIP is the full training MIP with bounds pinned (:func:`restricted`), so every solution it returns is a
-network the full model allows. It is solved with the incumbent as its MIP start and a short time limit; a solution
-is accepted only when the network extracted from it passes the certificate (:func:`mipnet.train.certificate.certify`,
-the one re-check of every solve) and its numpy objective is below the incumbent's. Every improvement is reported to
-the run's :class:`~mipnet.progress.TrainProgress` (so its history, the report and the progress plot show the
-objective over time) and the model is rebuilt around the new incumbent, whose objective gives a tighter L1 budget.
+Every other sub-MIP is the full training MIP with bounds pinned (:func:`restricted`), so every solution it returns
+is a network the full model allows (the head's own MIP changes only weights within the head's domain). Each is
+solved with the incumbent as its MIP start and a short time limit; a solution is accepted only when the network
+extracted from it passes the certificate (:func:`mipnet.train.certificate.certify`, the one re-check of every
+solve) and its numpy objective is below the incumbent's. Every improvement is reported to the run's
+:class:`~mipnet.progress.TrainProgress` (so its history, the report and the progress plot show the objective over
+time) and the model is rebuilt around the new incumbent, whose objective gives a tighter L1 budget.
 
 No bound comes from a sub-MIP: a neighbourhood's optimum says nothing about the networks outside it. The bound of
 the run is the full MIP's, which the trainer solves afterwards from the best network found.
@@ -27,6 +31,7 @@ the run is the full MIP's, which the trainer solves afterwards from the best net
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -35,13 +40,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from mipnet.clock import Clock
+from mipnet.layers import Dense
 from mipnet.mip import MIPModel
 from mipnet.network import Network
 from mipnet.progress import Phase, TrainProgress
 from mipnet.solvers import SolveOptions, Status
 from mipnet.solvers.base import Backend
-from mipnet.train.certificate import certify
-from mipnet.train.config import LNSOptions, TrainConfig
+from mipnet.train.certificate import certify, objective_value
+from mipnet.train.config import LNSOptions, PrimalSearch, TrainConfig
 from mipnet.train.formulation import TrainingFormulation, WeightBlock
 from mipnet.train.losses import Loss
 from mipnet.train.warmstart_cnn import input_channels
@@ -109,9 +115,41 @@ class SearchResult:
                 + (f" ({steps})" if steps else "") + "; no bound comes from it")
 
 
-def restricted(model: MIPModel, lb: np.ndarray, ub: np.ndarray) -> MIPModel:
-    """``model`` with other variable bounds (its rows, objective and types shared, not copied)."""
-    return replace(model, lb=[lb], ub=[ub], integer=[model.integrality()])
+def restricted(model: MIPModel, lb: np.ndarray, ub: np.ndarray) -> tuple[MIPModel, Callable[[np.ndarray], np.ndarray]]:
+    """``model`` with the bounds ``lb``, ``ub``, its fixed variables substituted out: their columns move into the
+    row bounds and the objective constant, rows left without a column are dropped (each is checked to hold).
+    Returns the smaller model and ``lift``, which maps its solutions back to full vectors. A model with quadratic or
+    bilinear terms keeps every column (only the bounds change)."""
+    fixed = lb == ub
+    if model.quad_obj or model.bilinear or not fixed.any():
+        return replace(model, lb=[lb], ub=[ub], integer=[model.integrality()]), lambda v: v
+    A, lo, hi = model.matrix()
+    A = A.tocsc()
+    free = np.flatnonzero(~fixed)
+    shift = A[:, np.flatnonzero(fixed)] @ lb[fixed]
+    Af = A[:, free].tocsr()
+    keep = np.diff(Af.indptr) > 0
+    tol = 1e-7 * (1.0 + np.abs(shift))
+    if np.any((shift < lo - tol) & ~keep) or np.any((shift > hi + tol) & ~keep):
+        raise ValueError("the fixed values violate a row of the model")   # never: they are a feasible solution's
+    Af = Af[keep].tocoo()
+    c = model.objective_vector()
+    sub = MIPModel()
+    sub.add_vars(len(free), lb[free], ub[free])
+    sub.integer = [model.integrality()[free]]
+    sub._rows, sub._cols, sub._vals = [Af.row.astype(np.int64)], [Af.col.astype(np.int64)], [Af.data]
+    sub._lo, sub._hi = [(lo - shift)[keep]], [(hi - shift)[keep]]
+    sub.n_rows = int(keep.sum())
+    nz = np.flatnonzero(c[free])
+    sub.obj = dict(zip(nz.tolist(), c[free][nz].tolist()))
+    sub.obj_constant = model.obj_constant + float(c[fixed] @ lb[fixed])
+
+    def lift(v: np.ndarray) -> np.ndarray:
+        x = lb.copy()
+        x[free] = v
+        return x
+
+    return sub, lift
 
 
 def pinned_bounds(form: TrainingFormulation, x: np.ndarray, nb: Neighbourhood) -> tuple[np.ndarray, np.ndarray]:
@@ -206,7 +244,8 @@ class Neighbourhoods:
 
 def search(build: Callable[[Network, float], TrainingFormulation], network: Network, value: float, X: np.ndarray,
            y: np.ndarray, loss: Loss, config: TrainConfig, backend: Backend, options: SolveOptions,
-           clock: Clock, tracker: TrainProgress, form: TrainingFormulation | None = None) -> SearchResult:
+           clock: Clock, tracker: TrainProgress, form: TrainingFormulation | None = None,
+           separate_head: bool = True) -> SearchResult:
     """Large-neighbourhood search from ``network`` (objective ``value``) until ``clock`` runs out, a whole cycle of
     neighbourhoods brings no improvement, or ``config.lns.max_rounds`` sub-MIPs have run.
 
@@ -217,6 +256,9 @@ def search(build: Callable[[Network, float], TrainingFormulation], network: Netw
         incumbent of its bound rule (the caller adds its extra rows there).
     form : TrainingFormulation or None
         ``build(network, value)`` when the caller has it already.
+    separate_head : bool
+        Solve the head neighbourhood as its own small MIP (see the module docstring); ``False`` where ``build``
+        adds rows of its own (constraints), which that MIP would not have.
     clock : Clock
         The search's own time (its limit: the share of the run's time given to it).
 
@@ -243,7 +285,10 @@ def search(build: Callable[[Network, float], TrainingFormulation], network: Netw
                     stop = True
                     break
                 sub = _sub_limit(opts, clock)
-                improved = _round(result, nb, x, sub, X, y, loss, config, backend, options, tracker, hoods)
+                if nb.name == "head" and separate_head and _separable_head(result.network):
+                    improved = _head_round(result, sub, X, y, loss, config, backend, options, tracker)
+                else:
+                    improved = _round(result, nb, x, sub, X, y, loss, config, backend, options, tracker, hoods)
                 if improved:
                     result.form = build(result.network, result.value)
                     x = result.form.start_vector()
@@ -275,18 +320,65 @@ def _round(result: SearchResult, nb: Neighbourhood, x: np.ndarray, sub: float, X
     """One sub-MIP; ``result`` takes its network when it is certified and better."""
     form = result.form
     lb, ub = pinned_bounds(form, x, nb)
-    model = restricted(form.m, lb, ub)
+    model, lift = restricted(form.m, lb, ub)
     sub_options = replace(options, time_limit=sub, callback=None, cutoff=None, verbose=False)
-    res = backend.solve(model, sub_options, start=x)
+    res = backend.solve(model, sub_options, start=x[lb != ub] if model.n_vars < len(x) else x)
     hoods.adapt(nb, res.status == Status.OPTIMAL)
     value, net = math.nan, None
     if res.has_solution:
-        net = form.extract(res.x)
-        cert = certify(net, X, y, loss, config, form.encoding, res.x, res.objective)  # warns when it fails
+        full = lift(res.x)
+        net = form.extract(full)
+        cert = certify(net, X, y, loss, config, form.encoding, full, res.objective)  # warns when it fails
         value = cert.numpy_objective if cert.ok else math.nan   # a network that fails the re-check is refused
     better = net is not None and value < result.value - IMPROVEMENT * (1.0 + abs(result.value))
     result.rounds.append(Round(nb.name, tracker.elapsed, res.time, str(res.status), value, bool(better)))
     if better:
         result.network, result.value = net, float(value)
         tracker.found(result.value, f"neighbourhood {nb.name}")
+    return bool(better)
+
+
+def _separable_head(net: Network) -> bool:
+    layers = net.layers
+    last = max(i for i, layer in enumerate(layers) if layer.is_affine)
+    return last > 0 and isinstance(layers[last], Dense) and layers[last].active
+
+
+def head_config(config: TrainConfig) -> TrainConfig:
+    """The options of the head's own MIP: the same loss terms and weight penalties (the other layers' terms are
+    constants there), no structure of the other layers, no primal search."""
+    return replace(config, neuron_penalty=0.0, input_penalty=0.0, max_inputs=None, max_neurons=None,
+                   filter_penalty=0.0, max_filters=None, layer_penalty=0.0, max_layers=None, gates=frozenset(),
+                   bounds="interval", primal=PrimalSearch.NONE)
+
+
+def _head_round(result: SearchResult, sub: float, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
+                backend: Backend, options: SolveOptions, tracker: TrainProgress) -> bool:
+    """The head neighbourhood as its own MIP on the incumbent's features (the last affine layer's inputs); the
+    network it gives is re-checked twice: the head's MIP by the certificate, the whole network by numpy."""
+    net = result.network
+    li = max(i for i, layer in enumerate(net.layers) if layer.is_affine)
+    head = net.layers[li]
+    features = net.forward(X, return_all=True)[li - 1].reshape(len(X), -1)
+    cfg = head_config(config)
+    spec = {"units": head.units, "bias_on": head.bias_on, "relu": False}
+    template = Network([Dense(**spec)], features.shape[1])
+    warm = Network([Dense(**spec, weight=head.weight, bias=head.bias)], features.shape[1])
+    form = TrainingFormulation(template, features, y, loss, cfg, [result.form.domains[-1]], warm=warm)
+    sub_options = replace(options, time_limit=sub, callback=None, cutoff=None, verbose=False)
+    res = backend.solve(form.m, sub_options, start=form.start_vector())
+    value, cand = math.nan, None
+    if res.has_solution:
+        head_net = form.extract(res.x)
+        new_head = head_net.layers[0]
+        cert = certify(head_net, features, y, loss, cfg, form.encoding, res.x, res.objective)  # warns on failure
+        if cert.ok:
+            cand = copy.deepcopy(net)
+            cand.layers[li].weight, cand.layers[li].bias = new_head.weight, new_head.bias
+            value = objective_value(cand, X, y, loss, config)
+    better = cand is not None and value < result.value - IMPROVEMENT * (1.0 + abs(result.value))
+    result.rounds.append(Round("head", tracker.elapsed, res.time, str(res.status), value, bool(better)))
+    if better:
+        result.network, result.value = cand, float(value)
+        tracker.found(result.value, "neighbourhood head")
     return bool(better)

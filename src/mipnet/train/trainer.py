@@ -174,7 +174,8 @@ def _train(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: 
         if warm is not None and primal_search_on(config, convolutional) and not clock.out():
             left = clock.left()
             primal = search(build, warm, warm_value, X, y, loss, config, backend, options,
-                            Clock(None if left is None else config.lns.time_share * left), tracker, form=form)
+                            Clock(None if left is None else config.lns.time_share * left), tracker, form=form,
+                            separate_head=extra is None)
             form, warm, warm_value = primal.form, primal.network, primal.value
         if not clock.out() and not tracker.interrupted:
             tracker.enter(Phase.SOLVE, detail=f"{form.m.n_vars} variables, {form.m.n_rows} rows")
