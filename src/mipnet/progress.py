@@ -1,12 +1,13 @@
 """Progress of a training run, counted from its launch: typed events, the tracker that keeps the best so far, and
 the displays that show them (a live ``rich`` line on a terminal, plain lines otherwise).
 
-A training run goes through phases (:class:`Phase`): the warm start, the model build, the root cut loop and the
-solve (for the decomposition by output signs: build, cut loop and solve once per sign pattern). At every step the
-:class:`TrainProgress` tracker knows the best objective found so far (the *incumbent*: the objective of a network
-that exists) and a valid lower bound on the optimum (the *bound*), and passes a :class:`ProgressEvent` to the
-callback. The bound is never below the objective's floor (:data:`OBJECTIVE_FLOOR`: every loss and penalty is
-nonnegative), so a run stopped before any solver bound is known still has a finite bound and gap.
+A training run goes through phases (:class:`Phase`): the warm start, the model build, the root cut loop, the primal
+search (sub-MIPs around the incumbent, :mod:`mipnet.train.lns`) and the solve (for the decomposition by output
+signs: build, cut loop and solve once per sign pattern). At every step the :class:`TrainProgress` tracker knows
+the best objective found so far (the *incumbent*: the objective of a network that exists) and a valid lower
+bound on the optimum (the *bound*), and passes a :class:`ProgressEvent` to the callback. The bound is never
+below the objective's floor (:data:`OBJECTIVE_FLOOR`: every loss and penalty is nonnegative), so a run stopped
+before any solver bound is known still has a finite bound and gap.
 
 Example
 -------
@@ -46,6 +47,7 @@ class Phase(StrEnum):
     WARM_START = "warm start"    #: gradient training and LP polishing of the starting network(s)
     BUILD = "build"              #: building the MIP (per sign pattern in the decomposition)
     CUTS = "cut loop"            #: the root cut loop on the LP relaxation (per sign pattern)
+    PRIMAL = "primal search"     #: large-neighbourhood search for better networks (no bound comes from it)
     SOLVE = "solve"              #: the MIP solver runs (per sign pattern in the decomposition)
     DONE = "done"                #: finished (proved, time limit or interrupted: see ``detail``)
 

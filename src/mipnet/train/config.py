@@ -20,6 +20,49 @@ class Gate(StrEnum):
     LAYER = "layer"      #: one per shape-preserving hidden layer: 0 means the layer passes its input through
 
 
+class PrimalSearch(StrEnum):
+    """The primal side of training: how the trainer looks for better networks before the full MIP runs."""
+
+    AUTO = "auto"   #: large-neighbourhood search for networks with a convolution, none otherwise
+    LNS = "lns"     #: large-neighbourhood search (:mod:`mipnet.train.lns`)
+    NONE = "none"   #: the full MIP alone, from the warm start
+
+
+@dataclass(frozen=True)
+class LNSOptions:
+    """Large-neighbourhood search (:mod:`mipnet.train.lns`): sub-MIPs with most weights fixed to the incumbent.
+
+    Attributes
+    ----------
+    time_share : float
+        Share of the time left after the warm start and the build that the search may use (the full MIP, which
+        alone gives the bound, gets the rest). Without a time limit the search ends when a whole cycle of
+        neighbourhoods brings no improvement (or after ``max_rounds`` sub-MIPs).
+    sub_time_limit : float or None
+        Seconds per sub-MIP; ``None``: a tenth of the search's time, between 1 and 10 s (5 s without a limit).
+    random_fraction : float
+        Share of the weights freed by a random neighbourhood at first (adapted: smaller after a sub-MIP stopped by
+        its time limit, larger after one proved).
+    max_rounds : int
+        Most sub-MIPs in one search.
+    """
+
+    time_share: float = 0.5
+    sub_time_limit: float | None = None
+    random_fraction: float = 0.3
+    max_rounds: int = 200
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.time_share, (int, float)) and 0 < self.time_share < 1):
+            raise SettingsError(f"time_share must be in (0, 1), got {self.time_share!r}")
+        if self.sub_time_limit is not None and not (math.isfinite(self.sub_time_limit) and self.sub_time_limit > 0):
+            raise SettingsError(f"sub_time_limit must be a positive number of seconds, got {self.sub_time_limit!r}")
+        if not 0 < self.random_fraction <= 1:
+            raise SettingsError(f"random_fraction must be in (0, 1], got {self.random_fraction!r}")
+        if int(self.max_rounds) != self.max_rounds or self.max_rounds < 1:
+            raise SettingsError(f"max_rounds must be a whole number >= 1, got {self.max_rounds!r}")
+
+
 @dataclass(frozen=True)
 class ObbtOptions:
     """LP bound tightening of the first layer's big-M values in the sign-pattern sub-problems
@@ -151,6 +194,12 @@ class TrainConfig:
     gates : frozenset of Gate
         Structure binaries the model must carry even without a penalty or limit (logic constraints between
         structure choices act on them, :mod:`mipnet.constraints`).
+    primal : PrimalSearch
+        The primal side: ``auto`` (default) runs the large-neighbourhood search for networks with a convolution,
+        ``lns`` for any network trained as one MIP, ``none`` never. It only finds networks; the bound comes from
+        the full MIP alone. Not used by the decomposition by output signs.
+    lns : LNSOptions
+        Time share and sizes of the large-neighbourhood search.
     """
 
     weights: str | list = "auto"
@@ -175,6 +224,8 @@ class TrainConfig:
     seed: int = 0
     sign_patterns: SignPatternOptions = field(default_factory=lambda: SignPatternOptions())
     gates: frozenset = frozenset()
+    primal: PrimalSearch = PrimalSearch.AUTO
+    lns: LNSOptions = field(default_factory=lambda: LNSOptions())
 
     def __post_init__(self) -> None:
         for name in ("l1", "l2", "l0", "neuron_penalty", "input_penalty", "filter_penalty", "layer_penalty"):
@@ -197,14 +248,23 @@ class TrainConfig:
         if self.margin <= 0:
             raise SettingsError(f"margin must be positive, got {self.margin}")
         self.gates = frozenset(Gate(g) for g in self.gates)
+        try:
+            self.primal = PrimalSearch(self.primal)
+        except ValueError:
+            raise SettingsError(f"primal must be one of {[p.value for p in PrimalSearch]}, "
+                                f"got {self.primal!r}") from None
+        if not isinstance(self.lns, LNSOptions):
+            raise SettingsError(f"lns must be an LNSOptions, got {type(self.lns).__name__}")
         if not isinstance(self.sign_patterns, SignPatternOptions):
             raise SettingsError(f"sign_patterns must be a SignPatternOptions, got {type(self.sign_patterns).__name__}")
 
     @classmethod
     def naive(cls, **kwargs: object) -> TrainConfig:
         """The plain formulation (benchmark baseline): big-M from per-sample interval bounds, no warm start,
-        no symmetry handling, no decomposition. Same model (objective and feasible networks) as the default."""
-        return cls(**{"bounds": "interval", "symmetry": False, "warm_start": False, "decompose": False, **kwargs})
+        no symmetry handling, no decomposition, no primal search. Same model (objective and feasible networks) as
+        the default."""
+        return cls(**{"bounds": "interval", "symmetry": False, "warm_start": False, "decompose": False,
+                      "primal": PrimalSearch.NONE, **kwargs})
 
     @property
     def input_gates(self) -> bool:

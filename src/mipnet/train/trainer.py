@@ -18,9 +18,10 @@ from mipnet.report import TrainReport
 from mipnet.solvers import SolveOptions, Status, get_backend
 from mipnet.solvers.base import relative_gap
 from mipnet.train.certificate import Certificate, certify, objective_terms, objective_value
-from mipnet.train.config import TrainConfig
+from mipnet.train.config import PrimalSearch, TrainConfig
 from mipnet.train.domains import resolve_domains
 from mipnet.train.formulation import TrainingFormulation, is_prunable
+from mipnet.train.lns import search
 from mipnet.train.losses import Loss
 from mipnet.train.sign_patterns.decompose import solve_by_output_signs
 from mipnet.train.structure import active_filters, active_layers
@@ -120,6 +121,12 @@ def train_network(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, c
 WARM_START_TIME_FRACTION = 0.5
 
 
+def primal_search_on(config: TrainConfig, convolutional: bool) -> bool:
+    """Whether the large-neighbourhood search runs before the full MIP (:class:`~mipnet.train.config.PrimalSearch`:
+    ``auto`` means for networks with a convolution)."""
+    return config.primal == PrimalSearch.LNS or (config.primal == PrimalSearch.AUTO and convolutional)
+
+
 def _train(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig, solver: str,
            options: SolveOptions, extra: ExtraConstraints | None,
            tracker: TrainProgress) -> tuple[Network, TrainReport]:
@@ -137,6 +144,15 @@ def _train(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: 
         return _train_decomposed(template, X, y, loss, config, domains, backend, options, tracker, clock)
     found: list[tuple[Network, float]] = []   # the best warm start so far (kept on Ctrl-C)
     warm, warm_value, form, result, build_time = None, None, None, None, 0.0
+    start_value, primal = None, None
+    points = None if extra is None else extra.points
+
+    def build(net: Network | None, value: float | None) -> TrainingFormulation:
+        f = TrainingFormulation(template, X, y, loss, config, domains, warm=net, incumbent=value, points=points)
+        if extra is not None and extra.add_rows is not None:
+            extra.add_rows(f)
+        return f
+
     try:
         if config.warm_start:
             tracker.enter(Phase.WARM_START)
@@ -150,14 +166,18 @@ def _train(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: 
             start(template, X, y, loss, config, domains, prunable, on_found=on_found)
             if found:
                 warm, warm_value = found[0]
+                start_value = warm_value
         tracker.enter(Phase.BUILD)
-        form = TrainingFormulation(template, X, y, loss, config, domains, warm=warm, incumbent=warm_value,
-                                   points=None if extra is None else extra.points)
-        if extra is not None and extra.add_rows is not None:
-            extra.add_rows(form)
+        form = build(warm, warm_value)
         backend.check(form.m)
         build_time = time.perf_counter() - t_start
-        if not clock.out():
+        if warm is not None and primal_search_on(config, convolutional) and not clock.out():
+            left = clock.left()
+            primal = search(build, warm, warm_value, X, y, loss, config, backend, options,
+                            Clock(None if left is None else config.lns.time_share * left), tracker, form=form,
+                            separate_head=extra is None)
+            form, warm, warm_value = primal.form, primal.network, primal.value
+        if not clock.out() and not tracker.interrupted:
             tracker.enter(Phase.SOLVE, detail=f"{form.m.n_vars} variables, {form.m.n_rows} rows")
             solve_options = replace(options, time_limit=clock.left(),
                                     callback=chain(tracker.solver_callback(), options.callback))
@@ -166,12 +186,17 @@ def _train(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: 
         tracker.interrupted = True
         if found and warm is None:
             warm, warm_value = found[0]
+            start_value = warm_value
     if not build_time:
         build_time = time.perf_counter() - t_start
-    if result is None or (not result.has_solution and result.status in (Status.INTERRUPTED, Status.NO_SOLUTION,
-                                                                         Status.TIME_LIMIT) and warm is not None):
+    primal_lines = {} if primal is None else {"primal search": primal.summary()}
+    better_start = (result is not None and result.has_solution and warm is not None
+                    and result.objective > warm_value + 1e-9 * (1.0 + abs(warm_value)))
+    if result is None or better_start or (
+            not result.has_solution and result.status in (Status.INTERRUPTED, Status.NO_SOLUTION, Status.TIME_LIMIT)
+            and warm is not None):
         return _stopped_early(template, X, y, loss, config, domains, backend, options, tracker, warm, warm_value,
-                              form, result, build_time)
+                              form, result, build_time, start_value, primal_lines)
     if not result.has_solution:
         why = {Status.INFEASIBLE: "the constraints are infeasible (no network satisfies them)",
                Status.NO_SOLUTION: "the solver found no feasible network before the time limit",
@@ -186,6 +211,7 @@ def _train(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: 
     tracker.found(result.objective)
     tracker.set_bound(bound, quiet=True)
     tracker.enter(Phase.DONE, detail=str(result.status))
+    extra_lines.update(primal_lines)
     if math.isfinite(options.mip_gap):
         extra_lines["mip gap option"] = f"{options.mip_gap:g} (optimal means within this relative gap)"
     report = TrainReport(
@@ -193,7 +219,7 @@ def _train(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: 
         bound=bound, gap=gap, solve_time=result.time, build_time=build_time,
         total_time=time.perf_counter() - t_start, nodes=result.nodes, solver=result.solver,
         solver_version=result.version, mip_size=form.m.size(), weights=[str(d) for d in domains],
-        bound_rule=config.bounds, l1_budget=form.budget, warm_start_objective=warm_value,
+        bound_rule=config.bounds, l1_budget=form.budget, warm_start_objective=start_value,
         warm_start_accepted=result.start_accepted, objective_terms=terms, sparsity=sparsity(net),
         certificate=cert.as_dict(), history=list(tracker.history), extra=extra_lines)
     return net, report
@@ -216,9 +242,11 @@ def _reported_bound(solver_bound: float, tracker: TrainProgress, proved: bool) -
 def _stopped_early(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig, domains: list,
                    backend: object, options: SolveOptions, tracker: TrainProgress, warm: Network | None,
                    warm_value: float | None, form: TrainingFormulation | None, result: object,
-                   build_time: float) -> tuple[Network, TrainReport]:
-    """The report of a run stopped (Ctrl-C or the time limit) before the solver returned a network: the best warm
-    start, with the best valid bound known (at least the floor)."""
+                   build_time: float, start_value: float | None = None,
+                   primal_lines: dict | None = None) -> tuple[Network, TrainReport]:
+    """The report of a run stopped (Ctrl-C or the time limit) before the solver returned a network at least as good
+    as the best one known: that network (the warm start, or the primal search's best; ``form`` is built around it),
+    with the best valid bound known (at least the floor). ``start_value``: the warm start's objective."""
     status = Status.INTERRUPTED if tracker.interrupted else Status.TIME_LIMIT
     if warm is None:
         raise NoSolutionError("the run was interrupted before any network was found" if tracker.interrupted else
@@ -233,17 +261,24 @@ def _stopped_early(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, 
                            "computed by numpy")
         size = {}
     bound, extra_lines = _reported_bound(-math.inf if result is None else result.bound, tracker, False)
-    extra_lines["stopped"] = f"{status} during the {phase} phase: the best network so far is the warm start"
+    source = "the warm start" if not primal_lines or start_value == warm_value else "the primal search's"
+    if result is not None and result.has_solution:
+        extra_lines["stopped"] = (f"{status}: the solver's network ({result.objective:.6g}) is worse than the best "
+                                  f"known, {source}")
+    else:
+        extra_lines["stopped"] = f"{status} during the {phase} phase: the best network so far is {source}"
+    extra_lines.update(primal_lines or {})
     tracker.enter(Phase.DONE, detail=str(status))
     report = TrainReport(
         status=str(status), proved_optimal=False, objective=float(warm_value), bound=bound,
         gap=relative_gap(float(warm_value), bound), solve_time=0.0 if result is None else result.time,
         build_time=build_time, total_time=tracker.elapsed, nodes=0 if result is None else result.nodes,
         solver=backend.name, solver_version=backend.version(), mip_size=size, weights=[str(d) for d in domains],
-        bound_rule=config.bounds, l1_budget=None if form is None else form.budget, warm_start_objective=warm_value,
+        bound_rule=config.bounds, l1_budget=None if form is None else form.budget,
+        warm_start_objective=warm_value if start_value is None else start_value,
         warm_start_accepted=None if result is None else result.start_accepted,
         objective_terms=objective_terms(warm, X, y, loss, config), sparsity=sparsity(warm),
-        certificate=cert.as_dict(), extra=extra_lines)
+        certificate=cert.as_dict(), history=list(tracker.history), extra=extra_lines)
     return warm, report
 
 
