@@ -46,9 +46,7 @@ def pass_model(h: object, lb: np.ndarray, ub: np.ndarray, A: object, lo: np.ndar
     inf = highspy.kHighsInf
     A = A.tocsc()
     n, m = A.shape[1], A.shape[0]
-    ints = np.zeros(0, dtype=np.int32)
-    if integer is not None and np.any(integer):
-        ints = np.asarray(integer, dtype=bool).astype(np.int32)
+    ints = np.zeros(n, dtype=np.int32) if integer is None else np.asarray(integer, dtype=bool).astype(np.int32)
     h.passModel(int(n), int(m), int(A.nnz), int(highspy.MatrixFormat.kColwise), int(highspy.ObjSense.kMinimize),
                 float(offset), np.zeros(n) if cost is None else np.ascontiguousarray(cost, dtype=float),
                 np.where(np.isinf(lb), -inf, lb).astype(float), np.where(np.isinf(ub), inf, ub).astype(float),
