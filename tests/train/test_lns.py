@@ -50,7 +50,7 @@ def test_search_improves_on_the_warm_start_and_every_network_is_certified():
     events = []
     tracker = TrainProgress(events.append)
     out = lns.search(build, warm, warm_value, X, y, Hinge(), config, get_backend("highs"), SolveOptions(),
-                     Clock(20.0), tracker)
+                     Clock(8.0), tracker)
     assert out.value <= warm_value
     assert out.value < warm_value - 1e-6          # the projected warm start leaves room on this instance
     # the objective is the network's, recomputed by numpy; the formulation kept is built around the network
@@ -115,7 +115,7 @@ def test_same_optimum_with_and_without_the_search(arch, shape, seed):
     reports = {}
     for primal in (PrimalSearch.NONE, PrimalSearch.LNS):
         config = TrainConfig(weights=["continuous", "ternary"], l1=0.01, filter_penalty=0.05, primal=primal,
-                             lns=LNSOptions(sub_time_limit=5.0))
+                             lns=LNSOptions(sub_time_limit=1.0))
         net, report = train_network(template, X, y, Hinge(), config, options=SolveOptions(time_limit=120, mip_gap=0))
         assert report.proved_optimal, report
         assert report.certificate["ok"]
@@ -133,7 +133,7 @@ def test_train_reports_the_search_and_keeps_the_full_models_bound():
     template = Network(parse_architecture("conv(2,k=3,s=2)-maxpool(3)-flatten-dense(1)"), (1, 8, 8))
     config = TrainConfig(l1=0.001, filter_penalty=0.01)        # primal "auto": on for a convolutional network
     seen = []
-    net, report = train_network(template, X, y, Hinge(), config, options=SolveOptions(time_limit=20),
+    net, report = train_network(template, X, y, Hinge(), config, options=SolveOptions(time_limit=10),
                                 callback=seen.append)
     phases = [e.phase for e in seen]
     assert Phase.PRIMAL in phases and phases.index(Phase.PRIMAL) < phases.index(Phase.SOLVE)
@@ -158,7 +158,7 @@ def test_a_network_that_fails_the_certificate_is_refused(monkeypatch):
 
     monkeypatch.setattr(lns, "certify", failing)
     out = lns.search(build, warm, value, X, y, Hinge(), config, get_backend("highs"), SolveOptions(),
-                     Clock(6.0), TrainProgress())
+                     Clock(4.0), TrainProgress())
     assert out.value == value and out.network is warm and not out.improvements
     assert all(math.isnan(r.objective) or not r.improved for r in out.rounds)
 

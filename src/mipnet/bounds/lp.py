@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mipnet.mip import MIPModel
-from mipnet.solvers.highs import highs_lp, new_highs
+from mipnet.solvers.highs import new_highs, pass_model
 
 #: relative widening of a MIP solver's dual bound: a margin plus 10x the MIP feasibility tolerance (1e-6). A MIP
 #: dual bound has no cheap certificate, so this relies on the solver's tolerances.
@@ -122,8 +122,8 @@ class LPSession:
         if resolve and not self.is_mip:
             self.h.setOptionValue("presolve", "off")
             self.h.setOptionValue("simplex_strategy", 4)
-        self.h.passModel(highs_lp(self.col_lo, self.col_hi, self.A, self.row_lo, self.row_hi, self.cost,
-                                  self.offset, integer=ints if self.is_mip else None))
+        pass_model(self.h, self.col_lo, self.col_hi, self.A, self.row_lo, self.row_hi, self.cost, self.offset,
+                   integer=ints if self.is_mip else None)
         self._pending: list[tuple[sp.csr_matrix, np.ndarray, np.ndarray]] = []
 
     @property

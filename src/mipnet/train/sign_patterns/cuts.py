@@ -50,7 +50,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mipnet.bounds.lp import LPSession
-from mipnet.solvers.highs import highs_lp, new_highs
+from mipnet.solvers.highs import new_highs, pass_model
 from mipnet.train.sign_patterns.formulation import SignPatternFormulation
 
 #: a cut is added when it is violated by more than this (absolute, activations are O(1))
@@ -110,7 +110,7 @@ class _Separator:
         self.h = new_highs(False)
         self.h.setOptionValue("threads", 1)
         rhs = np.append(X[0], 1.0)
-        self.h.passModel(highs_lp(np.zeros(n), np.full(n, np.inf), A, rhs, rhs, np.zeros(n)))
+        pass_model(self.h, np.zeros(n), np.full(n, np.inf), A, rhs, rhs, np.zeros(n))
 
     def set_point(self, a_down: np.ndarray, z_down: np.ndarray, t: np.ndarray, beta: float) -> None:
         cost = np.concatenate([a_down - 0.5 * z_down, 0.5 * t, 0.5 * t, [0.5 * beta, 0.5 * beta]])
