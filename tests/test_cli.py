@@ -352,3 +352,13 @@ def test_train_progress_from_launch_and_quiet(data_csv, capsys):
     out = capsys.readouterr().out
     assert "time limit 60 s" in out
     assert not any(re.match(r"\s+\*?\s+\d+\.\ds  ", line) for line in out.splitlines())
+
+
+@pytest.mark.parametrize("primal, runs", [("lns", True), ("none", False)])
+def test_train_primal_option_switches_the_search(tmp_path, data_csv, capsys, primal, runs):
+    model = tmp_path / "model.json"
+    assert main(["train", str(data_csv), "--target", "diagnosis", "--hidden", "2", "--l1", "0.01",
+                 "--primal", primal, "--time-limit", "20", "--quiet", "--out", str(model)]) == 0
+    capsys.readouterr()
+    report = json.loads(model.read_text())["metadata"]["report"]
+    assert ("primal search" in report.get("extra", {})) == runs

@@ -19,6 +19,7 @@ from mipnet.clock import time_limit_text
 from mipnet.errors import DataError, MIPNetError, SettingsError
 from mipnet.model import Model, Scaler
 from mipnet.report import fmt
+from mipnet.train.config import PrimalSearch
 
 # --------------------------------------------------------------------------------------------------- data
 
@@ -99,7 +100,7 @@ def _estimator_kwargs(args: argparse.Namespace, console: object) -> dict:
               l1=args.l1, l0=args.l0, l2=args.l2, neuron_penalty=args.neuron_penalty,
               input_penalty=args.input_penalty, max_inputs=args.max_inputs, max_neurons=args.max_neurons,
               filter_penalty=args.filter_penalty, max_filters=args.max_filters, layer_penalty=args.layer_penalty,
-              max_layers=args.max_layers,
+              max_layers=args.max_layers, primal=args.primal,
               solver=args.solver, time_limit=args.time_limit, threads=args.threads, seed=args.seed)
     if getattr(args, "arch", None):
         from mipnet.arch import load_architecture
@@ -499,6 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "with convolutions), e.g. 1,8,8")
     t.add_argument("--scale", default="minmax", help="feature scaling saved with the model: minmax (to [-1, 1]), "
                                                     "standard or none")
+    t.add_argument("--primal", choices=[p.value for p in PrimalSearch], default=PrimalSearch.AUTO.value,
+                   help="primal side: large-neighbourhood search for better networks before the full MIP (auto: "
+                        "for networks with a convolution)")
     _solver_args(t)
     t.add_argument("--out", default=None, help="where to save the model (mipnet JSON); none: not saved")
     t.add_argument("--monotone", action="append", metavar="FEATURE:+|-",
