@@ -17,6 +17,7 @@ from mipnet.clock import Clock
 from mipnet.layers import Dense
 from mipnet.network import Network
 from mipnet.progress import Phase, TrainProgress
+from mipnet.solvers.highs import new_highs, pass_model
 from mipnet.train.certificate import objective_value
 from mipnet.train.config import TrainConfig
 from mipnet.train.domains import WeightDomain
@@ -227,76 +228,102 @@ def _projected_adam(X: np.ndarray, s: np.ndarray, v: np.ndarray, l1: float, omeg
     return params[0], params[1], float(params[2][0])
 
 
-def polish_matrix(X: np.ndarray, s: np.ndarray, v: np.ndarray, on: np.ndarray) -> object:
-    """The constraint matrix of :func:`_polish_lp` (CSR, canonical: sorted indices, no stored zeros), built with
-    whole-array operations.
+class PolishLP:
+    """The LP polishing of :func:`sign_output_starts` for one output-sign vector ``v``: one HiGHS instance, built
+    once, re-solved for each activation pattern by changing bounds only (a warm start from the last basis).
 
-    Columns: the weights ``w`` (``H x E``, row-major), their absolute values ``t``, the biases ``b``, the output
-    bias ``c``, the hinge terms ``e`` (one per sample). Rows: per unit ``j`` and sample ``i``, ``-(w_j x_i + b_j)
-    <= 0`` where ``on`` and ``w_j x_i + b_j <= 0`` where off (unit-major); per sample the hinge row
-    ``-e_i - s_i (sum_j v_j on_ij (w_j x_i + b_j) + c) <= -1``; then ``w - t <= 0`` and ``-w - t <= 0``.
+    With the activation pattern ``on`` (N, H) fixed, every pre-activation ``z_ij = w_j x_i + b_j`` is linear in the
+    weights, and the best network with that pattern is an LP (exact for the pattern, and feasible for the MIP, ReLU
+    outputs included). The matrix does not depend on the pattern: each ReLU output gets a column ``p_ij >= 0`` and
+    a row ``z_ij - p_ij``; where ``on``, the row is ``= 0`` (``p_ij = z_ij >= 0``), where off, ``p_ij`` is fixed at 0
+    and the row is ``<= 0`` (``z_ij <= 0``). Only those row and column bounds change between patterns, so the dual
+    simplex restarts from the previous basis instead of solving a new LP from scratch.
+
+    Columns: the weights ``w`` (``H x E``, row-major), their absolute values ``t``, the biases ``b``, the output bias
+    ``c``, the hinge terms ``e`` (one per sample), the ReLU outputs ``p`` (unit-major). Rows: the ``H N`` rows
+    ``w_j x_i + b_j - p_ij`` (unit-major); per sample the hinge row ``-e_i - s_i (sum_j v_j p_ij + c) <= -1``; then
+    ``w - t <= 0`` and ``-w - t <= 0``. Objective: ``mean(e) + l1 sum(t)``.
+
+    Parameters
+    ----------
+    X : ndarray
+        Inputs (N, E).
+    s : ndarray
+        Labels as signs (N,), ``+1`` or ``-1``.
+    v : ndarray
+        Output weights (H,), each ``+1`` or ``-1``.
+    l1, omega, omega_b : float
+        The L1 penalty, the weight bound and the bias bound.
     """
-    import scipy.sparse as sp
 
-    n, d = X.shape
-    h = len(v)
-    nw = h * d
-    iw, it, ib, ic, ie = 0, nw, 2 * nw, 2 * nw + h, 2 * nw + h + 1
-    nv = ie + n
-    sg = np.where(on, -1.0, 1.0)                                   # (N, H)
-    coef = -(s[:, None] * v[None, :] * on)                         # (N, H)
-    # per row: E weight entries of one unit and its bias (activation rows), all H units' (hinge rows)
-    act_cols = np.concatenate([iw + np.arange(d)[None, :] + d * np.arange(h)[:, None], (ib + np.arange(h))[:, None]],
-                              1)                                   # (H, E + 1)
-    act_rows = np.broadcast_to(np.arange(h * n).reshape(h, n)[:, :, None], (h, n, d + 1))
-    act_vals = np.concatenate([sg.T[:, :, None] * X[None, :, :], sg.T[:, :, None]], 2)    # (H, N, E + 1)
-    act_col = np.broadcast_to(act_cols[:, None, :], (h, n, d + 1))
-    hin_cols = np.concatenate([iw + np.arange(nw), ib + np.arange(h), [ic]])
-    hin_vals = np.concatenate([(coef[:, :, None] * X[:, None, :]).reshape(n, nw), coef, -s[:, None]], 1)
-    hin_rows = np.broadcast_to(h * n + np.arange(n)[:, None], hin_vals.shape)
-    e_rows, e_cols = h * n + np.arange(n), ie + np.arange(n)
-    k = np.arange(nw)
-    r0 = h * n + n
-    abs_rows = np.concatenate([r0 + k, r0 + k, r0 + nw + k, r0 + nw + k])
-    abs_cols = np.concatenate([iw + k, it + k, iw + k, it + k])
-    abs_vals = np.concatenate([np.ones(nw), -np.ones(nw), -np.ones(nw), -np.ones(nw)])
-    rows = np.concatenate([act_rows.ravel(), hin_rows.ravel(), e_rows, abs_rows])
-    cols = np.concatenate([act_col.ravel(), np.broadcast_to(hin_cols, hin_vals.shape).ravel(), e_cols, abs_cols])
-    vals = np.concatenate([act_vals.ravel(), hin_vals.ravel(), -np.ones(n), abs_vals])
-    keep = vals != 0
-    A = sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(h * n + n + 2 * nw, nv))
-    A.sum_duplicates()
-    A.sort_indices()
-    return A
+    def __init__(self, X: np.ndarray, s: np.ndarray, v: np.ndarray, l1: float, omega: float,
+                 omega_b: float) -> None:
+        import scipy.sparse as sp
+
+        n, d = X.shape
+        h = len(v)
+        nw = h * d
+        self.n, self.d, self.h = n, d, h
+        self.ib, self.ic = 2 * nw, 2 * nw + h
+        ie = self.ic + 1
+        self.ip = ie + n
+        nv = self.ip + h * n
+        m = h * n
+        unit = np.repeat(np.arange(h), n)                           # the unit of each ReLU row (unit-major)
+        sample = np.tile(np.arange(n), h)                           # its sample
+        z_rows = np.repeat(np.arange(m), d + 2)
+        z_cols = np.concatenate([unit[:, None] * d + np.arange(d)[None, :], (self.ib + unit)[:, None],
+                                 (self.ip + np.arange(m))[:, None]], 1).ravel()
+        z_vals = np.concatenate([X[sample], np.ones((m, 1)), -np.ones((m, 1))], 1).ravel()
+        h_rows = m + np.concatenate([sample, np.arange(n), np.arange(n)])
+        h_cols = np.concatenate([self.ip + np.arange(m), np.full(n, self.ic), ie + np.arange(n)])
+        h_vals = np.concatenate([-s[sample] * v[unit], -s, -np.ones(n)])
+        k = np.arange(nw)
+        r0 = m + n
+        a_rows = np.concatenate([r0 + k, r0 + k, r0 + nw + k, r0 + nw + k])
+        a_cols = np.concatenate([k, nw + k, k, nw + k])
+        a_vals = np.concatenate([np.ones(nw), -np.ones(nw), -np.ones(nw), -np.ones(nw)])
+        rows = np.concatenate([z_rows, h_rows, a_rows])
+        cols = np.concatenate([z_cols, h_cols, a_cols])
+        vals = np.concatenate([z_vals, h_vals, a_vals])
+        keep = vals != 0
+        A = sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(m + n + 2 * nw, nv))
+        lo = np.concatenate([np.zeros(m), np.full(n + 2 * nw, -np.inf)])
+        hi = np.concatenate([np.zeros(m), -np.ones(n), np.zeros(2 * nw)])
+        lb = np.concatenate([np.full(nw, -omega), np.zeros(nw), np.full(h + 1, -omega_b), np.zeros(n + m)])
+        ub = np.concatenate([np.full(nw, omega), np.full(nw, omega), np.full(h + 1, omega_b), np.full(n + m, np.inf)])
+        cost = np.zeros(nv)
+        cost[nw:2 * nw] = l1
+        cost[ie:self.ip] = 1.0 / n
+        self.highs = new_highs(False)
+        self.highs.setOptionValue("threads", 1)
+        pass_model(self.highs, lb, ub, A, lo, hi, cost)
+        self._rows = np.arange(m, dtype=np.int32)
+        self._cols = (self.ip + self._rows).astype(np.int32)
+
+    def solve(self, on: np.ndarray, time_limit: float | None = None) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """The best ``(W, b, c)`` with activation pattern ``on`` (N, H); ``None`` when the LP did not end optimal
+        (``time_limit``, seconds, reached)."""
+        import highspy
+
+        inf = highspy.kHighsInf
+        active = np.asarray(on, dtype=bool).T.reshape(-1)           # unit-major, as the rows
+        m = len(self._rows)
+        self.highs.changeRowsBounds(m, self._rows, np.where(active, 0.0, -inf), np.zeros(m))
+        self.highs.changeColsBounds(m, self._cols, np.zeros(m), np.where(active, inf, 0.0))
+        self.highs.setOptionValue("time_limit", inf if time_limit is None else max(float(time_limit), 1e-3))
+        self.highs.run()
+        if self.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        x = np.asarray(self.highs.getSolution().col_value, dtype=float)
+        return x[:self.h * self.d].reshape(self.h, self.d), x[self.ib:self.ib + self.h], float(x[self.ic])
 
 
-def _polish_lp(X: np.ndarray, s: np.ndarray, v: np.ndarray, l1: float, omega: float, omega_b: float,
-               on: np.ndarray, time_limit: float | None = None) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """The best network with output signs ``v`` and activation pattern ``on`` (N, H): a linear program.
-
-    With the pattern fixed every pre-activation is linear in the weights, ``z_ij >= 0`` where on and ``<= 0``
-    where off, so the optimum is exact for that pattern (and feasible for the MIP, ReLU outputs included).
-    ``time_limit``: seconds for the LP (stopped: ``None``, as for a failed LP).
-    """
-    from scipy.optimize import linprog
-
-    n, d = X.shape
-    h = len(v)
-    nw = h * d
-    ib, ic, ie = 2 * nw, 2 * nw + h, 2 * nw + h + 1
-    nv = ie + n
-    cost = np.zeros(nv)
-    cost[nw:2 * nw] = l1
-    cost[ie:] = 1.0 / n
-    A = polish_matrix(X, s, v, on)
-    rhs = np.concatenate([np.zeros(n * h), -np.ones(n), np.zeros(2 * nw)])
-    bounds = [(-omega, omega)] * nw + [(0, omega)] * nw + [(-omega_b, omega_b)] * (h + 1) + [(0, None)] * n
-    options = {} if time_limit is None else {"time_limit": max(float(time_limit), 1e-3)}
-    res = linprog(cost, A_ub=A, b_ub=rhs, bounds=bounds, method="highs", options=options)
-    if res.status != 0:
-        return None
-    x = res.x
-    return x[:nw].reshape(h, d), x[ib:ib + h], float(x[ic])
+def _polish_lp(lp: PolishLP, on: np.ndarray, time_limit: float | None = None
+               ) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """One LP polishing: the best network with activation pattern ``on`` (see :class:`PolishLP`); ``time_limit``:
+    seconds for the LP (stopped: ``None``, as for a failed LP)."""
+    return lp.solve(on, time_limit)
 
 
 def sign_output_starts(template: Network, X: np.ndarray, y: np.ndarray, config: TrainConfig,
@@ -339,6 +366,7 @@ def sign_output_starts(template: Network, X: np.ndarray, y: np.ndarray, config: 
             progress.enter(Phase.WARM_START, k, f"{restarts} gradient restarts, LP polishing")
         best: tuple[float, tuple] | None = None
         kept = math.inf   # the objective of out[k] (a candidate kept at once, in case of Ctrl-C)
+        lp: PolishLP | None = None   # built at the first polishing, re-solved warm for every restart of pattern k
         for restart in range(restarts):
             W, b, c = _projected_adam(X2, s, v, l1, omega, omega_b, rng, epochs, lr)
             f = _sign_objective(W, b, v, c, X2, s, l1)
@@ -351,7 +379,9 @@ def sign_output_starts(template: Network, X: np.ndarray, y: np.ndarray, config: 
                     break
                 # units at z = 0 (on the LP's boundary) are assigned off, then on, alternately: the current
                 # network is feasible for both patterns, so each LP can only improve on it
-                res = _polish_lp(X2, s, v, l1, omega, omega_b, X2 @ W.T + b > (1e-9 if r % 2 == 0 else -1e-9),
+                if lp is None:
+                    lp = PolishLP(X2, s, v, l1, omega, omega_b)
+                res = _polish_lp(lp, X2 @ W.T + b > (1e-9 if r % 2 == 0 else -1e-9),
                                  None if polish_clock is None else polish_clock.left())
                 f2 = math.inf if res is None else _sign_objective(*res[:2], v, res[2], X2, s, l1)
                 if f2 >= f - 1e-12:
