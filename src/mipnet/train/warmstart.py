@@ -326,8 +326,15 @@ def _polish_lp(lp: PolishLP, on: np.ndarray, time_limit: float | None = None
     return lp.solve(on, time_limit)
 
 
+#: relative gain below which an LP polishing round counts as stale (two stale rounds in a row end the polishing of a
+#: restart): on the full breast-cancer data with 4 hidden units, 15% fewer LPs than stopping only at no gain, and the
+#: same best start (bench/RESULTS.md, "Launch to first progress")
+POLISH_TOL = 1e-3
+
+
 def sign_output_starts(template: Network, X: np.ndarray, y: np.ndarray, config: TrainConfig,
                        restarts: int = 4, epochs: int = 400, lr: float = 0.03, polish_rounds: int = 20,
+                       polish_tol: float = POLISH_TOL,
                        into: dict | None = None, progress: TrainProgress | None = None,
                        polish_clock: Clock | None = None) -> dict[int, tuple[Network, float]]:
     """Warm starts for a one-hidden-layer network with ``sign`` output weights, one per output-sign pattern.
@@ -335,12 +342,15 @@ def sign_output_starts(template: Network, X: np.ndarray, y: np.ndarray, config: 
     By symmetry the output signs can be taken sorted descending, so pattern ``k`` has ``k`` units with ``+1``
     and ``H - k`` with ``-1``. For each pattern: projected Adam from ``restarts`` random starts (weights stay
     in their boxes, so no rescaling is needed), then LP polishing: with the activation pattern of the current
-    network fixed, the best weights are an LP; repeat while it improves. Every candidate is feasible and is
+    network fixed, the best weights are an LP (:class:`PolishLP`, one HiGHS instance per pattern, re-solved warm);
+    repeat while it improves by more than ``polish_tol`` (relative; two rounds below it end the polishing of a
+    restart), at most ``polish_rounds`` times. Every candidate is feasible and is
     scored by its exact objective; returns ``{k: (network, objective)}`` with units ordered by bias within
     each sign group (the symmetry order of the formulation).
 
     ``into``: a dict filled as the search goes (pattern ``k``'s best network so far, each time it improves), so that
-    a caller interrupted by Ctrl-C keeps every start found. ``progress`` hears of each better objective.
+    a caller interrupted by Ctrl-C keeps every start found. ``progress`` hears of each step as it starts (each
+    pattern, each restart's gradient training, each LP polishing round) and of each better objective.
     ``polish_clock``: once it is out of time, no more LP polishing (the gradient starts of the remaining patterns,
     a fraction of a second each, still run, so that every pattern has a start).
     """
@@ -368,6 +378,8 @@ def sign_output_starts(template: Network, X: np.ndarray, y: np.ndarray, config: 
         kept = math.inf   # the objective of out[k] (a candidate kept at once, in case of Ctrl-C)
         lp: PolishLP | None = None   # built at the first polishing, re-solved warm for every restart of pattern k
         for restart in range(restarts):
+            if progress is not None:
+                progress.emit(f"restart {restart + 1} of {restarts}: gradient training")
             W, b, c = _projected_adam(X2, s, v, l1, omega, omega_b, rng, epochs, lr)
             f = _sign_objective(W, b, v, c, X2, s, l1)
             if f < kept:
@@ -379,22 +391,24 @@ def sign_output_starts(template: Network, X: np.ndarray, y: np.ndarray, config: 
                     break
                 # units at z = 0 (on the LP's boundary) are assigned off, then on, alternately: the current
                 # network is feasible for both patterns, so each LP can only improve on it
+                if progress is not None:
+                    progress.emit(f"restart {restart + 1} of {restarts}, LP polishing round {r + 1}")
                 if lp is None:
                     lp = PolishLP(X2, s, v, l1, omega, omega_b)
                 res = _polish_lp(lp, X2 @ W.T + b > (1e-9 if r % 2 == 0 else -1e-9),
                                  None if polish_clock is None else polish_clock.left())
                 f2 = math.inf if res is None else _sign_objective(*res[:2], v, res[2], X2, s, l1)
-                if f2 >= f - 1e-12:
-                    stale += 1
-                    if stale >= 2:
-                        break
-                    continue
-                stale = 0
-                (W, b, c), f = res, f2
-                if f < kept:
-                    kept = f
-                    keep(k, v, (f, _clipped(W, b, c, omega, omega_b)),
-                         f"restart {restart + 1} of {restarts}, LP polishing round {r + 1}")
+                improved = f2 < f - 1e-12
+                # a round that gains less than polish_tol (relative) counts as stale, like one that gains nothing
+                stale = 0 if improved and f2 <= f - polish_tol * f else stale + 1
+                if improved:
+                    (W, b, c), f = res, f2
+                    if f < kept:
+                        kept = f
+                        keep(k, v, (f, _clipped(W, b, c, omega, omega_b)),
+                             f"restart {restart + 1} of {restarts}, LP polishing round {r + 1}")
+                if stale >= 2:
+                    break
             if best is None or f < best[0]:
                 best = (f, _clipped(W, b, c, omega, omega_b))
         keep(k, v, best, "best of the restarts")
