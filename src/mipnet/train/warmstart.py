@@ -341,18 +341,18 @@ def sign_output_starts(template: Network, X: np.ndarray, y: np.ndarray, config: 
 
     By symmetry the output signs can be taken sorted descending, so pattern ``k`` has ``k`` units with ``+1``
     and ``H - k`` with ``-1``. For each pattern: projected Adam from ``restarts`` random starts (weights stay
-    in their boxes, so no rescaling is needed), then LP polishing: with the activation pattern of the current
-    network fixed, the best weights are an LP (:class:`PolishLP`, one HiGHS instance per pattern, re-solved warm);
-    repeat while it improves by more than ``polish_tol`` (relative; two rounds below it end the polishing of a
-    restart), at most ``polish_rounds`` times. Every candidate is feasible and is
-    scored by its exact objective; returns ``{k: (network, objective)}`` with units ordered by bias within
-    each sign group (the symmetry order of the formulation).
+    in their boxes, so no rescaling is needed). Then LP polishing of those starts, over all patterns, the most
+    promising (lowest objective) first: with the activation pattern of the current network fixed, the best weights
+    are an LP (:class:`PolishLP`, one HiGHS instance per pattern, re-solved warm); repeat while it improves by more
+    than ``polish_tol`` (relative; two rounds below it end the polishing of a start), at most ``polish_rounds``
+    times. Every candidate is feasible and is scored by its exact objective; returns ``{k: (network, objective)}``
+    with units ordered by bias within each sign group (the symmetry order of the formulation).
 
     ``into``: a dict filled as the search goes (pattern ``k``'s best network so far, each time it improves), so that
     a caller interrupted by Ctrl-C keeps every start found. ``progress`` hears of each step as it starts (each
-    pattern, each restart's gradient training, each LP polishing round) and of each better objective.
-    ``polish_clock``: once it is out of time, no more LP polishing (the gradient starts of the remaining patterns,
-    a fraction of a second each, still run, so that every pattern has a start).
+    pattern's gradient restarts, each start's LP polishing and its rounds) and of each better objective.
+    ``polish_clock``: once it is out of time, no more LP polishing (every pattern already has its gradient starts,
+    a fraction of a second each, computed before any polishing).
     """
     X2 = X.reshape(len(X), -1)
     s = np.where(np.asarray(y).reshape(-1) == 1, 1.0, -1.0)
@@ -370,48 +370,63 @@ def sign_output_starts(template: Network, X: np.ndarray, y: np.ndarray, config: 
             progress.pattern = k
             progress.found(out[k][1], detail)
 
-    for k in range(h + 1):
-        v = np.array([1.0] * k + [-1.0] * (h - k))
+    signs = [np.array([1.0] * k + [-1.0] * (h - k)) for k in range(h + 1)]
+    kept = [math.inf] * (h + 1)     # the objective of out[k] (a candidate kept at once, in case of Ctrl-C)
+    # 1. the gradient starts of every pattern (a fraction of a second each), in a fixed order (the random stream)
+    starts: list[tuple[float, int, int, tuple]] = []      # (objective, k, restart, (W, b, c))
+    for k, v in enumerate(signs):
         if progress is not None:
-            progress.enter(Phase.WARM_START, k, f"{restarts} gradient restarts, LP polishing")
-        best: tuple[float, tuple] | None = None
-        kept = math.inf   # the objective of out[k] (a candidate kept at once, in case of Ctrl-C)
-        lp: PolishLP | None = None   # built at the first polishing, re-solved warm for every restart of pattern k
+            progress.enter(Phase.WARM_START, k, f"{restarts} gradient restarts")
         for restart in range(restarts):
             if progress is not None:
                 progress.emit(f"restart {restart + 1} of {restarts}: gradient training")
             W, b, c = _projected_adam(X2, s, v, l1, omega, omega_b, rng, epochs, lr)
             f = _sign_objective(W, b, v, c, X2, s, l1)
-            if f < kept:
-                kept = f
+            starts.append((f, k, restart, (W, b, c)))
+            if f < kept[k]:
+                kept[k] = f
                 keep(k, v, (f, _clipped(W, b, c, omega, omega_b)), f"restart {restart + 1} of {restarts}")
-            stale = 0
-            for r in range(polish_rounds):
-                if polish_clock is not None and polish_clock.out():
-                    break
-                # units at z = 0 (on the LP's boundary) are assigned off, then on, alternately: the current
-                # network is feasible for both patterns, so each LP can only improve on it
-                if progress is not None:
-                    progress.emit(f"restart {restart + 1} of {restarts}, LP polishing round {r + 1}")
-                if lp is None:
-                    lp = PolishLP(X2, s, v, l1, omega, omega_b)
-                res = _polish_lp(lp, X2 @ W.T + b > (1e-9 if r % 2 == 0 else -1e-9),
-                                 None if polish_clock is None else polish_clock.left())
-                f2 = math.inf if res is None else _sign_objective(*res[:2], v, res[2], X2, s, l1)
-                improved = f2 < f - 1e-12
-                # a round that gains less than polish_tol (relative) counts as stale, like one that gains nothing
-                stale = 0 if improved and f2 <= f - polish_tol * f else stale + 1
-                if improved:
-                    (W, b, c), f = res, f2
-                    if f < kept:
-                        kept = f
-                        keep(k, v, (f, _clipped(W, b, c, omega, omega_b)),
-                             f"restart {restart + 1} of {restarts}, LP polishing round {r + 1}")
-                if stale >= 2:
-                    break
-            if best is None or f < best[0]:
-                best = (f, _clipped(W, b, c, omega, omega_b))
-        keep(k, v, best, "best of the restarts")
+    best: dict[int, tuple[float, tuple]] = {}
+    for f, k, _, (W, b, c) in starts:
+        if k not in best or f < best[k][0]:
+            best[k] = (f, _clipped(W, b, c, omega, omega_b))
+    # 2. LP polishing, the most promising start first (lowest objective, over all patterns): under a time limit the
+    # polishing that stops early has done the starts most likely to give the best network
+    lps: dict[int, PolishLP] = {}   # one per pattern, built at its first polishing, re-solved warm after that
+    for rank, (f, k, restart, (W, b, c)) in enumerate(sorted(starts, key=lambda e: (e[0], e[1], e[2]))):
+        if polish_clock is not None and polish_clock.out():
+            break
+        v = signs[k]
+        what = f"LP polishing of restart {restart + 1} ({rank + 1} of {len(starts)})"
+        if progress is not None:
+            progress.enter(Phase.WARM_START, k, what)
+        stale = 0
+        for r in range(polish_rounds):
+            if polish_clock is not None and polish_clock.out():
+                break
+            if progress is not None and r:
+                progress.emit(f"{what}, round {r + 1}")
+            if k not in lps:
+                lps[k] = PolishLP(X2, s, v, l1, omega, omega_b)
+            # units at z = 0 (on the LP's boundary) are assigned off, then on, alternately: the current network is
+            # feasible for both patterns, so each LP can only improve on it
+            res = _polish_lp(lps[k], X2 @ W.T + b > (1e-9 if r % 2 == 0 else -1e-9),
+                             None if polish_clock is None else polish_clock.left())
+            f2 = math.inf if res is None else _sign_objective(*res[:2], v, res[2], X2, s, l1)
+            improved = f2 < f - 1e-12
+            # a round that gains less than polish_tol (relative) counts as stale, like one that gains nothing
+            stale = 0 if improved and f2 <= f - polish_tol * f else stale + 1
+            if improved:
+                (W, b, c), f = res, f2
+                if f < kept[k]:
+                    kept[k] = f
+                    keep(k, v, (f, _clipped(W, b, c, omega, omega_b)), f"{what}, round {r + 1}")
+            if stale >= 2:
+                break
+        if f < best[k][0]:
+            best[k] = (f, _clipped(W, b, c, omega, omega_b))
+    for k, v in enumerate(signs):
+        keep(k, v, best[k], "best of the restarts")
     return out
 
 
