@@ -79,6 +79,23 @@ def test_polish_lp_is_the_lp_of_the_pattern_also_when_re_solved(bc_subset, l1: f
         assert _sign_objective(W2, b2, v, c2, X, s, l1) == pytest.approx(best + l1 * len(v), abs=1e-7)
 
 
+def test_polish_lp_time_limit_counts_per_solve(bc_subset) -> None:
+    """The time limit of a re-solve is its own: HiGHS sums the run time of every solve of an instance, so a limit
+    passed as is would stop a re-solve at once (no network) after enough earlier solves."""
+    X, y = bc_subset(40, 4, 2)
+    s = np.where(y == 1, 1.0, -1.0)
+    lp = PolishLP(X, s, np.array([1.0, -1.0, -1.0]), 0.0, 1.0, 1.0)
+    rng = np.random.default_rng(0)
+    limit = 0.5    # far more than one re-solve of this small LP (milliseconds)
+    for _ in range(5000):
+        if lp.highs.getRunTime() > 2 * limit:
+            break
+        assert lp.solve(X @ rng.normal(size=(3, 4)).T + rng.normal(size=3) > 0) is not None
+    assert lp.highs.getRunTime() > 2 * limit
+    for _ in range(5):
+        assert lp.solve(X @ rng.normal(size=(3, 4)).T + rng.normal(size=3) > 0, time_limit=limit) is not None
+
+
 def test_warm_start_emits_progress_events_as_it_runs(bc_subset) -> None:
     """Every pattern, every restart's gradient training and every start's LP polishing is announced as it starts, each
     better network as it is found; the starts returned are the ones the events reported."""

@@ -311,7 +311,10 @@ class PolishLP:
         m = len(self._rows)
         self.highs.changeRowsBounds(m, self._rows, np.where(active, 0.0, -inf), np.zeros(m))
         self.highs.changeColsBounds(m, self._cols, np.zeros(m), np.where(active, inf, 0.0))
-        self.highs.setOptionValue("time_limit", inf if time_limit is None else max(float(time_limit), 1e-3))
+        # HiGHS (before 2.0) compares its time_limit with the instance's run time summed over every run(): the
+        # limit of this solve is that sum plus the seconds given
+        self.highs.setOptionValue("time_limit", inf if time_limit is None
+                                  else self.highs.getRunTime() + max(float(time_limit), 1e-3))
         self.highs.run()
         if self.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
