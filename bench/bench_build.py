@@ -9,6 +9,7 @@ the build and solve times from the report; the status, the warm start's objectiv
 The checkouts run one after the other, never together.
 
     python bench/bench_build.py --src /work/before-progress/src --src src --time-limit 60 [--json out.json]
+        [--train-args='--l1 0.01']
 """
 
 from __future__ import annotations
@@ -49,9 +50,9 @@ def write_data(path: Path) -> tuple[int, int]:
     return data.data.shape
 
 
-def run(src: str, data: Path, time_limit: float, hidden: int) -> dict:
+def run(src: str, data: Path, time_limit: float, hidden: int, extra: list[str]) -> dict:
     cmd = [sys.executable, "-u", "-c", "import sys; from mipnet.cli import main; sys.exit(main())", "train", str(data),
-           "--target", "diagnosis", "--hidden", str(hidden), "--time-limit", str(time_limit)]
+           "--target", "diagnosis", "--hidden", str(hidden), "--time-limit", str(time_limit), *extra]
     env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -90,11 +91,12 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--hidden", type=int, default=4)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--train-args", default="", help="more options for `mipnet train`, e.g. --train-args='--l1 0.01'")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "breast_cancer.csv"
         shape = write_data(data)
-        results = [run(src, data, args.time_limit, args.hidden) for src in args.src]
+        results = [run(src, data, args.time_limit, args.hidden, args.train_args.split()) for src in args.src]
     from importlib.metadata import version
 
     import highspy  # noqa: F401
@@ -102,7 +104,7 @@ def main() -> None:
     info = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
                        f"{platform.python_version()}", "highspy": version("highspy"), "numpy": version("numpy"),
             "scipy": version("scipy"), "data": f"breast cancer {shape[0]} x {shape[1]}",
-            "hidden": args.hidden, "time_limit": args.time_limit,
+            "hidden": args.hidden, "time_limit": args.time_limit, "train_args": args.train_args,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     print(json.dumps(info))
     print("| checkout | commit | first progress line | first incumbent line | first solver line | end | build (report) "
