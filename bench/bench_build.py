@@ -3,9 +3,10 @@ default settings (issue 10, item 5), for one or more checkouts in one run.
 
 Each checkout's command line runs as a separate process on a CSV of the raw features (its stdout a pipe, so progress
 comes as plain lines); every line is timestamped from the process start. Reported per checkout: seconds to the first
-progress line, to the first line of each phase (warm start, build, cut loop, primal search, solve), to the first line
-with a network found (``*``), to the first line of the solver (the MIP has been built and the solver runs), to the end;
-the build and solve times from the report; the status, the warm start's objective, the objective and the bound.
+progress line, to the first line of each phase (start, warm start, build, cut loop, primal search, solve), to the
+first line with a network found (``*``), to the first line of the solver (the MIP has been built and the solver runs),
+to the end; the build and solve times from the report; the status, the warm start's objective, the objective and the
+bound.
 The checkouts run one after the other, never together.
 
     python bench/bench_build.py --src /work/before-progress/src --src src --time-limit 60 [--json out.json]
@@ -33,7 +34,7 @@ INCUMBENT = re.compile(r"^\s+\*\s+\d+\.\d+s\s")
 #: a line of the solver: the only progress line before; the ``solve`` phase after
 SOLVER = re.compile(r"^\s+\*?\s+\d+\.\d+s\s+(incumbent|solve)")
 #: the phases of a run as the progress lines name them (:class:`mipnet.progress.Phase`)
-PHASES = ("warm start", "build", "cut loop", "primal search", "solve")
+PHASES = ("start", "warm start", "build", "cut loop", "primal search", "solve")
 #: a progress line's phase
 PHASE = re.compile(r"^\s+\*?\s+\d+\.\d+s\s+(" + "|".join(PHASES) + r")\b")
 
