@@ -339,13 +339,14 @@ def test_ctrl_c_while_the_mip_is_built_saves_the_best_network(tmp_path, data_csv
 
 
 def test_train_progress_from_launch_and_quiet(data_csv, capsys):
-    """Plain progress lines (stdout is not a terminal here) from the warm start on, per sign pattern; --quiet none;
-    the header says 'no time limit' (was: 'time limit nones')."""
+    """Plain progress lines (stdout is not a terminal here): a start line before the estimator is loaded, then from
+    the warm start on, per sign pattern; --quiet none; the header says 'no time limit' (was: 'time limit nones')."""
     assert main(["train", str(data_csv), "--target", "diagnosis", "--hidden", "2", "--l1", "0.01"]) == 0
     out = capsys.readouterr().out
     assert "no time limit" in out and "nones" not in out
     progress = [line for line in out.splitlines() if re.match(r"\s+\*?\s+\d+\.\ds  ", line)]
-    assert progress and "warm start k=0" in progress[0]
+    assert progress and "start" in progress[0] and "loading the estimator" in progress[0]
+    assert "warm start k=0" in progress[1]
     assert any("cut loop k=" in line for line in progress) and "done" in progress[-1]
     assert main(["train", str(data_csv), "--target", "diagnosis", "--hidden", "2", "--l1", "0.01", "--quiet",
                  "--time-limit", "60"]) == 0
