@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from mipnet.bounds.crown import Chain, evaluate
+from mipnet.clock import Clock
 from mipnet.io.vnnlib import Disjunct
 from mipnet.network import Network
 
@@ -28,9 +29,9 @@ def sample_box(lo: np.ndarray, hi: np.ndarray, n: int, rng: np.random.Generator)
 
 
 def descend_into_region(net: Network, d: Disjunct, lo: np.ndarray, hi: np.ndarray, X: np.ndarray, steps: int = 60,
-                        starts: int = 8) -> np.ndarray | None:
+                        starts: int = 8, clock: Clock | None = None) -> np.ndarray | None:
     """Local search for a point of the disjunct's region: signed finite-difference descent on
-    ``max_r (A_r v - b_r)`` from the best ``starts`` rows of ``X``."""
+    ``max_r (A_r v - b_r)`` from the best ``starts`` rows of ``X``; it gives up (``None``) when ``clock`` is out."""
     def worst(P: np.ndarray) -> np.ndarray:
         V = np.concatenate([P, forward(net, P)], axis=1)
         return np.max(V @ d.A.T - d.b, axis=1)
@@ -42,6 +43,8 @@ def descend_into_region(net: Network, d: Disjunct, lo: np.ndarray, hi: np.ndarra
     for x in X[np.argsort(f)[:starts]]:
         step = (hi - lo) / 8
         for _ in range(steps):
+            if clock is not None and clock.out():
+                return None
             P = np.vstack([x, x + np.diag(h)])
             vals = worst(P)
             if vals[0] <= 0:
@@ -82,11 +85,12 @@ def attack(net: Network, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, C: np.n
 
 
 def gradient_descent_into_region(chain: Chain, A: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                                 starts: np.ndarray, steps: int = 40) -> np.ndarray:
+                                 starts: np.ndarray, steps: int = 40, clock: Clock | None = None) -> np.ndarray:
     """Projected signed-gradient descent (batched, exact gradients) on the violation ``max_r (A_r [x; y] - b_r)``
     of a disjunct's rows from every row of ``starts``; returns the best point of each start's path
-    (``(len(starts), n)``). A point with a non-positive violation lies in the region (to be re-checked by the
-    caller with :meth:`Network.forward`)."""
+    (``(len(starts), n)``; the clipped starts themselves when ``clock`` is out before the first step). A point with
+    a non-positive violation lies in the region (to be re-checked by the caller with :meth:`Network.forward`).
+    The descent stops early when ``clock`` is out."""
     n = lo.size
     A_x, A_y = A[:, :n], A[:, n:]
     x = np.clip(starts, lo, hi)
@@ -94,6 +98,8 @@ def gradient_descent_into_region(chain: Chain, A: np.ndarray, b: np.ndarray, lo:
     best_x, best_f = x.copy(), np.full(len(x), np.inf)
     step = width / 8
     for t in range(steps):
+        if clock is not None and clock.out():
+            break
         y, _ = evaluate(chain, x)
         viol = x @ A_x.T + y @ A_y.T - b                       # (N, R)
         r = np.argmax(viol, axis=1)
