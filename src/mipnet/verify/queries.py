@@ -27,6 +27,7 @@ from mipnet.errors import FormatError, SettingsError
 from mipnet.io.vnnlib import Disjunct, Property, load_vnnlib
 from mipnet.network import Network
 from mipnet.solvers import SolveOptions, SolveResult, Status, get_backend
+from mipnet.threads import limits_blas
 from mipnet.verify.bab import BabOptions, DisjunctSearch
 from mipnet.verify.falsify import attack, descend_into_region, forward, gradient_descent_into_region, sample_box
 from mipnet.verify.results import HOLDS, UNKNOWN, VIOLATED, BoundsResult, RobustnessResult, VerificationResult
@@ -142,6 +143,7 @@ def _decide_by_mip(net: Network, d: Disjunct, lb: LayerBounds, lo: np.ndarray, h
     return UNKNOWN, None
 
 
+@limits_blas
 def check_property(net: Network, prop: str | Path | Property, time_limit: float | None = DEFAULT_TIME_LIMIT,
                    solver: str = "highs", tightening: BoundTightening | str = BoundTightening.LP, threads: int = 1,
                    method: Method | str = Method.AUTO, samples: int = 512, seed: int = 0,
@@ -348,6 +350,7 @@ def _search_disjuncts(net: Network, chain: Chain, jobs: list, solver: str, clock
 
 
 # ---------------------------------------------------------------------------------------------- robustness
+@limits_blas
 def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None,
                time_limit: float | None = DEFAULT_TIME_LIMIT, solver: str = "highs",
                tightening: BoundTightening | str = BoundTightening.LP,
@@ -500,6 +503,7 @@ def _margin_bound(net: Network, lb: LayerBounds, c: np.ndarray) -> float:
 
 
 # -------------------------------------------------------------------------------------------- output bounds
+@limits_blas
 def output_bounds(net: Network, lower: np.ndarray | float, upper: np.ndarray | float,
                   time_limit: float | None = DEFAULT_TIME_LIMIT,
                   solver: str = "highs", tightening: BoundTightening | str = BoundTightening.LP, exact: bool = True,
