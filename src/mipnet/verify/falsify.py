@@ -1,4 +1,5 @@
-"""Cheap searches for counterexamples, run before any proof: sampling, and signed finite-difference descent.
+"""Cheap searches for counterexamples, run before any proof: sampling, and signed descents (exact gradients on the
+lowered network; finite differences without one).
 
 Nothing here proves anything; every point found is re-run through :meth:`Network.forward` by the query that uses
 it before it is reported.
@@ -29,14 +30,32 @@ def sample_box(lo: np.ndarray, hi: np.ndarray, n: int, rng: np.random.Generator)
 
 
 def descend_into_region(net: Network, d: Disjunct, lo: np.ndarray, hi: np.ndarray, X: np.ndarray, steps: int = 60,
-                        starts: int = 8, clock: Clock | None = None) -> np.ndarray | None:
-    """Local search for a point of the disjunct's region: signed finite-difference descent on
-    ``max_r (A_r v - b_r)`` from the best ``starts`` rows of ``X``; it gives up (``None``) when ``clock`` is out."""
+                        starts: int = 8, clock: Clock | None = None, chain: Chain | None = None) -> np.ndarray | None:
+    """Local search for a point of the disjunct's region: signed descent on ``max_r (A_r v - b_r)`` from the best
+    ``starts`` rows of ``X``, a step kept only when it lowers the violation (else the step is halved).
+
+    The gradient is exact with ``chain`` (the lowered network, :func:`mipnet.bounds.crown.lower`: one forward and
+    one backward pass a step); without it, signed finite differences (``n_inputs + 1`` forward passes a step, so
+    only for at most 64 inputs). Gives up (``None``) when ``clock`` is out.
+    """
+    n = lo.size
+    A_x, A_y = d.A[:, :n], d.A[:, n:]
+
     def worst(P: np.ndarray) -> np.ndarray:
         V = np.concatenate([P, forward(net, P)], axis=1)
         return np.max(V @ d.A.T - d.b, axis=1)
 
-    if net.n_inputs > 64:
+    def value_and_gradient(x: np.ndarray) -> tuple[float, np.ndarray]:
+        if chain is None:
+            vals = worst(np.vstack([x, x + np.diag(h)]))
+            return vals[0], (vals[1:] - vals[0]) / h
+        y, _ = evaluate(chain, x[None])
+        viol = x @ A_x.T + y[0] @ A_y.T - d.b
+        r = int(np.argmax(viol))
+        _, g = evaluate(chain, x[None], A_y[r][None])
+        return float(viol[r]), g[0] + A_x[r]
+
+    if chain is None and n > 64:
         return None
     f = worst(X)
     h = 1e-6 * np.maximum(hi - lo, 1e-12)
@@ -45,13 +64,11 @@ def descend_into_region(net: Network, d: Disjunct, lo: np.ndarray, hi: np.ndarra
         for _ in range(steps):
             if clock is not None and clock.out():
                 return None
-            P = np.vstack([x, x + np.diag(h)])
-            vals = worst(P)
-            if vals[0] <= 0:
+            v0, g = value_and_gradient(x)
+            if v0 <= 0:
                 return x
-            g = (vals[1:] - vals[0]) / h
             cand = np.clip(x - step * np.sign(g), lo, hi)
-            if worst(cand[None])[0] < vals[0]:
+            if worst(cand[None])[0] < v0:
                 x = cand
             else:
                 step = step * 0.5
