@@ -339,16 +339,53 @@ def test_ctrl_c_while_the_mip_is_built_saves_the_best_network(tmp_path, data_csv
 
 
 def test_train_progress_from_launch_and_quiet(data_csv, capsys):
-    """Plain progress lines (stdout is not a terminal here) from the warm start on, per sign pattern; --quiet none;
-    the header says 'no time limit' (was: 'time limit nones')."""
+    """Plain progress lines (stdout is not a terminal here): a start line before the estimator is loaded, then from
+    the warm start on, per sign pattern; --quiet none; the header says 'no time limit' (was: 'time limit nones')."""
     assert main(["train", str(data_csv), "--target", "diagnosis", "--hidden", "2", "--l1", "0.01"]) == 0
     out = capsys.readouterr().out
     assert "no time limit" in out and "nones" not in out
     progress = [line for line in out.splitlines() if re.match(r"\s+\*?\s+\d+\.\ds  ", line)]
-    assert progress and "warm start k=0" in progress[0]
+    assert progress and "start" in progress[0] and "loading the estimator" in progress[0]
+    assert "warm start k=0" in progress[1]
     assert any("cut loop k=" in line for line in progress) and "done" in progress[-1]
     assert main(["train", str(data_csv), "--target", "diagnosis", "--hidden", "2", "--l1", "0.01", "--quiet",
                  "--time-limit", "60"]) == 0
     out = capsys.readouterr().out
     assert "time limit 60 s" in out
     assert not any(re.match(r"\s+\*?\s+\d+\.\ds  ", line) for line in out.splitlines())
+
+
+@pytest.mark.parametrize("primal, runs", [("lns", True), ("none", False)])
+def test_train_primal_option_switches_the_search(tmp_path, data_csv, capsys, primal, runs):
+    model = tmp_path / "model.json"
+    assert main(["train", str(data_csv), "--target", "diagnosis", "--hidden", "2", "--l1", "0.01",
+                 "--primal", primal, "--time-limit", "20", "--quiet", "--out", str(model)]) == 0
+    capsys.readouterr()
+    report = json.loads(model.read_text())["metadata"]["report"]
+    assert ("primal search" in report.get("extra", {})) == runs
+
+
+def test_verify_robustness_of_a_binary_model_in_raw_space(tmp_path, data_csv, capsys):
+    """A one-output (binary) model trained on raw features: a violated ball is re-checked in raw space with
+    predict's rule (it raised IndexError when the raw re-check assumed one output per class)."""
+    model = tmp_path / "m.json"
+    assert main(["train", str(data_csv), "--target", "diagnosis", "--hidden", "2", "--time-limit", "20", "--quiet",
+                 "--out", str(model)]) == 0
+    capsys.readouterr()
+    rows = list(csv.reader(open(data_csv)))
+    point = tmp_path / "point.csv"
+    point.write_text(",".join(rows[1][:-1]) + "\n")
+    # a ball as wide as the data: both classes are in it, so it is violated with a raw counterexample
+    eps = max(float(v) for r in rows[1:] for v in r[:-1])
+    assert main(["verify", str(model), "--robust-at", str(point), "--eps", str(eps), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "violated" and out["space"] == "raw feature space"
+    # the raw counterexample is predicted as the other class by the saved model, as `mipnet predict` reads it
+    cex = tmp_path / "cex.csv"
+    cex.write_text(",".join(rows[0][:-1]) + "\n" + ",".join(map(repr, out["counterexample"])) + "\n")
+    assert main(["predict", str(model), str(cex)]) == 0
+    predicted = capsys.readouterr().out.split()[1]
+    centre = tmp_path / "centre.csv"
+    centre.write_text(",".join(rows[0][:-1]) + "\n" + ",".join(rows[1][:-1]) + "\n")
+    assert main(["predict", str(model), str(centre)]) == 0
+    assert capsys.readouterr().out.split()[1] != predicted

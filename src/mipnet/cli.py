@@ -19,6 +19,7 @@ from mipnet.clock import time_limit_text
 from mipnet.errors import DataError, MIPNetError, SettingsError
 from mipnet.model import Model, Scaler
 from mipnet.report import fmt
+from mipnet.train.config import PrimalSearch
 
 # --------------------------------------------------------------------------------------------------- data
 
@@ -63,14 +64,19 @@ def numeric_columns(path: str | Path, header: list[str], rows: list[list[str]], 
 # ------------------------------------------------------------------------------------------- progress
 
 
-def _display(args: argparse.Namespace, console: object) -> object | None:
+def _display(args: argparse.Namespace, console: object, announce: str | None = None) -> object | None:
     """The live progress of ``train`` and ``demo`` (none with ``--quiet``): a ``rich`` live line on a terminal,
-    plain lines otherwise, with times counted from the launch of the command."""
+    plain lines otherwise, with times counted from the launch of the command. ``announce``: the detail of a first
+    ``start`` line shown at once (what runs before the fit's first event)."""
     if args.quiet:
         return None
-    from mipnet.progress import make_display
+    from mipnet.progress import Phase, TrainProgress, make_display
 
-    return make_display(console, started=getattr(args, "launched", None))
+    launched = getattr(args, "launched", None)
+    display = make_display(console, started=launched)
+    if announce:
+        TrainProgress(display, started=launched).enter(Phase.START, detail=announce)
+    return display
 
 
 def _stopped_note(report: object) -> str | None:
@@ -99,7 +105,7 @@ def _estimator_kwargs(args: argparse.Namespace, console: object) -> dict:
               l1=args.l1, l0=args.l0, l2=args.l2, neuron_penalty=args.neuron_penalty,
               input_penalty=args.input_penalty, max_inputs=args.max_inputs, max_neurons=args.max_neurons,
               filter_penalty=args.filter_penalty, max_filters=args.max_filters, layer_penalty=args.layer_penalty,
-              max_layers=args.max_layers,
+              max_layers=args.max_layers, primal=args.primal,
               solver=args.solver, time_limit=args.time_limit, threads=args.threads, seed=args.seed)
     if getattr(args, "arch", None):
         from mipnet.arch import load_architecture
@@ -218,17 +224,19 @@ def cmd_train(args: argparse.Namespace, console: object) -> int:
     else:
         y = numeric_columns(args.data, header, rows, [args.target])[:, 0]
     scaler = Scaler.fit(args.scale, X)
-    est = _make_estimator(task, _estimator_kwargs(args, console))
+    kwargs = _estimator_kwargs(args, console)
     Xs = scaler(X)
     constraints = _constraints(args, features, scaler, Xs.shape[1])
-    if constraints:   # region constraints hold over the data's bounding box (in the scaled space the MIP sees)
-        est.set_params(constraints=constraints, region=(Xs.min(0), Xs.max(0)))
     console.print(f"training a {task} network on {len(X)} samples x {len(features)} features "
                   f"({args.solver}, {time_limit_text(args.time_limit)})", highlight=False)
     console.print(f"task {task} ({why})", highlight=False)
     if args.image_shape:
         Xs = Xs.reshape(len(Xs), *_shape(args.image_shape, Xs.shape[1]))
-    display = _display(args, console)
+    # a progress line at once: importing scikit-learn and the solver takes seconds before the fit's first event
+    display = _display(args, console, announce="loading the estimator and the solver")
+    est = _make_estimator(task, kwargs)
+    if constraints:   # region constraints hold over the data's bounding box (in the scaled space the MIP sees)
+        est.set_params(constraints=constraints, region=(Xs.min(0), Xs.max(0)))
     est.set_params(callback=display)
     try:   # Ctrl-C and the time limit end the fit with the best network so far (report_.status says which)
         est.fit(Xs, y)
@@ -499,6 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "with convolutions), e.g. 1,8,8")
     t.add_argument("--scale", default="minmax", help="feature scaling saved with the model: minmax (to [-1, 1]), "
                                                     "standard or none")
+    t.add_argument("--primal", choices=[p.value for p in PrimalSearch], default=PrimalSearch.AUTO.value,
+                   help="primal side: large-neighbourhood search for better networks before the full MIP (auto: "
+                        "for networks with a convolution)")
     _solver_args(t)
     t.add_argument("--out", default=None, help="where to save the model (mipnet JSON); none: not saved")
     t.add_argument("--monotone", action="append", metavar="FEATURE:+|-",

@@ -34,4 +34,16 @@ def class_indices(outputs: np.ndarray) -> np.ndarray:
     return np.argmax(out >= out.max(axis=1, keepdims=True) - tol, axis=1)
 
 
-__all__ = ["TIE_TOL", "class_indices", "tie_tolerance"]
+def competitor_rows(n_outputs: int, label: int) -> tuple[np.ndarray, list[int]]:
+    """Rows ``C`` with ``C[r] @ o`` the margin of ``label`` over competing class ``others[r]``: ``e_label - e_k``,
+    or for one output ``+o`` (label 1) / ``-o`` (label 0)."""
+    if n_outputs == 1:
+        return np.array([[1.0 if label == 1 else -1.0]]), [1 - label]
+    others = [k for k in range(n_outputs) if k != label]
+    C = np.zeros((len(others), n_outputs))
+    C[:, label] = 1.0
+    C[np.arange(len(others)), others] = -1.0
+    return C, others
+
+
+__all__ = ["TIE_TOL", "class_indices", "competitor_rows", "tie_tolerance"]

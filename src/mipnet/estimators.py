@@ -34,7 +34,7 @@ from mipnet.train.trainer import train_network
 
 _CONFIG_FIELDS = ("weights", "weight_bound", "bias_bound", "l1", "l2", "l0", "neuron_penalty", "input_penalty",
                   "max_inputs", "max_neurons", "filter_penalty", "max_filters", "layer_penalty", "max_layers",
-                  "symmetry", "bounds", "warm_start", "margin", "seed")
+                  "symmetry", "bounds", "warm_start", "primal", "margin", "seed")
 
 #: Checks of ``sklearn.utils.estimator_checks`` each estimator is known to fail, ``{check name: reason}`` per
 #: estimator class name (pass it as ``expected_failed_checks`` to ``check_estimator``). Empty: every check passes.
@@ -79,7 +79,7 @@ class _MIPNetBase(BaseEstimator):
                  max_neurons: int | None = None, filter_penalty: float = 0.0, max_filters: int | None = None,
                  layer_penalty: float = 0.0, max_layers: int | None = None, margin: float = 1e-2,
                  symmetry: bool = True,
-                 bounds: str = "budget", warm_start: bool = True, solver: str = "highs",
+                 bounds: str = "budget", warm_start: bool = True, primal: str = "auto", solver: str = "highs",
                  time_limit: float | None = None, threads: int = 1, mip_gap: float = 1e-4, seed: int = 0,
                  verbose: bool | int = False, callback: Callable | None = None, constraints: Sequence | None = None,
                  region: tuple | None = None) -> None:
@@ -104,6 +104,7 @@ class _MIPNetBase(BaseEstimator):
         self.symmetry = symmetry
         self.bounds = bounds
         self.warm_start = warm_start
+        self.primal = primal
         self.solver = solver
         self.time_limit = time_limit
         self.threads = threads
@@ -281,6 +282,9 @@ class MIPNetClassifier(ClassifierMixin, _MIPNetBase):
     weight_bound, bias_bound, l1, l2, l0, neuron_penalty, input_penalty, max_inputs, max_neurons, filter_penalty,
     max_filters, layer_penalty, max_layers, margin, symmetry, bounds, warm_start, seed
         See :class:`mipnet.train.config.TrainConfig`.
+    primal : {"auto", "lns", "none"}
+        The primal side (:class:`mipnet.train.config.PrimalSearch`): ``auto`` runs the large-neighbourhood search
+        before the full MIP for networks with a convolution, ``lns`` always, ``none`` never.
     solver : {"highs", "scip", "gurobi"}
     time_limit : float or None
         Seconds; at the limit the best network found so far is kept (``report_.status == "time_limit"``).

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from mipnet.decision import TIE_TOL, class_indices, tie_tolerance
+from mipnet.decision import TIE_TOL, class_indices, competitor_rows, tie_tolerance
 from mipnet.errors import DataError, FormatError, MIPNetError, SettingsError
 from mipnet.network import Network
 
@@ -422,15 +422,17 @@ class Model:
         if res.status == VIOLATED:
             xr = np.clip(self._raw(res.counterexample), lo, hi)
             out = self.outputs(xr)[0]
-            margin = float(np.min(np.delete(out[res.label] - out, res.label)))
-            if margin <= 0:
+            C, _ = competitor_rows(len(out), res.label)
+            margin = float((C @ out).min())
+            if class_indices(out[None])[0] != res.label:    # predict's rule, as the verifier's re-check
                 res.counterexample, res.counterexample_output, res.margin = xr, out, margin
-                res.note = (f"raw input with margin {margin:.6g} <= 0 (mapped back from the network's input space "
-                            "and re-checked through the preprocessing and Network.forward)")
+                res.note = (f"raw input predicted as class {class_indices(out[None])[0]}, margin {margin:.6g} (mapped "
+                            "back from the network's input space and re-checked through the preprocessing and "
+                            "Network.forward)")
             else:
                 res.status, res.counterexample, res.counterexample_output = UNKNOWN, None, None
-                res.note = (f"a counterexample of the network input space has margin {margin:.6g} > 0 once mapped "
-                            "back to raw features and re-checked (rounding); no proof either")
+                res.note = (f"a counterexample of the network input space keeps its class once mapped back to raw "
+                            f"features and re-checked (margin {margin:.6g}, rounding); no proof either")
         return res
 
     def verify_bounds(self, lower: np.ndarray | float, upper: np.ndarray | float, scaled: bool = False,

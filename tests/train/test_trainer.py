@@ -61,7 +61,8 @@ def _assert_kept(net: Network, rep: object, X: np.ndarray, y: np.ndarray, config
 def test_ctrl_c_in_the_warm_start_keeps_the_starts_found(bc_subset, monkeypatch) -> None:
     X, y = bc_subset(30, 4, 0)
     config = TrainConfig(l1=0.01)
-    # the second LP polishing is interrupted: the first pattern's gradient start (and first polish) are kept
+    # the second LP polishing is interrupted: every pattern's gradient starts (made before any polishing) and the first
+    # polish are kept
     monkeypatch.setattr(warmstart, "_polish_lp", _interrupt_on_call(2, warmstart._polish_lp))
     net, rep = train_network(_sign_net(X), X, y, make_loss("hinge"), config, options=OPTS)
     _assert_kept(net, rep, X, y, config, "interrupted")

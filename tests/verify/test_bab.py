@@ -89,7 +89,7 @@ def test_conv_and_pooling_networks(conv_net):
         # a proved lower bound and an attained value of output 0 (exact or not, both are facts)
         ob = verify.output_bounds(net, -0.5 * np.ones(net.input_shape), 0.5 * np.ones(net.input_shape),
                                   time_limit=20)
-        # (ReLU splitting without split multipliers is weak on this net: the "holds" threshold keeps a 0.3 gap)
+        # (ob.lower is the exact MIP's bound after 20 s, not the minimum: the "holds" threshold keeps a 0.3 gap)
         for c, expect in ((float(ob.lower[0]) - 0.3, "holds"), (float(ob.lower_attained[0]) + 0.02, "violated")):
             prop = _prop(net, [(0, None, c)], r=0.5)
             bab = verify.check_property(net, prop, time_limit=60, method="bab", samples=1)

@@ -143,8 +143,8 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from mipnet.decision import competitor_rows  # noqa: E402
 from mipnet.verify.falsify import attack  # noqa: E402
-from mipnet.verify.queries import competitor_rows  # noqa: E402
 
 
 @settings(max_examples=int(__import__("os").environ.get("MIPNET_FUZZ_EXAMPLES", "0")) or 10, deadline=None,

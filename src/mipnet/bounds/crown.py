@@ -227,10 +227,14 @@ class Relaxation:
             self.lines.append(relu_lines(l, u) if isinstance(op, Relu) else maxpool_lines(op.windows, l, u))
 
     def backward(self, L: np.ndarray, c: np.ndarray, start: int, alphas: list | None = None,
-                 keep: bool = False) -> tuple[np.ndarray, np.ndarray, list]:
+                 keep: bool = False, betas: list | None = None, splits: list | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, list]:
         """Propagate ``L @ (output of affine map start) + c`` (``L``: ``(B, R, m)``) back to the input.
 
         ``alphas[k]`` (``(B, R, m_k)`` or ``None``) are lower slopes for the k-th activation's unstable ReLUs.
+        ``betas[k]`` (``(B, R, m_k)``, ``>= 0``) are multipliers of the ReLU splits ``splits[k]`` (``(B, m_k)``,
+        +1: input ``>= 0``, -1: ``<= 0``): the term ``-beta s z`` is added to the function at the k-th ReLU's input
+        ``z``; it is ``<= 0`` wherever the splits hold, so the result is still a lower bound there (beta-CROWN).
         Returns the input coefficients, the constant and, with ``keep``, the coefficient of every activation's
         output (for gradients).
         """
@@ -254,6 +258,8 @@ class Relaxation:
                 low = slope[:, None, :] if alphas is None or alphas[k] is None else alphas[k]
                 c = c + (ln * shift[:, None, :]).sum(axis=2)
                 L = lp * low + ln * lam[:, None, :]
+                if betas is not None and betas[k] is not None:
+                    L = L - betas[k] * splits[k][:, None, :]
             else:
                 sel, dom, ucap = self.lines[k]
                 m_in = self.bounds.pre[k][0].shape[1]
@@ -401,31 +407,48 @@ def box_bounds(chain: Chain, lo: np.ndarray, hi: np.ndarray, splits: list | None
 
 
 def row_bounds(chain: Chain, bounds: BoxBounds, A_x: np.ndarray, A_y: np.ndarray, b: np.ndarray,
-               alphas: list | None = None, keep: bool = False) -> tuple:
+               alphas: list | None = None, keep: bool = False, betas: list | None = None,
+               splits: list | None = None, rel: Relaxation | None = None) -> tuple:
     """Lower bounds on ``A_x x + A_y y - b`` per box and row (``(B, R)``), the minimising corners, and (with
-    ``keep``) what :func:`optimise_rows` needs for gradients."""
-    rel = Relaxation(chain, bounds)
+    ``keep``) what :func:`optimise_rows` needs for gradients. ``betas``/``splits``: see
+    :meth:`Relaxation.backward` (the bounds hold on the part of each box where its splits hold)."""
+    rel = rel if rel is not None else Relaxation(chain, bounds)
     B = bounds.lo.shape[0]
     L0 = np.broadcast_to(A_y, (B, *A_y.shape)) if A_y.ndim == 2 else A_y
     c0 = np.broadcast_to(-b, (B, b.shape[-1])) if b.ndim == 1 else -b
-    L, c, kept = rel.backward(L0, c0, len(chain.activations), alphas, keep)
+    L, c, kept = rel.backward(L0, c0, len(chain.activations), alphas, keep, betas, splits)
     L = L + (A_x if A_x.ndim == 3 else A_x[None])
     v, corner = _box_min(L, c, bounds.lo, bounds.hi)
     return v, corner, rel, kept, L, c
 
 
 def optimise_rows(chain: Chain, bounds: BoxBounds, A_x: np.ndarray, A_y: np.ndarray, b: np.ndarray,
-                  iterations: int = 20, lr: float = 0.3, target: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Row bounds with lower ReLU slopes optimised per box and row (alpha-CROWN on the specification).
+                  iterations: int = 20, lr: float = 0.3, target: float = 0.0, splits: list | None = None,
+                  beta_lr: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Row bounds with lower ReLU slopes optimised per box and row (alpha-CROWN on the specification) and, with
+    ``splits``, the splits' multipliers (beta-CROWN).
 
-    Projected gradient ascent with Adam on every unstable ReLU's lower slope, from the CROWN-adaptive slopes; the
-    best bound seen per box and row is kept (every iterate is a valid bound). Boxes whose best row already
-    exceeds ``target`` stop early. Returns ``(bounds (B, R), corners (B, R, n))``.
+    Projected gradient ascent with Adam on every unstable ReLU's lower slope (in ``[0, 1]``, from the
+    CROWN-adaptive slopes) and on every split neuron's multiplier ``beta >= 0`` (from 0, step ``beta_lr`` relative
+    to the scale of the row's coefficients); the best bound seen per box and row is kept (every iterate is a valid
+    bound). The gradient of the bound in a split's multiplier is ``-s z`` with ``z`` the neuron's input along the
+    relaxed network from the minimising corner. Boxes whose best row already exceeds ``target`` stop early.
+    Returns ``(bounds (B, R), corners (B, R, n), L (B, R, n), c (B, R))``: the best linear lower functions
+    ``L x + c`` (valid where the splits hold) and their values.
     """
-    v, corner, rel, kept, L, c = row_bounds(chain, bounds, A_x, A_y, b, None, keep=True)
-    best, best_corner, best_L, best_c = v.copy(), corner.copy(), L.copy(), c.copy()
-    B, R = v.shape
+    rel = Relaxation(chain, bounds)
+    B = bounds.lo.shape[0]
     relus = [isinstance(op, Relu) for op in chain.activations]
+    signs: list | None = None
+    if splits is not None and any(s is not None and np.any(s) for s in splits):
+        signs = [None if s is None or not is_relu else s.astype(float) for s, is_relu in zip(splits, relus)]
+    betas: list | None = None
+    if signs is not None:
+        R = b.shape[-1]
+        betas = [None if s is None else np.zeros((B, R, s.shape[1])) for s in signs]
+    v, corner, rel, kept, L, c = row_bounds(chain, bounds, A_x, A_y, b, None, True, betas, signs, rel)
+    best, best_corner, best_L, best_c = v.copy(), corner.copy(), L.copy(), c.copy()
+    R = v.shape[1]
     if not any(relus) or iterations <= 0:
         return best, best_corner, best_L, best_c
     alphas: list = []
@@ -441,6 +464,12 @@ def optimise_rows(chain: Chain, bounds: BoxBounds, A_x: np.ndarray, A_y: np.ndar
         unstable.append(((l < 0) & (u > 0))[:, None, :])
     m1 = [None if a is None else np.zeros_like(a) for a in alphas]
     m2 = [None if a is None else np.zeros_like(a) for a in alphas]
+    if betas is not None:
+        # the multipliers' step is relative to each row's coefficient scale at the split's layer
+        scale = [None if bt is None else np.abs(kept[k]).max(axis=2, keepdims=True) + 1e-12
+                 for k, bt in enumerate(betas)]
+        bm1 = [None if bt is None else np.zeros_like(bt) for bt in betas]
+        bm2 = [None if bt is None else np.zeros_like(bt) for bt in betas]
     active = np.ones(B, bool)
     for it in range(1, iterations + 1):
         active &= best.max(axis=1) <= target
@@ -451,17 +480,26 @@ def optimise_rows(chain: Chain, bounds: BoxBounds, A_x: np.ndarray, A_y: np.ndar
             if a is None:
                 continue
             g = np.maximum(kept[k], 0.0) * values[k] * unstable[k] * active[:, None, None]
-            m1[k] = 0.9 * m1[k] + 0.1 * g
-            m2[k] = 0.999 * m2[k] + 0.001 * g * g
-            step = lr * (m1[k] / (1 - 0.9 ** it)) / (np.sqrt(m2[k] / (1 - 0.999 ** it)) + 1e-12)
-            alphas[k] = np.clip(a + step, 0.0, 1.0)
-        v, corner, rel, kept, L, c = row_bounds(chain, bounds, A_x, A_y, b, alphas, keep=True)
+            m1[k], m2[k], step = _adam(m1[k], m2[k], g, it)
+            alphas[k] = np.clip(a + lr * step, 0.0, 1.0)
+            if betas is not None and betas[k] is not None:
+                g = -signs[k][:, None, :] * values[k] * active[:, None, None]
+                bm1[k], bm2[k], step = _adam(bm1[k], bm2[k], g, it)
+                betas[k] = np.maximum(betas[k] + beta_lr * scale[k] * step * (signs[k][:, None, :] != 0), 0.0)
+        v, corner, rel, kept, L, c = row_bounds(chain, bounds, A_x, A_y, b, alphas, True, betas, signs, rel)
         better = v > best
         best = np.where(better, v, best)
         best_corner = np.where(better[..., None], corner, best_corner)
         best_L = np.where(better[..., None], L, best_L)
         best_c = np.where(better, c, best_c)
     return best, best_corner, best_L, best_c
+
+
+def _adam(m1: np.ndarray, m2: np.ndarray, g: np.ndarray, it: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One Adam moment update; returns the new moments and the unit step."""
+    m1 = 0.9 * m1 + 0.1 * g
+    m2 = 0.999 * m2 + 0.001 * g * g
+    return m1, m2, (m1 / (1 - 0.9 ** it)) / (np.sqrt(m2 / (1 - 0.999 ** it)) + 1e-12)
 
 
 def combine_rows(L: np.ndarray, c: np.ndarray, lo: np.ndarray, hi: np.ndarray, iterations: int = 30

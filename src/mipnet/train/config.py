@@ -196,8 +196,8 @@ class TrainConfig:
         structure choices act on them, :mod:`mipnet.constraints`).
     primal : PrimalSearch
         The primal side: ``auto`` (default) runs the large-neighbourhood search for networks with a convolution,
-        ``lns`` for any network trained as one MIP, ``none`` never. It only finds networks; the bound comes from
-        the full MIP alone. Not used by the decomposition by output signs.
+        ``lns`` for any network (it runs on the full MIP, so ``lns`` also turns off the decomposition by output
+        signs), ``none`` never. It only finds networks; the bound comes from the full MIP alone.
     lns : LNSOptions
         Time share and sizes of the large-neighbourhood search.
     """

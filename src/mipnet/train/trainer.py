@@ -139,8 +139,9 @@ def _train(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: 
     domains = resolve_domains(config.weights, len(template.affine_layers()), template.n_outputs, convolutional)
     prunable = [is_prunable(template, config, layer) for layer in template.affine_layers()]
 
+    # the search runs on the full MIP: asking for it explicitly also asks for the full MIP (no decomposition)
     if (extra is None and config.decompose and config.warm_start and solver == "highs" and not config.layer_gates
-            and sign_output_applicable(template, loss, domains, prunable)):
+            and config.primal != PrimalSearch.LNS and sign_output_applicable(template, loss, domains, prunable)):
         return _train_decomposed(template, X, y, loss, config, domains, backend, options, tracker, clock)
     found: list[tuple[Network, float]] = []   # the best warm start so far (kept on Ctrl-C)
     warm, warm_value, form, result, build_time = None, None, None, None, 0.0

@@ -4,7 +4,8 @@ One disjunct ``A [x; y] <= b`` over an input box is decided as follows. Sub-prob
 of ReLU splits — live in arrays and are processed in batches:
 
 1. **Bounds** (:mod:`mipnet.bounds.crown`): CROWN bounds of every neuron for the whole batch, then a lower bound
-   on every row ``A_r [x; y] - b_r`` with optimised lower ReLU slopes (alpha-CROWN). A sub-problem whose best row
+   on every row ``A_r [x; y] - b_r`` with optimised lower ReLU slopes (alpha-CROWN) and, for ReLU splits,
+   optimised multipliers of the split constraints in the bound (beta-CROWN). A sub-problem whose best row
    bound exceeds the margin ``RELAX (1 + |b_r|)`` holds no point of the region and is dropped.
 2. **Falsification**: the minimising corners of the rows, the box centres and a short gradient attack are run through
    :meth:`Network.forward`; a point inside the region ends the search (``violated``, re-checked).
@@ -69,7 +70,12 @@ class BabOptions:
     batch : int
         Sub-problems bounded together.
     alpha_iterations : int
-        Gradient steps on the lower ReLU slopes per batch (0: plain CROWN).
+        Gradient steps on the lower ReLU slopes per batch with input branching (0: plain CROWN).
+    relu_iterations : int
+        Gradient steps per batch with ReLU branching, on the slopes and on the splits' multipliers (beta): split
+        sub-problems need more steps, and their bound is what prunes.
+    beta_lr : float
+        Step of the splits' multipliers, relative to the scale of each row's coefficients.
     branching : Branching
     input_split_max : int
         Largest input dimension for which ``AUTO`` splits inputs.
@@ -86,6 +92,8 @@ class BabOptions:
 
     batch: int = 512
     alpha_iterations: int = 8
+    relu_iterations: int = 50
+    beta_lr: float = 0.3
     branching: Branching = Branching.AUTO
     input_split_max: int = 12
     mip_threshold: int = 12
@@ -207,9 +215,12 @@ class DisjunctSearch:
             # no output rows: the region is the box itself (minus input rows, none here)
             v = np.full((len(pool), 1), -np.inf)
             return v[:, 0], np.repeat(((pool.lo + pool.hi) / 2)[:, None, :], 1, axis=1), bb, v
-        iters = self.options.alpha_iterations if alpha else 0
+        iters = 0
+        if alpha:
+            iters = self.options.relu_iterations if self.branching == Branching.RELU else self.options.alpha_iterations
         v, corners, L, c = optimise_rows(self.chain, bb, self.A_x, self.A_y, self.b, iterations=iters,
-                                         target=float(self.margin.max()))
+                                         target=float(self.margin.max()), splits=pool.splits,
+                                         beta_lr=self.options.beta_lr)
         slack = v - self.margin[None, :]
         best = slack.max(axis=1)
         if len(self.b) > 1:

@@ -21,7 +21,7 @@ from mipnet.bounds.crown import Chain, layer_bounds_of_box, lower
 from mipnet.bounds.layer_bounds import BoundTightening, LayerBounds
 from mipnet.bounds.lp import MIP_MARGIN
 from mipnet.clock import DEFAULT_TIME_LIMIT, Clock
-from mipnet.decision import class_indices
+from mipnet.decision import class_indices, competitor_rows
 from mipnet.encode import NetworkEncoding, compute_bounds, encode_network
 from mipnet.errors import FormatError, SettingsError
 from mipnet.io.vnnlib import Disjunct, Property, load_vnnlib
@@ -480,18 +480,6 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
         res.note = "no counterexample found and no proof within the limits"
     res.time = clock.elapsed
     return res
-
-
-def competitor_rows(n_outputs: int, label: int) -> tuple[np.ndarray, list[int]]:
-    """Rows ``C`` with ``C[r] @ o`` the margin of ``label`` over competing class ``others[r]``: ``e_label - e_k``,
-    or for one output ``+o`` (label 1) / ``-o`` (label 0)."""
-    if n_outputs == 1:
-        return np.array([[1.0 if label == 1 else -1.0]]), [1 - label]
-    others = [k for k in range(n_outputs) if k != label]
-    C = np.zeros((len(others), n_outputs))
-    C[:, label] = 1.0
-    C[np.arange(len(others)), others] = -1.0
-    return C, others
 
 
 def _margin_bound(net: Network, lb: LayerBounds, c: np.ndarray) -> float:
