@@ -32,7 +32,8 @@ def sample_box(lo: np.ndarray, hi: np.ndarray, n: int, rng: np.random.Generator)
 def descend_into_region(net: Network, d: Disjunct, lo: np.ndarray, hi: np.ndarray, X: np.ndarray, steps: int = 60,
                         starts: int = 8, clock: Clock | None = None, chain: Chain | None = None) -> np.ndarray | None:
     """Local search for a point of the disjunct's region: signed descent on ``max_r (A_r v - b_r)`` from the best
-    ``starts`` rows of ``X``, a step kept only when it lowers the violation (else the step is halved).
+    ``starts`` rows of ``X`` (all at once), a step kept only when it lowers the violation (else that start's step
+    is halved).
 
     The gradient is exact with ``chain`` (the lowered network, :func:`mipnet.bounds.crown.lower`: one forward and
     one backward pass a step); without it, signed finite differences (``n_inputs + 1`` forward passes a step, so
@@ -45,33 +46,35 @@ def descend_into_region(net: Network, d: Disjunct, lo: np.ndarray, hi: np.ndarra
         V = np.concatenate([P, forward(net, P)], axis=1)
         return np.max(V @ d.A.T - d.b, axis=1)
 
-    def value_and_gradient(x: np.ndarray) -> tuple[float, np.ndarray]:
+    def values_and_gradients(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if chain is None:
-            vals = worst(np.vstack([x, x + np.diag(h)]))
-            return vals[0], (vals[1:] - vals[0]) / h
-        y, _ = evaluate(chain, x[None])
-        viol = x @ A_x.T + y[0] @ A_y.T - d.b
-        r = int(np.argmax(viol))
-        _, g = evaluate(chain, x[None], A_y[r][None])
-        return float(viol[r]), g[0] + A_x[r]
+            S = len(P)
+            vals = worst(np.concatenate([P[:, None, :], P[:, None, :] + np.diag(h)[None]], axis=1).reshape(-1, n))
+            vals = vals.reshape(S, n + 1)
+            return vals[:, 0], (vals[:, 1:] - vals[:, :1]) / h
+        y, _ = evaluate(chain, P)
+        viol = P @ A_x.T + y @ A_y.T - d.b
+        r = np.argmax(viol, axis=1)
+        _, g = evaluate(chain, P, A_y[r])
+        return viol[np.arange(len(P)), r], g + A_x[r]
 
     if chain is None and n > 64:
         return None
     f = worst(X)
     h = 1e-6 * np.maximum(hi - lo, 1e-12)
-    for x in X[np.argsort(f)[:starts]]:
-        step = (hi - lo) / 8
-        for _ in range(steps):
-            if clock is not None and clock.out():
-                return None
-            v0, g = value_and_gradient(x)
-            if v0 <= 0:
-                return x
-            cand = np.clip(x - step * np.sign(g), lo, hi)
-            if worst(cand[None])[0] < v0:
-                x = cand
-            else:
-                step = step * 0.5
+    x = X[np.argsort(f)[:starts]].copy()
+    step = np.broadcast_to((hi - lo) / 8, x.shape).copy()
+    for _ in range(steps):
+        if clock is not None and clock.out():
+            return None
+        v0, g = values_and_gradients(x)
+        inside = np.flatnonzero(v0 <= 0)
+        if inside.size:
+            return x[inside[0]]
+        cand = np.clip(x - step * np.sign(g), lo, hi)
+        better = worst(cand) < v0
+        x = np.where(better[:, None], cand, x)
+        step = np.where(better[:, None], step, step * 0.5)
     return None
 
 
