@@ -19,9 +19,10 @@ forward-pass differences and each property's image, label and eps.
 ``run`` decides instances with one tool (the adapters of ``bench/peers.py``, one thread each): ``mipnet``
 (``mipnet.verify.check_property``, method auto), ``mipnet-mip`` (``method="mip"``), ``marabou`` (maraboupy 2.0) or
 ``neuralsat`` (``../shared/peers/neuralsat``). Every ``violated`` answer is re-checked with mipnet's forward pass.
-The run holds numpy's BLAS to one thread (``threadpoolctl``): on this 2-core machine under load, OpenBLAS's default
-two threads made mipnet's small matrix products about 45 times slower (0.24 ms against 10.9 ms for one forward
-pass of 65 inputs through dense100 at load 7).
+mipnet runs with ``threads=1``, which also holds numpy's BLAS to one thread (``mipnet.threads``, for every query, so
+``bench_verify.py`` gets it too): on this 2-core machine under load, OpenBLAS's default two threads made mipnet's
+small matrix products about 45 times slower (0.24 ms against 10.9 ms for one forward pass of 65 inputs through
+dense100 at load 7).
 ``summarize`` prints the tables of ``bench_verify.py --summarize`` (resolved, holds, violated, unknown, median times,
 conflicting definite answers).
 
@@ -50,7 +51,6 @@ from pathlib import Path
 
 import numpy as np
 from peers import confirm, run_marabou, run_mipnet, run_neuralsat, summarize
-from threadpoolctl import threadpool_limits
 
 from mipnet.io import from_torch, load_onnx, load_vnnlib, to_onnx
 from mipnet.network import Network
@@ -60,7 +60,6 @@ DEFAULT_DIR = ROOT / "bench" / "robust"
 EPS = (0.01, 0.03, 0.05, 0.08, 0.1)
 FORWARD_TOL = 1e-4
 TOOLS = ("mipnet", "mipnet-mip", "marabou", "neuralsat")
-BLAS_THREADS = 1    # numpy's BLAS in this process (mipnet); NeuralSAT runs with one torch thread, Marabou one worker
 
 
 @dataclass(frozen=True)
@@ -231,7 +230,7 @@ def run(tool: str, bench_dir: Path, out: Path, time_limit: float | None, per_net
     if resume and out.exists():
         done = {(r["net"], r["prop"]) for r in map(json.loads, out.read_text(encoding="utf-8").splitlines()) if r}
     cache: dict[str, Network] = {}
-    with open(out, "a" if resume else "w", encoding="utf-8") as fh, threadpool_limits(BLAS_THREADS):
+    with open(out, "a" if resume else "w", encoding="utf-8") as fh:
         for onnx_rel, vnn_rel, timeout in select(rows, per_net, nets, props):
             onnx, vnn = bench_dir / onnx_rel, bench_dir / vnn_rel
             name, prop_name = onnx.stem, vnn.stem

@@ -110,7 +110,7 @@ def test_relu_splits_clip_the_bounds(dense_net):
     neg[0][0, j] = -1
     bp, bn = box_bounds(chain, lo, hi, pos), box_bounds(chain, lo, hi, neg)
     assert bp.pre[0][0][0, j] == 0.0 and bn.pre[0][1][0, j] == 0.0
-    assert bp.unstable()[0] < bb.unstable()[0] and bn.unstable()[0] < bb.unstable()[0]
+    assert bp.unstable(chain)[0] < bb.unstable(chain)[0] and bn.unstable(chain)[0] < bb.unstable(chain)[0]
 
 
 @pytest.mark.parametrize("which", range(4))

@@ -182,9 +182,18 @@ class BoxBounds:
     hi: np.ndarray
     pre: list[tuple[np.ndarray, np.ndarray]]
 
-    def unstable(self) -> np.ndarray:
-        """Number of unstable ReLU / undecided max-pool inputs per box."""
-        return sum(((l < 0) & (u > 0)).sum(axis=1) for l, u in self.pre) if self.pre else np.zeros(len(self.lo))
+    def unstable(self, chain: Chain) -> np.ndarray:
+        """Number of unstable ReLUs (input bounds ``l < 0 < u``) per box, for the chain these bounds belong to.
+
+        Max-pool inputs are not counted: whether a window is decided is a different test (one input's lower bound
+        at least every other's upper bound, :func:`maxpool_lines`), and a window whose inputs straddle 0 may well
+        be decided.
+        """
+        counts = np.zeros(len(self.lo), dtype=int)
+        for op, (l, u) in zip(chain.activations, self.pre):
+            if isinstance(op, Relu):
+                counts += ((l < 0) & (u > 0)).sum(axis=1)
+        return counts
 
 
 def maxpool_lines(windows: np.ndarray, l: np.ndarray, u: np.ndarray

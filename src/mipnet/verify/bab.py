@@ -431,7 +431,7 @@ class DisjunctSearch:
     def _leaves(self, batch: _Pool, idx: np.ndarray, bb: object) -> np.ndarray | tuple:
         """Settle the open sub-problems ``idx`` that an exact leaf can decide; the indices still open, or a
         ``("violated", (x, y), stats)`` result."""
-        unstable = bb.unstable()
+        unstable = bb.unstable(self.chain)
         rest = []
         for i in idx:
             if unstable[i] == 0 and self._affine_on_box(bb, i):
@@ -454,12 +454,30 @@ class DisjunctSearch:
             rest.append(i)
         return np.array(rest, dtype=int)
 
+    def _pool_input_bounds(self, bb: object, k: int, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds ``(1, m)`` of the input of max-pool ``k`` on box ``i`` for the dominance test.
+
+        When the affine map feeding the max-pool only selects outputs of the ReLU before it (0/1 rows with one
+        entry, no bias: the lowering of Conv2D-ReLU-MaxPool2D), the inputs are those ReLU outputs exactly, bounded
+        by ``[max(l, 0), max(u, 0)]`` of the ReLU's input bounds without the rounding widening of
+        ``bb.pre[k]`` (which makes a window of switched-off ReLUs, all exactly 0, look undecided). Otherwise
+        ``bb.pre[k]``.
+        """
+        aff = self.chain.ops[2 * k]
+        l, u = bb.pre[k]
+        if k == 0 or not isinstance(self.chain.activations[k - 1], Relu) or np.any(aff.b != 0) or \
+                not np.all((aff.W == 0) | (aff.W == 1)) or not np.all((aff.W == 1).sum(axis=1) == 1):
+            return l[i:i + 1], u[i:i + 1]
+        src = np.argmax(aff.W, axis=1)
+        rl, ru = bb.pre[k - 1]
+        return np.maximum(rl[i, src], 0.0)[None], np.maximum(ru[i, src], 0.0)[None]
+
     def _affine_on_box(self, bb: object, i: int) -> bool:
         """Whether every non-linearity is fixed on box ``i`` (ReLUs stable, max-pools dominated)."""
-        for op, (l, u) in zip(self.chain.activations, bb.pre):
+        for k, op in enumerate(self.chain.activations):
             if isinstance(op, Relu):
-                continue        # counted by unstable()
-            _, dominated, _ = maxpool_lines(op.windows, l[i:i + 1], u[i:i + 1])
+                continue        # counted by BoxBounds.unstable
+            _, dominated, _ = maxpool_lines(op.windows, *self._pool_input_bounds(bb, k, i))
             if not dominated.all():
                 return False
         return True
@@ -484,7 +502,7 @@ class DisjunctSearch:
                 on = (l >= 0).astype(float)
                 W, c = on[:, None] * W, on * c
             else:
-                sel = maxpool_lines(op.windows, bb.pre[k][0][i:i + 1], bb.pre[k][1][i:i + 1])[0][0]
+                sel = maxpool_lines(op.windows, *self._pool_input_bounds(bb, k, i))[0][0]
                 W, c = W[sel], c[sel]
             k += 1
         return W, c, (np.vstack(S), np.concatenate(s))

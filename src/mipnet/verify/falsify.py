@@ -1,4 +1,5 @@
-"""Cheap searches for counterexamples, run before any proof: sampling, and signed finite-difference descent.
+"""Cheap searches for counterexamples, run before any proof: sampling, and signed descents (exact gradients on the
+lowered network; finite differences without one).
 
 Nothing here proves anything; every point found is re-run through :meth:`Network.forward` by the query that uses
 it before it is reported.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from mipnet.bounds.crown import Chain, evaluate
+from mipnet.clock import Clock
 from mipnet.io.vnnlib import Disjunct
 from mipnet.network import Network
 
@@ -28,30 +30,51 @@ def sample_box(lo: np.ndarray, hi: np.ndarray, n: int, rng: np.random.Generator)
 
 
 def descend_into_region(net: Network, d: Disjunct, lo: np.ndarray, hi: np.ndarray, X: np.ndarray, steps: int = 60,
-                        starts: int = 8) -> np.ndarray | None:
-    """Local search for a point of the disjunct's region: signed finite-difference descent on
-    ``max_r (A_r v - b_r)`` from the best ``starts`` rows of ``X``."""
+                        starts: int = 8, clock: Clock | None = None, chain: Chain | None = None) -> np.ndarray | None:
+    """Local search for a point of the disjunct's region: signed descent on ``max_r (A_r v - b_r)`` from the best
+    ``starts`` rows of ``X`` (all at once), a step kept only when it lowers the violation (else that start's step
+    is halved).
+
+    The gradient is exact with ``chain`` (the lowered network, :func:`mipnet.bounds.crown.lower`: one forward and
+    one backward pass a step); without it, signed finite differences (``n_inputs + 1`` forward passes a step, so
+    only for at most 64 inputs). Gives up (``None``) when ``clock`` is out.
+    """
+    n = lo.size
+    A_x, A_y = d.A[:, :n], d.A[:, n:]
+
     def worst(P: np.ndarray) -> np.ndarray:
         V = np.concatenate([P, forward(net, P)], axis=1)
         return np.max(V @ d.A.T - d.b, axis=1)
 
-    if net.n_inputs > 64:
+    def values_and_gradients(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if chain is None:
+            S = len(P)
+            vals = worst(np.concatenate([P[:, None, :], P[:, None, :] + np.diag(h)[None]], axis=1).reshape(-1, n))
+            vals = vals.reshape(S, n + 1)
+            return vals[:, 0], (vals[:, 1:] - vals[:, :1]) / h
+        y, _ = evaluate(chain, P)
+        viol = P @ A_x.T + y @ A_y.T - d.b
+        r = np.argmax(viol, axis=1)
+        _, g = evaluate(chain, P, A_y[r])
+        return viol[np.arange(len(P)), r], g + A_x[r]
+
+    if chain is None and n > 64:
         return None
     f = worst(X)
     h = 1e-6 * np.maximum(hi - lo, 1e-12)
-    for x in X[np.argsort(f)[:starts]]:
-        step = (hi - lo) / 8
-        for _ in range(steps):
-            P = np.vstack([x, x + np.diag(h)])
-            vals = worst(P)
-            if vals[0] <= 0:
-                return x
-            g = (vals[1:] - vals[0]) / h
-            cand = np.clip(x - step * np.sign(g), lo, hi)
-            if worst(cand[None])[0] < vals[0]:
-                x = cand
-            else:
-                step = step * 0.5
+    x = X[np.argsort(f)[:starts]].copy()
+    step = np.broadcast_to((hi - lo) / 8, x.shape).copy()
+    for _ in range(steps):
+        if clock is not None and clock.out():
+            return None
+        v0, g = values_and_gradients(x)
+        inside = np.flatnonzero(v0 <= 0)
+        if inside.size:
+            return x[inside[0]]
+        cand = np.clip(x - step * np.sign(g), lo, hi)
+        better = worst(cand) < v0
+        x = np.where(better[:, None], cand, x)
+        step = np.where(better[:, None], step, step * 0.5)
     return None
 
 
@@ -82,11 +105,12 @@ def attack(net: Network, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, C: np.n
 
 
 def gradient_descent_into_region(chain: Chain, A: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                                 starts: np.ndarray, steps: int = 40) -> np.ndarray:
+                                 starts: np.ndarray, steps: int = 40, clock: Clock | None = None) -> np.ndarray:
     """Projected signed-gradient descent (batched, exact gradients) on the violation ``max_r (A_r [x; y] - b_r)``
     of a disjunct's rows from every row of ``starts``; returns the best point of each start's path
-    (``(len(starts), n)``). A point with a non-positive violation lies in the region (to be re-checked by the
-    caller with :meth:`Network.forward`)."""
+    (``(len(starts), n)``; the clipped starts themselves when ``clock`` is out before the first step). A point with
+    a non-positive violation lies in the region (to be re-checked by the caller with :meth:`Network.forward`).
+    The descent stops early when ``clock`` is out."""
     n = lo.size
     A_x, A_y = A[:, :n], A[:, n:]
     x = np.clip(starts, lo, hi)
@@ -94,6 +118,8 @@ def gradient_descent_into_region(chain: Chain, A: np.ndarray, b: np.ndarray, lo:
     best_x, best_f = x.copy(), np.full(len(x), np.inf)
     step = width / 8
     for t in range(steps):
+        if clock is not None and clock.out():
+            break
         y, _ = evaluate(chain, x)
         viol = x @ A_x.T + y @ A_y.T - b                       # (N, R)
         r = np.argmax(viol, axis=1)

@@ -25,6 +25,7 @@ from mipnet.encode import encode_network
 from mipnet.errors import SettingsError
 from mipnet.network import Network
 from mipnet.solvers import Status
+from mipnet.threads import limits_blas
 from mipnet.verify.falsify import forward, sample_box
 from mipnet.verify.queries import DEFAULT_TIME_LIMIT, solve, tightened_bounds
 from mipnet.verify.results import HOLDS, UNKNOWN, VIOLATED, MonotonicityResult
@@ -45,6 +46,7 @@ def _pairs(lo: np.ndarray, hi: np.ndarray, feature: int, n: int, rng: np.random.
     return X, X2
 
 
+@limits_blas
 def monotonicity(net: Network, feature: int, lower: np.ndarray | float, upper: np.ndarray | float,
                  output: int = 0, direction: str = "increasing", time_limit: float | None = DEFAULT_TIME_LIMIT,
                  solver: str = "highs", tightening: BoundTightening | str = BoundTightening.LP, tol: float = 1e-4,

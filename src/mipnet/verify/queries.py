@@ -27,6 +27,7 @@ from mipnet.errors import FormatError, SettingsError
 from mipnet.io.vnnlib import Disjunct, Property, load_vnnlib
 from mipnet.network import Network
 from mipnet.solvers import SolveOptions, SolveResult, Status, get_backend
+from mipnet.threads import limits_blas
 from mipnet.verify.bab import BabOptions, DisjunctSearch
 from mipnet.verify.falsify import attack, descend_into_region, forward, gradient_descent_into_region, sample_box
 from mipnet.verify.results import HOLDS, UNKNOWN, VIOLATED, BoundsResult, RobustnessResult, VerificationResult
@@ -142,6 +143,7 @@ def _decide_by_mip(net: Network, d: Disjunct, lb: LayerBounds, lo: np.ndarray, h
     return UNKNOWN, None
 
 
+@limits_blas
 def check_property(net: Network, prop: str | Path | Property, time_limit: float | None = DEFAULT_TIME_LIMIT,
                    solver: str = "highs", tightening: BoundTightening | str = BoundTightening.LP, threads: int = 1,
                    method: Method | str = Method.AUTO, samples: int = 512, seed: int = 0,
@@ -189,7 +191,7 @@ def check_property(net: Network, prop: str | Path | Property, time_limit: float 
                              solver=solver, query="property")
     # 1. cheap search: sampling and local descent
     chain = lower(net)    # the network as affine maps and non-linearities, shared by the attack and the search
-    found = _falsify_disjuncts(net, chain, _disjunct_boxes(prop), samples, np.random.default_rng(seed))
+    found = _falsify_disjuncts(net, chain, _disjunct_boxes(prop), samples, np.random.default_rng(seed), clock)
     # 2. each disjunct: bounds, then MIP (or the branch and bound with MIP leaves)
     split_jobs: list = []
     for k, (d, (lo, hi)) in enumerate(_disjunct_boxes(prop)):
@@ -239,10 +241,19 @@ def _disjunct_boxes(prop: Property) -> Iterator[tuple[Disjunct, tuple[np.ndarray
         yield d, (lo, hi)
 
 
-def _falsify_disjuncts(net: Network, chain: Chain, boxes: Iterator, samples: int, rng: np.random.Generator
-                       ) -> tuple[np.ndarray, np.ndarray, int, str] | None:
-    """Sampling, then local descent, in every disjunct: a re-checked ``(x, y, disjunct, how)`` or ``None``."""
+def _falsify_disjuncts(net: Network, chain: Chain, boxes: Iterator, samples: int, rng: np.random.Generator,
+                       clock: Clock) -> tuple[np.ndarray, np.ndarray, int, str] | None:
+    """Sampling, then local descent, in every disjunct: a re-checked ``(x, y, disjunct, how)`` or ``None``.
+
+    Both descents use exact gradients on the lowered network ``chain`` (every layer kind lowers,
+    :func:`~mipnet.bounds.crown.lower`); the finite differences of
+    :func:`~mipnet.verify.falsify.descend_into_region` are only its fallback without a chain.
+
+    Stops (``None``) as soon as ``clock`` is out, so that the query's time limit covers the attack too (the
+    disjuncts are then left to :func:`_screen_disjunct`, which calls them unknown)."""
     for k, (d, (lo, hi)) in enumerate(boxes):
+        if clock.out():
+            return None
         if np.any(lo > hi):
             continue
         X = sample_box(lo, hi, samples, rng)
@@ -252,15 +263,17 @@ def _falsify_disjuncts(net: Network, chain: Chain, boxes: Iterator, samples: int
             checked = _check_disjunct(net, d, X[int(np.flatnonzero(inside)[0])], lo, hi)
             if checked is not None:
                 return (*checked, k, "random sampling")
-        x = descend_into_region(net, d, lo, hi, X)
+        x = descend_into_region(net, d, lo, hi, X, clock=clock, chain=chain)
         if x is not None:
             checked = _check_disjunct(net, d, x, lo, hi)
             if checked is not None:
                 return (*checked, k, "local search")
+        if clock.out():
+            return None
         # gradient descent on the rows' violation from the best samples
         viol = np.max(np.concatenate([X, Y], axis=1) @ d.A.T - d.b, axis=1)
         starts = X[np.argsort(viol)[:64]]
-        for x in gradient_descent_into_region(chain, d.A, d.b, lo, hi, starts):
+        for x in gradient_descent_into_region(chain, d.A, d.b, lo, hi, starts, clock=clock):
             checked = _check_disjunct(net, d, x, lo, hi)
             if checked is not None:
                 return (*checked, k, "gradient attack")
@@ -341,6 +354,7 @@ def _search_disjuncts(net: Network, chain: Chain, jobs: list, solver: str, clock
 
 
 # ---------------------------------------------------------------------------------------------- robustness
+@limits_blas
 def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None,
                time_limit: float | None = DEFAULT_TIME_LIMIT, solver: str = "highs",
                tightening: BoundTightening | str = BoundTightening.LP,
@@ -481,6 +495,7 @@ def _margin_bound(net: Network, lb: LayerBounds, c: np.ndarray) -> float:
 
 
 # -------------------------------------------------------------------------------------------- output bounds
+@limits_blas
 def output_bounds(net: Network, lower: np.ndarray | float, upper: np.ndarray | float,
                   time_limit: float | None = DEFAULT_TIME_LIMIT,
                   solver: str = "highs", tightening: BoundTightening | str = BoundTightening.LP, exact: bool = True,

@@ -1,0 +1,122 @@
+"""The cheap counterexample searches run before any proof: they keep the query's time limit (an expired clock
+stops them and the query answers unknown, never holds)."""
+
+import types
+
+import numpy as np
+
+from mipnet import verify
+from mipnet.bounds.crown import lower
+from mipnet.clock import Clock
+from mipnet.io import parse_vnnlib
+from mipnet.verify import queries
+from mipnet.verify.falsify import descend_into_region, gradient_descent_into_region, sample_box
+
+HEADER = "".join(f"(declare-const X_{i} Real)\n" for i in range(3)) + \
+    "".join(f"(declare-const Y_{j} Real)\n" for j in range(3))
+BOX = "(assert (and (>= X_0 -1) (<= X_0 1) (>= X_1 -1) (<= X_1 1) (>= X_2 -1) (<= X_2 1)))\n"
+
+
+def _expired() -> Clock:
+    clock = Clock(1.0)
+    clock.t0 -= 10.0
+    assert clock.out()
+    return clock
+
+
+class _FakeTime:
+    """A ``time`` module for :mod:`mipnet.clock` whose clock moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def test_descents_stop_on_an_expired_clock(dense_net):
+    net = dense_net([3, 8, 8, 3], seed=2)
+    # unsafe: Y_0 <= Y_1 on the box
+    d = parse_vnnlib(HEADER + BOX + "(assert (<= (- Y_0 Y_1) 0))").disjuncts[0]
+    lo, hi = d.box()
+    X = sample_box(lo, hi, 64, np.random.default_rng(0))
+    calls = []
+    real_forward = net.forward
+    net.forward = lambda P: calls.append(len(P)) or real_forward(P)
+    assert descend_into_region(net, d, lo, hi, X, clock=_expired()) is None
+    assert calls == [len(X)]          # the starts' values, then no step
+    starts = X[:5] + 2.0               # outside the box: returned clipped, unchanged otherwise
+    got = gradient_descent_into_region(lower(net), d.A, d.b, lo, hi, starts, clock=_expired())
+    np.testing.assert_array_equal(got, np.clip(starts, lo, hi))
+
+
+def test_falsification_keeps_the_time_limit_and_the_answer_is_unknown(dense_net, monkeypatch):
+    net = dense_net([3, 8, 8, 3], seed=1)
+    # two disjuncts, both empty (outputs far beyond reach): without a time limit the query holds
+    text = HEADER + BOX + "(assert (or (and (>= Y_0 1000)) (and (>= Y_1 1000))))\n"
+    assert verify.check_property(net, parse_vnnlib(text), time_limit=60).status == "holds"
+    fake = _FakeTime()
+    monkeypatch.setattr("mipnet.clock.time", types.SimpleNamespace(perf_counter=fake.perf_counter))
+    calls = []
+    real = queries.gradient_descent_into_region
+
+    def slow_descent(*args, **kwargs):
+        calls.append(1)
+        fake.now += 100.0            # this attack takes longer than the whole limit
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(queries, "gradient_descent_into_region", slow_descent)
+    r = verify.check_property(net, parse_vnnlib(text), time_limit=60)
+    assert len(calls) == 1            # the second disjunct's attack never starts
+    assert r.status == "unknown"
+    assert all(e.get("status") != "holds" for e in r.details)
+
+
+def _below(net, c):
+    """Unsafe region ``Y_0 <= c`` on ``[-1, 1]^n``."""
+    n = net.n_inputs
+    text = "".join(f"(declare-const X_{i} Real)\n" for i in range(n)) + "(declare-const Y_0 Real)\n"
+    text += "".join(f"(assert (>= X_{i} -1)) (assert (<= X_{i} 1))\n" for i in range(n)) + f"(assert (<= Y_0 {c!r}))\n"
+    return parse_vnnlib(text).disjuncts[0]
+
+
+def test_exact_gradient_descent_reaches_what_sampling_misses_on_many_inputs(dense_net):
+    # 70 inputs: beyond the finite differences' reach (n + 1 forward passes a step); exact gradients need two
+    net = dense_net([70, 8, 1], seed=1)
+    lo, hi = -np.ones(70), np.ones(70)
+    low = float(verify.output_bounds(net, lo, hi, time_limit=30).lower[0])
+    X = sample_box(lo, hi, 256, np.random.default_rng(0))
+    c = float((net.forward(X).min() + low) / 2)       # halfway between the best sample and the proved minimum
+    d = _below(net, c)
+    assert descend_into_region(net, d, lo, hi, X) is None          # no chain: the finite differences refuse
+    x = descend_into_region(net, d, lo, hi, X, chain=lower(net))
+    assert x is not None and np.all((lo <= x) & (x <= hi)) and net.forward(x[None])[0, 0] <= c
+
+
+def test_finite_differences_remain_the_fallback_without_a_chain(dense_net):
+    net = dense_net([5, 8, 8, 1], seed=1)     # (a local search: some seeds' descents end in local minima)
+    lo, hi = -np.ones(5), np.ones(5)
+    low = float(verify.output_bounds(net, lo, hi, time_limit=30).lower[0])
+    X = sample_box(lo, hi, 64, np.random.default_rng(0))
+    c = float((net.forward(X).min() + low) / 2)
+    d = _below(net, c)
+    for chain in (None, lower(net)):
+        x = descend_into_region(net, d, lo, hi, X, chain=chain)
+        assert x is not None and net.forward(x[None])[0, 0] <= c
+
+
+def test_property_falsification_uses_exact_gradients(dense_net, monkeypatch):
+    net = dense_net([64, 8, 1], seed=1)
+    lo, hi = -np.ones(64), np.ones(64)
+    low = float(verify.output_bounds(net, lo, hi, time_limit=30).lower[0])
+    rows = []
+    real_forward = net.forward
+    net.forward = lambda P: rows.append(len(P)) or real_forward(P)
+    r = verify.check_property(net, parse_vnnlib(
+        "".join(f"(declare-const X_{i} Real)\n" for i in range(64)) + "(declare-const Y_0 Real)\n"
+        + "".join(f"(assert (>= X_{i} -1)) (assert (<= X_{i} 1))\n" for i in range(64))
+        + f"(assert (<= Y_0 {low + 0.05 * abs(low)!r}))\n"), time_limit=60, samples=64)
+    assert r.status == "violated"
+    y = real_forward(r.counterexample[None])[0]
+    assert y[0] <= low + 0.05 * abs(low)
+    assert max(rows) <= 64            # never a batch of n + 1 = 65 finite-difference points
