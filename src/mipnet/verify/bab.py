@@ -48,7 +48,7 @@ from mipnet.bounds.crown import (
 from mipnet.clock import Clock
 from mipnet.io.vnnlib import Disjunct
 from mipnet.network import Network
-from mipnet.verify.falsify import gradient_descent_into_region
+from mipnet.verify.falsify import gradient_descent_into_region, region_attack
 
 RELAX = 1e-6        # a row is proved empty on a box when its lower bound exceeds RELAX (1 + |b_r|)
 
@@ -88,6 +88,14 @@ class BabOptions:
     aspect : float
         Input splitting cuts the widest input (relative to the root box) when the best-scoring one is more than
         ``aspect`` times narrower, so every input shrinks and the search converges.
+    region_attack_after : float
+        Seconds of search after which a wide attack on the whole box runs (:func:`mipnet.verify.falsify.
+        region_attack`), then again each time the search has run four times as long as the last attack took, with
+        twice the samples (0: never). Counterexamples in tiny regions (ACAS Xu N1_9 property 7) are found this way;
+        a search that ends before it never pays for it.
+    region_attack_work : float
+        Multiply-adds of the first wide attack's samples (doubled each time, at most 32 times): 1.5e10 is about a
+        million samples of an ACAS Xu network (5 s on one core), fewer for a bigger network.
     """
 
     batch: int = 512
@@ -100,6 +108,8 @@ class BabOptions:
     max_subproblems: int = 5_000_000
     threads: int = 1
     aspect: float = 32.0
+    region_attack_after: float = 10.0
+    region_attack_work: float = 1.5e10
 
 
 @dataclass
@@ -145,10 +155,12 @@ class BabStats:
     mip_leaves: int = 0
     max_open: int = 0
     branching: str = ""
+    region_attacks: int = 0
 
     def as_dict(self) -> dict:
         return {"subproblems": self.subproblems, "batches": self.batches, "lp_leaves": self.lp_leaves,
-                "mip_leaves": self.mip_leaves, "max_open": self.max_open, "branching": self.branching}
+                "mip_leaves": self.mip_leaves, "max_open": self.max_open, "branching": self.branching,
+                "region_attacks": self.region_attacks}
 
 
 MipLeaf = Callable[[np.ndarray, np.ndarray, list, list], tuple[str, tuple | None]]
@@ -167,11 +179,16 @@ class DisjunctSearch:
     mip_leaf : callable, optional
         ``(lo, hi, pre_bounds, splits) -> (status, (x, y) or None)``: an exact decision of one sub-problem
         (``pre_bounds``: per non-linearity (lower, upper) for that box; ``splits``: its ReLU splits).
+    chain : Chain, optional
+        The lowered network, when the caller has it.
+    seed : int
+        Seed of the wide attacks' samples (a second search of the same disjunct should pass another).
     """
 
     def __init__(self, net: Network, d: Disjunct, lo: np.ndarray, hi: np.ndarray, options: BabOptions | None = None,
-                 mip_leaf: MipLeaf | None = None, chain: Chain | None = None) -> None:
+                 mip_leaf: MipLeaf | None = None, chain: Chain | None = None, seed: int = 0) -> None:
         self.net, self.d = net, d
+        self.seed = seed
         self.options = options or BabOptions()
         self.chain = chain if chain is not None else lower(net)
         self.mip_leaf = mip_leaf
@@ -363,12 +380,25 @@ class DisjunctSearch:
         pool = _Pool(self.lo[None].copy(), self.hi[None].copy(), splits, np.zeros(1))
         started = clock.elapsed
         self._per_box = None
+        per_sample = sum(op.W.size for op in self.chain.affines)
+        first = max(int(self.options.region_attack_work / max(per_sample, 1)), 1000)
+        attack_at, samples = self.options.region_attack_after, first
         while len(pool):
             if self.stats.subproblems:
                 self._per_box = (clock.elapsed - started) / self.stats.subproblems
             if clock.out() or self.stats.subproblems >= self.options.max_subproblems:
                 self.stats.max_open = max(self.stats.max_open, len(pool))
                 return "unknown", None, self.stats.as_dict()
+            if attack_at > 0 and len(self.b) and clock.elapsed - started >= attack_at:
+                t0 = clock.elapsed
+                rng = np.random.default_rng([self.seed, self.stats.region_attacks])
+                found = self._counterexample(region_attack(self.chain, self.A, self.b, self.lo, self.hi, samples,
+                                                           rng, clock=clock))
+                self.stats.region_attacks += 1
+                if found is not None:
+                    return "violated", found, self.stats.as_dict()
+                attack_at = clock.elapsed - started + 2 * (clock.elapsed - t0)
+                samples = min(2 * samples, 32 * first)
             batch = pool.take(self._batch_size(clock))
             self.stats.batches += 1
             self.stats.subproblems += len(batch)

@@ -340,7 +340,8 @@ def _search_disjuncts(net: Network, chain: Chain, jobs: list, solver: str, clock
                 return _decide_by_mip(net, d, lb, blo, bhi, in_rows, out_rows, solver, sub, threads,
                                       LEAF_TIME_LIMIT, entry)
 
-            status, found, stats = DisjunctSearch(net, d, lo, hi, options, mip_leaf=leaf, chain=chain).run(sub)
+            status, found, stats = DisjunctSearch(net, d, lo, hi, options, mip_leaf=leaf, chain=chain,
+                                                  seed=rnd).run(sub)
             entry.update(stats)
             if status == VIOLATED:
                 return (*found, k, "branch and bound")
