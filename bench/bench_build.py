@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from checkouts import commit_of, env_for
+
 #: a progress line, before (solver lines ``  *      1.2s  incumbent ...``) and after (``  *     0.1s  warm start ...``)
 PROGRESS = re.compile(r"^\s+\*?\s+\d+\.\d+s\s")
 #: a progress line with a better network (``*``)
@@ -54,9 +56,8 @@ def write_data(path: Path) -> tuple[int, int]:
 def run(src: str, data: Path, time_limit: float, hidden: int, extra: list[str]) -> dict:
     cmd = [sys.executable, "-u", "-c", "import sys; from mipnet.cli import main; sys.exit(main())", "train", str(data),
            "--target", "diagnosis", "--hidden", str(hidden), "--time-limit", str(time_limit), *extra]
-    env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(src))
     lines = [(time.perf_counter() - t0, line.rstrip("\n")) for line in proc.stdout]
     err = proc.stderr.read()
     rc = proc.wait()
@@ -82,8 +83,7 @@ def run(src: str, data: Path, time_limit: float, hidden: int, extra: list[str]) 
             "status": status.group(1) if status else None,
             "objective": objective.group(1) if objective else None, "bound": objective.group(2) if objective else None,
             "gap": objective.group(3) if objective else None,
-            "commit": subprocess.run(["git", "-C", src, "rev-parse", "--short", "HEAD"], capture_output=True,
-                                     text=True).stdout.strip()}
+            "commit": commit_of(src)}
 
 
 def main() -> None:

@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from checkouts import probe
 
 CHILD = r'''
 import json, resource, sys, time, tracemalloc
@@ -81,13 +80,7 @@ print(json.dumps({"n": n, "build_s": t1 - t0, "handoff_s": t2 - t1, "peak_mib": 
 
 
 def run(src: str, n: int) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
-    out = subprocess.run([sys.executable, "-c", CHILD, str(n)], capture_output=True, text=True, env=env, check=True)
-    row = json.loads(out.stdout.strip().splitlines()[-1])
-    row["src"] = src
-    row["commit"] = subprocess.run(["git", "-C", src, "rev-parse", "--short", "HEAD"], capture_output=True,
-                                   text=True).stdout.strip()
-    return row
+    return probe(src, CHILD, str(n), check=True)
 
 
 def main() -> None:

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from checkouts import probe
 
 #: run in each checkout's process: prints one JSON line
 PROBE = r"""
@@ -58,15 +57,7 @@ print(json.dumps({"warm_start_s": total, "lp_polishings": lp["n"], "lp_s": lp["s
 
 
 def run(src: str, hidden: int) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
-    proc = subprocess.run([sys.executable, "-c", PROBE, str(hidden)], capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        return {"src": src, "error": proc.stderr[-800:]}
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["src"] = src
-    result["commit"] = subprocess.run(["git", "-C", src, "rev-parse", "--short", "HEAD"], capture_output=True,
-                                      text=True).stdout.strip()
-    return result
+    return probe(src, PROBE, str(hidden))
 
 
 def main() -> None:
