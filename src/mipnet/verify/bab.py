@@ -90,9 +90,9 @@ class BabOptions:
         ``aspect`` times narrower, so every input shrinks and the search converges.
     region_attack_after : float
         Seconds of search after which a wide attack on the whole box runs (:func:`mipnet.verify.falsify.
-        region_attack`), then again each time the search has run four times as long as the last attack took, with
-        twice the samples (0: never). Counterexamples in tiny regions (ACAS Xu N1_9 property 7) are found this way;
-        a search that ends before it never pays for it.
+        region_attack``), then again each time the search has run twice as long as the last attack took, with
+        twice the samples (0: never), so at most a third of the time goes to it. Counterexamples in tiny regions
+        (ACAS Xu N1_9 property 7) are found this way; a search that ends before it never pays for it.
     region_attack_work : float
         Multiply-adds of the first wide attack's samples (doubled each time, at most 32 times): 1.5e10 is about a
         million samples of an ACAS Xu network (5 s on one core), fewer for a bigger network.
