@@ -3,12 +3,16 @@
 Data: scikit-learn digits (8x8), two classes at a time, N training images, the rest of the two classes held out.
 For each (pair, N):
 
-* ``mip-cnn``   conv(3,k=3)-maxpool(2)-flatten-dense(1), hinge loss, continuous first layer, grid(3) output layer
-                (``weights="auto"`` for a CNN),
+* ``mip-cnn``   each architecture of ``--archs`` (default: the issue-14 pair ``conv(2,k=3,s=2)-maxpool(2)-flatten-
+                dense(1)`` and ``conv(3,k=3)-maxpool(2)-flatten-dense(2)``; ``--archs conv(3,k=3)-maxpool(2)-flatten-
+                dense(1)`` is the earlier benchmark), hinge loss (multiclass hinge for two outputs), ``weights="auto"``,
                 filter gates (penalty 0.01) and L1 0.001, trained by :func:`mipnet.train.trainer.train_network`
                 (HiGHS, one thread, time limit per run) from the projected gradient warm start;
-* ``gd-cnn``    the same architecture trained by full-batch Adam on the hinge loss (PyTorch when installed, else
-                the numpy trainer used for the warm start), no projection, no pruning;
+* ``naive-cnn`` the same MIP built by ``TrainConfig.naive()`` (interval big-Ms, no warm start, no symmetry, no
+                primal search), same time limit: what the formulation buys;
+* ``gd-cnn``    the same architecture trained by full-batch Adam on the hinge loss (PyTorch when installed:
+                ``to_torch`` / ``from_torch``; else the numpy trainer used for the warm start), no projection, no
+                pruning;
 * ``mip-dense`` flatten-dense(2)-dense(1) by MIP (continuous first layer, sign output layer), same loss and
                 penalties (neuron penalty instead of filters).
 
@@ -31,6 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from mipnet.arch import parse_architecture
+from mipnet.decision import class_indices
+from mipnet.io import from_torch, to_torch
 from mipnet.network import Network
 from mipnet.solvers import SolveOptions
 from mipnet.train.config import TrainConfig
@@ -38,7 +44,7 @@ from mipnet.train.losses import Hinge
 from mipnet.train.trainer import train_network
 from mipnet.train.warmstart_cnn import gradient_train_layers
 
-CNN = "conv(3,k=3)-maxpool(2)-flatten-dense(1)"
+ARCHS = ("conv(2,k=3,s=2)-maxpool(2)-flatten-dense(1)", "conv(3,k=3)-maxpool(2)-flatten-dense(2)")
 DENSE = "flatten-dense(2)-dense(1)"
 
 
@@ -59,50 +65,61 @@ def load_pair(pair: tuple[int, int], n_train: int, seed: int = 0):
 
 
 def accuracy(net: Network, X: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean((net.forward(X)[:, 0] > 0).astype(int) == y))
+    """Accuracy with the classifiers' own rule (one output: class 1 when positive; K outputs: the argmax)."""
+    return float(np.mean(class_indices(net.forward(X)) == y))
 
 
-def gd_cnn(X, y, Xt, yt, seed: int = 0) -> dict:
+def gd_cnn(arch: str, X, y, Xt, yt, seed: int = 0) -> dict:
     """The same architecture by gradient descent on the hinge loss (PyTorch if importable, else numpy)."""
     t0 = time.perf_counter()
-    template = Network(parse_architecture(CNN), (1, 8, 8))
+    template = Network(parse_architecture(arch), (1, 8, 8))
+    rng = np.random.default_rng(seed)
+    for layer in template.affine_layers():
+        tail = (layer.in_shape[0], *layer.kernel) if hasattr(layer, "kernel") else (int(np.prod(layer.in_shape)),)
+        layer.weight = rng.normal(size=(layer.out_shape[0], *tail)) / np.sqrt(np.prod(tail))
+        layer.bias = np.zeros(layer.out_shape[0])
     try:
         import torch
     except ImportError:
         torch = None
     if torch is not None:
         torch.manual_seed(seed)
-        nn = torch.nn
-        model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(27, 1)).double()
+        model = to_torch(template)
         opt = torch.optim.Adam(model.parameters(), lr=0.02)
-        xt, s = torch.tensor(X), torch.tensor(np.where(y == 1, 1.0, -1.0))
+        xt = torch.tensor(X)
+        two = template.n_outputs > 1
+        target = torch.tensor(y) if two else torch.tensor(np.where(y == 1, 1.0, -1.0))
+        multi = torch.nn.MultiMarginLoss()
         for _ in range(600):
             opt.zero_grad()
-            loss = torch.clamp(1 - s * model(xt)[:, 0], min=0).mean()
+            out = model(xt)
+            loss = multi(out, target) if two else torch.clamp(1 - target * out[:, 0], min=0).mean()
             loss.backward()
             opt.step()
-        params = [(m.weight.detach().numpy().reshape(m.weight.shape[0], -1), m.bias.detach().numpy())
-                  for m in model if hasattr(m, "weight")]
+        template = from_torch(model, (1, 8, 8))
         engine = f"torch {torch.__version__}"
     else:
         params = gradient_train_layers(template, X.reshape(len(X), -1), y, Hinge(), TrainConfig(), seed=seed,
                                        epochs=600)
+        for layer, (W, b) in zip(template.affine_layers(), params):
+            layer.weight, layer.bias = W.reshape(layer.weight.shape), b
         engine = "numpy"
-    for layer, (W, b) in zip(template.affine_layers(), params):
-        tail = (layer.in_shape[0], *layer.kernel) if hasattr(layer, "kernel") else (layer.in_shape[0],)
-        layer.weight, layer.bias = W.reshape((layer.out_shape[0], *tail)), b
-    return {"method": "gd-cnn", "engine": engine, "train_acc": accuracy(template, X, y),
+    first = template.affine_layers()[0]
+    return {"method": "gd-cnn", "arch": arch, "engine": engine, "train_acc": accuracy(template, X, y),
             "test_acc": accuracy(template, Xt, yt), "nonzero_params": template.n_parameters(True),
-            "params": template.n_parameters(), "active_filters": int((np.abs(params[0][0]).sum(1) > 0).sum()),
+            "params": template.n_parameters(),
+            "active_filters": int((np.abs(first.weight.reshape(first.weight.shape[0], -1)).sum(1) > 0).sum()),
             "time": time.perf_counter() - t0, "gap": None, "status": "-", "certificate": None}
 
 
-def mip(arch: str, X, y, Xt, yt, time_limit: float, conv: bool) -> dict:
+def mip(arch: str, X, y, Xt, yt, time_limit: float, conv: bool, naive: bool = False) -> dict:
     template = Network(parse_architecture(arch), (1, 8, 8))
-    config = TrainConfig(l1=0.001, filter_penalty=0.01 if conv else 0.0, neuron_penalty=0.0 if conv else 0.01)
+    terms = {"l1": 0.001, "filter_penalty": 0.01 if conv else 0.0, "neuron_penalty": 0.0 if conv else 0.01}
+    config = TrainConfig.naive(**terms) if naive else TrainConfig(**terms)
     net, rep = train_network(template, X, y, Hinge(), config, options=SolveOptions(time_limit=time_limit))
     s = rep.sparsity
-    return {"method": "mip-cnn" if conv else "mip-dense", "train_acc": accuracy(net, X, y),
+    method = ("naive-cnn" if naive else "mip-cnn") if conv else "mip-dense"
+    return {"method": method, "arch": arch, "train_acc": accuracy(net, X, y),
             "test_acc": accuracy(net, Xt, yt), "nonzero_params": net.n_parameters(True), "params": net.n_parameters(),
             "active_filters": s["active_filters"][0] if conv else None, "active_units": s["active_units"],
             "time": rep.total_time, "solve_time": rep.solve_time, "gap": rep.gap, "status": rep.status,
@@ -110,31 +127,48 @@ def mip(arch: str, X, y, Xt, yt, time_limit: float, conv: bool) -> dict:
             "certificate": rep.certificate["ok"], "mip_size": rep.mip_size}
 
 
-def run(pairs, sizes, time_limit: float, out: Path) -> None:
+def run(pairs, sizes, archs, time_limit: float, out: Path, naive: bool = True) -> None:
     results = json.loads(out.read_text()) if out.exists() else []
+
+    def key(r: dict) -> tuple:
+        return r["pair"], r["n"], r["method"], r.get("arch", "")
+
     for pair in pairs:
         for n in sizes:
             X, y, Xt, yt = load_pair(pair, n)
-            for res in (gd_cnn(X, y, Xt, yt), mip(CNN, X, y, Xt, yt, time_limit, True),
-                        mip(DENSE, X, y, Xt, yt, time_limit, False)):
+            data = (X, y, Xt, yt)
+            jobs = [(gd_cnn, (a, *data), {}) for a in archs]
+            jobs += [(mip, (a, *data, time_limit, True), {}) for a in archs]
+            if naive:
+                jobs += [(mip, (a, *data, time_limit, True), {"naive": True}) for a in archs]
+            jobs.append((mip, (DENSE, *data, time_limit, False), {}))
+            for fn, args, kwargs in jobs:
+                res = fn(*args, **kwargs)
                 res.update(pair=list(pair), n=n, n_test=len(yt), time_limit=time_limit)
-                results = [r for r in results if (r["pair"], r["n"], r["method"]) != (list(pair), n, res["method"])]
+                results = [r for r in results if key(r) != key(res)]
                 results.append(res)
                 out.write_text(json.dumps(results, indent=1, default=float))
                 print(json.dumps(res, default=float), flush=True)
 
 
 def table(paths: list[Path]) -> str:
-    rows = sorted((r for p in paths for r in json.loads(p.read_text())), key=lambda r: (r["pair"], r["n"], r["method"]))
-    lines = ["| pair | N | method | test acc | train acc | active filters | nonzero / params | time (s) | gap | "
-             "certificate |", "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = sorted((r for p in paths for r in json.loads(p.read_text())),
+                  key=lambda r: (r["pair"], r["n"], r.get("arch", ""), r["method"]))
+    lines = ["| pair | N | architecture | method | status | objective | warm start | bound | gap | test acc | "
+             "train acc | active filters | nonzero / params | time (s) | certificate |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def num(v: object) -> str:
+        return "-" if v is None else f"{float(v):.5g}"
+
     for r in rows:
         gap = "-" if r["gap"] is None else f"{100 * r['gap']:.0f}%"
-        filt = "-" if r["active_filters"] is None else f"{r['active_filters']}/3"
+        filt = "-" if r["active_filters"] is None else str(r["active_filters"])
         cert = "-" if r["certificate"] is None else ("OK" if r["certificate"] else "FAILED")
-        lines.append(f"| {r['pair'][0]} vs {r['pair'][1]} | {r['n']} | {r['method']} | {r['test_acc']:.3f} | "
-                     f"{r['train_acc']:.3f} | {filt} | {r['nonzero_params']} / {r['params']} | {r['time']:.1f} | "
-                     f"{gap} | {cert} |")
+        lines.append(f"| {r['pair'][0]} vs {r['pair'][1]} | {r['n']} | {r.get('arch', '-')} | {r['method']} | "
+                     f"{r['status']} | {num(r.get('objective'))} | {num(r.get('warm_start_objective'))} | "
+                     f"{num(r.get('bound'))} | {gap} | {r['test_acc']:.3f} | {r['train_acc']:.3f} | {filt} | "
+                     f"{r['nonzero_params']} / {r['params']} | {r['time']:.1f} | {cert} |")
     return "\n".join(lines)
 
 
@@ -143,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--pairs", nargs="*", default=["0,1", "3,8"])
     ap.add_argument("--sizes", nargs="*", type=int, default=[20, 40, 80])
+    ap.add_argument("--archs", nargs="*", default=list(ARCHS), help="CNN architectures (mipnet architecture text)")
+    ap.add_argument("--no-naive", action="store_true", help="skip the naive model beside each CNN MIP")
     ap.add_argument("--out", type=Path, default=Path("bench/cnn_results.json"))
     ap.add_argument("--table", type=Path, nargs="+", default=None, help="print the markdown table of result files")
     args = ap.parse_args(argv)
@@ -150,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         print(table(args.table))
         return 0
     pairs = [tuple(int(c) for c in p.split(",")) for p in args.pairs]
-    run(pairs, args.sizes, args.time_limit, args.out)
+    run(pairs, args.sizes, args.archs, args.time_limit, args.out, naive=not args.no_naive)
     return 0
 
 
