@@ -424,9 +424,10 @@ class Model:
             out = self.outputs(xr)[0]
             C, _ = competitor_rows(len(out), res.label)
             margin = float((C @ out).min())
-            if class_indices(out[None])[0] != res.label:    # predict's rule, as the verifier's re-check
+            predicted = int(class_indices(out[None])[0])
+            if predicted != res.label:    # predict's rule, as the verifier's re-check
                 res.counterexample, res.counterexample_output, res.margin = xr, out, margin
-                res.note = (f"raw input predicted as class {class_indices(out[None])[0]}, margin {margin:.6g} (mapped "
+                res.note = (f"raw input predicted as class {predicted}, margin {margin:.6g} (mapped "
                             "back from the network's input space and re-checked through the preprocessing and "
                             "Network.forward)")
             else:

@@ -437,18 +437,15 @@ def optimise_rows(chain: Chain, bounds: BoxBounds, A_x: np.ndarray, A_y: np.ndar
     ``L x + c`` (valid where the splits hold) and their values.
     """
     rel = Relaxation(chain, bounds)
-    B = bounds.lo.shape[0]
+    B, R = bounds.lo.shape[0], b.shape[-1]
     relus = [isinstance(op, Relu) for op in chain.activations]
     signs: list | None = None
+    betas: list | None = None
     if splits is not None and any(s is not None and np.any(s) for s in splits):
         signs = [None if s is None or not is_relu else s.astype(float) for s, is_relu in zip(splits, relus)]
-    betas: list | None = None
-    if signs is not None:
-        R = b.shape[-1]
         betas = [None if s is None else np.zeros((B, R, s.shape[1])) for s in signs]
     v, corner, rel, kept, L, c = row_bounds(chain, bounds, A_x, A_y, b, None, True, betas, signs, rel)
     best, best_corner, best_L, best_c = v.copy(), corner.copy(), L.copy(), c.copy()
-    R = v.shape[1]
     if not any(relus) or iterations <= 0:
         return best, best_corner, best_L, best_c
     alphas: list = []

@@ -29,6 +29,28 @@ def sample_box(lo: np.ndarray, hi: np.ndarray, n: int, rng: np.random.Generator)
     return np.vstack([np.array(pts), corners, uniform])
 
 
+def _violations(chain: Chain, A: np.ndarray, b: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Every row's violation ``A_r [x; y] - b_r`` at the inputs ``X`` (``(N, R)``), through the lowered network."""
+    n = X.shape[1]
+    y, _ = evaluate(chain, X)
+    return X @ A[:, :n].T + y @ A[:, n:].T - b
+
+
+def _descent_gradient(chain: Chain, A: np.ndarray, X: np.ndarray, viol: np.ndarray, near_rows: bool = False
+                      ) -> np.ndarray:
+    """Exact gradient at ``X`` of the most violated row (``viol``: :func:`_violations` at ``X``) or, with
+    ``near_rows``, of the sum of the rows within ``|max violation|`` of violating."""
+    n = X.shape[1]
+    f = viol.max(axis=1)
+    if near_rows:
+        w = (viol >= -np.abs(f)[:, None]).astype(float)          # the rows that are or nearly are violated
+    else:
+        w = np.zeros_like(viol)
+        w[np.arange(len(viol)), np.argmax(viol, axis=1)] = 1.0
+    _, g = evaluate(chain, X, w @ A[:, n:])
+    return g + w @ A[:, :n]
+
+
 def descend_into_region(net: Network, d: Disjunct, lo: np.ndarray, hi: np.ndarray, X: np.ndarray, steps: int = 60,
                         starts: int = 8, clock: Clock | None = None, chain: Chain | None = None) -> np.ndarray | None:
     """Local search for a point of the disjunct's region: signed descent on ``max_r (A_r v - b_r)`` from the best
@@ -40,7 +62,6 @@ def descend_into_region(net: Network, d: Disjunct, lo: np.ndarray, hi: np.ndarra
     only for at most 64 inputs). Gives up (``None``) when ``clock`` is out.
     """
     n = lo.size
-    A_x, A_y = d.A[:, :n], d.A[:, n:]
 
     def worst(P: np.ndarray) -> np.ndarray:
         V = np.concatenate([P, forward(net, P)], axis=1)
@@ -52,11 +73,8 @@ def descend_into_region(net: Network, d: Disjunct, lo: np.ndarray, hi: np.ndarra
             vals = worst(np.concatenate([P[:, None, :], P[:, None, :] + np.diag(h)[None]], axis=1).reshape(-1, n))
             vals = vals.reshape(S, n + 1)
             return vals[:, 0], (vals[:, 1:] - vals[:, :1]) / h
-        y, _ = evaluate(chain, P)
-        viol = P @ A_x.T + y @ A_y.T - d.b
-        r = np.argmax(viol, axis=1)
-        _, g = evaluate(chain, P, A_y[r])
-        return viol[np.arange(len(P)), r], g + A_x[r]
+        viol = _violations(chain, d.A, d.b, P)
+        return viol.max(axis=1), _descent_gradient(chain, d.A, P, viol)
 
     if chain is None and n > 64:
         return None
@@ -117,30 +135,19 @@ def gradient_descent_into_region(chain: Chain, A: np.ndarray, b: np.ndarray, lo:
     Steps start at ``first_step`` times the box's width and halve every ``halve_every`` steps. ``near_rows``: the
     step follows the sum of every row within ``|max violation|`` of violating (all of them must end ``<= 0``),
     instead of the most violated row alone, which zigzags between rows when several are nearly tight."""
-    n = lo.size
-    A_x, A_y = A[:, :n], A[:, n:]
     x = np.clip(starts, lo, hi)
-    width = hi - lo
     best_x, best_f = x.copy(), np.full(len(x), np.inf)
-    step = width * first_step
+    step = (hi - lo) * first_step
     for t in range(steps):
         if clock is not None and clock.out():
             break
-        y, _ = evaluate(chain, x)
-        viol = x @ A_x.T + y @ A_y.T - b                       # (N, R)
-        r = np.argmax(viol, axis=1)
-        f = viol[np.arange(len(x)), r]
+        viol = _violations(chain, A, b, x)                      # (N, R)
+        f = viol.max(axis=1)
         better = f < best_f
         best_f, best_x = np.where(better, f, best_f), np.where(better[:, None], x, best_x)
         if np.all(best_f <= 0):
             break
-        if near_rows:
-            w = (viol >= -np.abs(f)[:, None]).astype(float)      # (N, R): the rows that are or nearly are violated
-            _, g = evaluate(chain, x, w @ A_y)
-            g = g + w @ A_x
-        else:
-            _, g = evaluate(chain, x, A_y[r])
-            g = g + A_x[r]
+        g = _descent_gradient(chain, A, x, viol, near_rows)
         x = np.clip(x - step * np.sign(g), lo, hi)
         if t % halve_every == halve_every - 1:
             step = step / 2
@@ -163,8 +170,7 @@ def region_attack(chain: Chain, A: np.ndarray, b: np.ndarray, lo: np.ndarray, hi
             break
         m = min(chunk, samples - done)
         X = rng.uniform(lo, hi, (m, n))
-        y, _ = evaluate(chain, X)
-        f = (X @ A[:, :n].T + y @ A[:, n:].T - b).max(axis=1)
+        f = _violations(chain, A, b, X).max(axis=1)
         best_X, best_f = np.vstack([best_X, X]), np.concatenate([best_f, f])
         keep = np.argsort(best_f)[:starts]
         best_X, best_f = best_X[keep], best_f[keep]
