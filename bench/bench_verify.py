@@ -14,6 +14,8 @@ Usage (run from the repository root)::
     PYTHONPATH=src python bench/bench_verify.py --summarize bench/out_mipnet.jsonl bench/out_omlt.jsonl \\
         bench/out_marabou.jsonl
     PYTHONPATH=src python bench/bench_verify.py --quick ...      # 6 instances
+    PYTHONPATH=src python bench/bench_verify.py --tool mipnet,marabou,neuralsat,mipnet-mip --time-limit 116 \\
+        --out bench/acas_116     # several tools in one run, interleaved instance by instance
 
 OMLT (``pip install omlt pyomo``) encodes each network with its ``ReluBigMFormulation`` (interval bounds from the
 input box) and solves each disjunct of the property as a feasibility MIP with HiGHS (pyomo ``appsi_highs``).
@@ -37,10 +39,13 @@ from pathlib import Path
 
 from peers import confirm, run_marabou, run_mipnet, run_neuralsat, run_omlt, summarize
 
+from mipnet.io import load_any, load_vnnlib
+
 ROOT = Path(__file__).resolve().parents[1]
 ACAS = ROOT / ".." / "shared" / "external" / "acasxu"
 NETS = ["1_1", "1_7", "1_9", "2_1", "2_9", "3_3", "4_2", "4_5", "5_3"]
 EXTRA = [("1_1", 5), ("1_1", 6), ("1_9", 7), ("2_9", 8), ("3_3", 9), ("4_5", 10)]
+TOOLS = ("mipnet", "mipnet-mip", "omlt", "marabou", "neuralsat")
 QUICK = [("1_1", 3), ("1_1", 4), ("2_9", 2), ("1_7", 3), ("2_9", 8), ("4_2", 4)]
 
 
@@ -54,41 +59,56 @@ def onnx_path(net_id: str) -> Path:
     return ACAS / "onnx" / f"ACASXU_run2a_{net_id}_batch_2000.onnx"
 
 
-def bench(tool: str, time_limit: float, quick: bool, out: Path, only: list[tuple[str, int]] | None = None) -> None:
-    from mipnet.io import load_any, load_vnnlib
+def run_tool(tool: str, net_id: str, p: int, time_limit: float) -> dict:
+    """One tool on one instance (network ``net_id``, property ``p``); a violated answer is re-checked here."""
+    net = load_any(onnx_path(net_id))
+    spec = ACAS / "vnnlib" / f"prop_{p}.vnnlib"
+    prop = load_vnnlib(spec, 5, 5)
+    if tool == "neuralsat":
+        r = run_neuralsat(onnx_path(net_id), spec, net, prop, time_limit)
+    elif tool == "omlt":
+        r = run_omlt(net, prop, time_limit)
+    elif tool == "marabou":
+        r = run_marabou(onnx_path(net_id), net, prop, time_limit)
+    elif tool == "mipnet-mip":
+        r = run_mipnet(net, prop, time_limit, "mip")
+    else:
+        r = run_mipnet(net, prop, time_limit, "auto")
+    if r["status"] == "violated":     # re-check every counterexample here, whatever the tool
+        r["rechecked"] = confirm(net, prop, r["x"]) is not None
+    rec = {"tool": tool, "net": net_id, "prop": p, "time_limit": time_limit, **r}
+    rec.pop("x")
+    return rec
 
+
+def bench(tools: list[str], time_limit: float, quick: bool, outs: list[Path],
+          only: list[tuple[str, int]] | None = None) -> None:
+    """Every instance by every tool, interleaved (instance by instance), so a change in the machine's load falls on
+    all tools alike; one JSON-lines file per tool."""
     if not ACAS.is_dir():
         sys.exit(f"ACAS Xu data not found at {ACAS}")
-    with open(out, "w", encoding="utf-8") as fh:
+    handles = [open(out, "w", encoding="utf-8") for out in outs]
+    try:
         for net_id, p in only or instances(quick):
-            net = load_any(onnx_path(net_id))
-            spec = ACAS / "vnnlib" / f"prop_{p}.vnnlib"
-            prop = load_vnnlib(spec, 5, 5)
-            if tool == "neuralsat":
-                r = run_neuralsat(onnx_path(net_id), spec, net, prop, time_limit)
-            elif tool == "omlt":
-                r = run_omlt(net, prop, time_limit)
-            elif tool == "marabou":
-                r = run_marabou(onnx_path(net_id), net, prop, time_limit)
-            elif tool == "mipnet-mip":
-                r = run_mipnet(net, prop, time_limit, "mip")
-            else:
-                r = run_mipnet(net, prop, time_limit, "auto")
-            if r["status"] == "violated":     # re-check every counterexample here, whatever the tool
-                r["rechecked"] = confirm(net, prop, r["x"]) is not None
-            rec = {"tool": tool, "net": net_id, "prop": p, "time_limit": time_limit, **r}
-            rec.pop("x")
-            fh.write(json.dumps(rec) + "\n")
-            fh.flush()
-            print(f"{tool:10s} N{net_id} prop {p:2d}: {r['status']:8s} {r['time']:7.2f} s", flush=True)
+            for tool, fh in zip(tools, handles, strict=True):
+                rec = run_tool(tool, net_id, p, time_limit)
+                fh.write(json.dumps(rec) + "\n")
+                fh.flush()
+                print(f"{tool:10s} N{net_id} prop {p:2d}: {rec['status']:8s} {rec['time']:7.2f} s", flush=True)
+    finally:
+        for fh in handles:
+            fh.close()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tool", choices=["mipnet", "mipnet-mip", "omlt", "marabou", "neuralsat"], default="mipnet")
+    ap.add_argument("--tool", default="mipnet",
+                    help="a tool, or several separated by commas (run interleaved, instance by instance): "
+                         "mipnet, mipnet-mip, omlt, marabou, neuralsat")
     ap.add_argument("--time-limit", type=float, default=120.0)
     ap.add_argument("--quick", action="store_true", help="6 instances only")
-    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=None,
+                    help="the result file (one tool), or with several tools a folder for out_<tool>.jsonl files")
     ap.add_argument("--instances", help="comma-separated NET:PROP pairs, e.g. 1_1:2,3_3:9 (instead of the set)")
     ap.add_argument("--summarize", nargs="+", type=Path, help="print a markdown table from result files")
     args = ap.parse_args()
@@ -98,7 +118,17 @@ def main() -> None:
     only = None
     if args.instances:
         only = [(item.split(":")[0], int(item.split(":")[1])) for item in args.instances.split(",")]
-    bench(args.tool, args.time_limit, args.quick, args.out or ROOT / "bench" / f"out_{args.tool}.jsonl", only)
+    tools = [t.strip() for t in args.tool.split(",") if t.strip()]
+    unknown = [t for t in tools if t not in TOOLS]
+    if unknown or not tools:
+        ap.error(f"unknown tool {unknown}; choose from {', '.join(TOOLS)}")
+    if len(tools) == 1:
+        outs = [args.out or ROOT / "bench" / f"out_{tools[0]}.jsonl"]
+    else:
+        folder = args.out or ROOT / "bench"
+        folder.mkdir(parents=True, exist_ok=True)
+        outs = [folder / f"out_{t}.jsonl" for t in tools]
+    bench(tools, args.time_limit, args.quick, outs, only)
 
 
 if __name__ == "__main__":

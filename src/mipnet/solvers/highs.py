@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 import time
 
 import numpy as np
@@ -52,6 +53,60 @@ def pass_model(h: object, lb: np.ndarray, ub: np.ndarray, A: object, lo: np.ndar
                 np.where(np.isinf(lb), -inf, lb).astype(float), np.where(np.isinf(ub), inf, ub).astype(float),
                 np.where(np.isinf(lo), -inf, lo).astype(float), np.where(np.isinf(hi), inf, hi).astype(float),
                 A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data.astype(float), ints)
+
+
+def run_interruptibly(h: object) -> bool:
+    """Run the ``Highs`` instance ``h`` so that Ctrl-C stops it cleanly; ``True`` when Ctrl-C was pressed.
+
+    The solve runs on a worker thread (HiGHS releases the GIL) while this thread waits; a ``KeyboardInterrupt`` sets a
+    flag that HiGHS's interrupt callbacks (simplex, interior point, MIP) turn into a user interrupt, and the wait goes
+    on until the solver has returned, so no solver thread outlives the call. The model status is then HiGHS's
+    (``kInterrupt`` when it stopped for the flag). highspy's own ``HandleKeyboardInterrupt`` is not used: its locks
+    are shared by all ``Highs`` instances, and a Ctrl-C at the wrong moment leaves a solver running after ``solve``
+    raised (the next solve fails with "Solver is already running", and the process aborts at exit:
+    tests/solvers/test_highs.py::test_ctrl_c_storm_never_leaves_a_solver_running).
+    """
+    stop = threading.Event()
+
+    def on_interrupt_check(event: object) -> None:
+        if stop.is_set():
+            event.interrupt()
+
+    hooks = (h.cbSimplexInterrupt, h.cbIpmInterrupt, h.cbMipInterrupt)
+    for hook in hooks:
+        hook.subscribe(on_interrupt_check)
+    finished = threading.Event()
+
+    def work() -> None:
+        try:
+            h.run()
+        finally:
+            finished.set()
+
+    # the end is awaited on an Event, not Thread.join: a KeyboardInterrupt inside join makes is_alive() False on
+    # Python 3.11 while the thread still runs
+    worker = threading.Thread(target=work, name="highs-solve", daemon=True)
+    interrupted = False
+    try:
+        worker.start()
+        while True:
+            try:
+                while not finished.wait(0.1):
+                    pass
+                break
+            except KeyboardInterrupt:
+                interrupted = True
+                stop.set()
+    finally:
+        stop.set()            # reached early only by an exception in the wait itself: the solver stops too
+        while not finished.is_set():
+            try:
+                finished.wait(0.1)
+            except KeyboardInterrupt:
+                interrupted = True
+        for hook in hooks:
+            hook.unsubscribe(on_interrupt_check)
+    return interrupted
 
 
 class HighsBackend(Backend):
@@ -129,9 +184,8 @@ class HighsBackend(Backend):
             h.cbMipImprovingSolution.subscribe(on_improve)
             h.cbMipInterrupt.subscribe(on_tick)
 
-        h.HandleKeyboardInterrupt = True
         t0 = time.perf_counter()
-        h.solve()
+        run_interruptibly(h)
         elapsed = time.perf_counter() - t0
         result = self._result(h, model, elapsed, accepted)
         result.history = [*history, (elapsed, result.objective, result.bound)]
