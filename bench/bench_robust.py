@@ -16,9 +16,10 @@ output >= the true class's output" (one disjunct per other class). ``instances.c
 format (``onnx,vnnlib,timeout``, paths relative to the directory); ``benchmark.json`` holds the accuracies, the
 forward-pass differences and each property's image, label and eps.
 
-``run`` decides instances with one tool (the adapters of ``bench/peers.py``, one thread each): ``mipnet``
-(``mipnet.verify.check_property``, method auto), ``mipnet-mip`` (``method="mip"``), ``marabou`` (maraboupy 2.0) or
-``neuralsat`` (``../shared/peers/neuralsat``). Every ``violated`` answer is re-checked with mipnet's forward pass.
+``run`` decides instances with one tool or several, interleaved instance by instance (the adapters of
+``bench/peers.py``, one thread each): ``mipnet`` (``mipnet.verify.check_property``, method auto), ``mipnet-mip``
+(``method="mip"``), ``marabou`` (maraboupy 2.0) or ``neuralsat`` (``../shared/peers/neuralsat``). Every
+``violated`` answer is re-checked with mipnet's forward pass.
 mipnet runs with ``threads=1``, which also holds numpy's BLAS to one thread (``mipnet.threads``, for every query, so
 ``bench_verify.py`` gets it too): on this 2-core machine under load, OpenBLAS's default two threads made mipnet's
 small matrix products about 45 times slower (0.24 ms against 10.9 ms for one forward pass of 65 inputs through
@@ -31,6 +32,8 @@ Usage (from the repository root)::
     PYTHONPATH=src python bench/bench_robust.py generate --dir bench/robust
     PYTHONPATH=src python bench/bench_robust.py run --tool mipnet --time-limit 60 --out bench/out_robust_mipnet.jsonl
     PYTHONPATH=src python bench/bench_robust.py run --tool marabou --per-net 4 --out /tmp/slice_marabou.jsonl
+    PYTHONPATH=src python bench/bench_robust.py run --tool mipnet,marabou,neuralsat --time-limit 60 \
+        --out bench/robust_60      # several tools in one run, interleaved instance by instance
     PYTHONPATH=src python bench/bench_robust.py summarize bench/out_robust_mipnet.jsonl ...
 
 ``--per-net N`` runs N instances per network, evenly spaced in ``instances.csv`` (so every eps is represented);
@@ -50,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from peers import confirm, run_marabou, run_mipnet, run_neuralsat, summarize
+from peers import confirm, result_files, run_interleaved, run_marabou, run_mipnet, run_neuralsat, summarize
 
 from mipnet.io import from_torch, load_onnx, load_vnnlib, to_onnx
 from mipnet.network import Network
@@ -221,45 +224,41 @@ def select(rows: list[list[str]], per_net: int | None, nets: set[str] | None, pr
     return chosen
 
 
-def run(tool: str, bench_dir: Path, out: Path, time_limit: float | None, per_net: int | None,
+def run(tools: list[str], bench_dir: Path, outs: list[Path], time_limit: float | None, per_net: int | None,
         nets: set[str] | None, props: set[str] | None, resume: bool) -> None:
+    """The selected instances by every tool, interleaved instance by instance (:func:`peers.run_interleaved`)."""
     with open(bench_dir / "instances.csv", encoding="utf-8") as fh:
         rows = [r for r in csv.reader(fh) if r]
     meta = json.loads((bench_dir / "benchmark.json").read_text(encoding="utf-8"))
-    done = set()
-    if resume and out.exists():
-        done = {(r["net"], r["prop"]) for r in map(json.loads, out.read_text(encoding="utf-8").splitlines()) if r}
     cache: dict[str, Network] = {}
-    with open(out, "a" if resume else "w", encoding="utf-8") as fh:
-        for onnx_rel, vnn_rel, timeout in select(rows, per_net, nets, props):
-            onnx, vnn = bench_dir / onnx_rel, bench_dir / vnn_rel
-            name, prop_name = onnx.stem, vnn.stem
-            if (name, prop_name) in done:
-                continue
-            limit = float(timeout) if time_limit is None else time_limit
-            if name not in cache:
-                cache[name] = load_onnx(onnx)
-            net = cache[name]
-            prop = load_vnnlib(vnn, net.n_inputs, net.n_outputs)
-            if tool == "marabou":
-                r = run_marabou(onnx, net, prop, limit)
-            elif tool == "neuralsat":
-                r = run_neuralsat(onnx, vnn, net, prop, limit)
-            else:
-                r = run_mipnet(net, prop, limit, "mip" if tool == "mipnet-mip" else "auto")
-            if r["status"] == "violated":     # every counterexample, whatever the tool
-                r["rechecked"] = confirm(net, prop, r["x"]) is not None
-            r.pop("x")
-            rec = {"tool": tool, "net": name, "prop": prop_name, **meta["properties"].get(prop_name, {}),
-                   "time_limit": limit, **r}
-            rec["net"] = name
-            fh.write(json.dumps(rec) + "\n")
-            fh.flush()
-            extra = ""
-            if "subproblems" in r:
-                extra = f"  sub-problems {r['subproblems']}, MIP leaves {r['mip_leaves']}"
-            print(f"{tool:10s} {prop_name:26s} {r['status']:8s} {r['time']:7.2f} s{extra}  {r.get('note', '')}",
-                  flush=True)
+
+    def run_one(tool: str, row: list[str]) -> dict:
+        onnx_rel, vnn_rel, timeout = row
+        onnx, vnn = bench_dir / onnx_rel, bench_dir / vnn_rel
+        name, prop_name = onnx.stem, vnn.stem
+        limit = float(timeout) if time_limit is None else time_limit
+        if name not in cache:
+            cache[name] = load_onnx(onnx)
+        net = cache[name]
+        prop = load_vnnlib(vnn, net.n_inputs, net.n_outputs)
+        if tool == "marabou":
+            r = run_marabou(onnx, net, prop, limit)
+        elif tool == "neuralsat":
+            r = run_neuralsat(onnx, vnn, net, prop, limit)
+        else:
+            r = run_mipnet(net, prop, limit, "mip" if tool == "mipnet-mip" else "auto")
+        if r["status"] == "violated":     # every counterexample, whatever the tool
+            r["rechecked"] = confirm(net, prop, r["x"]) is not None
+        r.pop("x")
+        return {"tool": tool, **meta["properties"].get(prop_name, {}), "time_limit": limit, **r,
+                "net": name, "prop": prop_name}
+
+    def describe(r: dict) -> str:
+        extra = f"  sub-problems {r['subproblems']}, MIP leaves {r['mip_leaves']}" if "subproblems" in r else ""
+        return f"{r['tool']:10s} {r['prop']:26s} {r['status']:8s} {r['time']:7.2f} s{extra}  {r.get('note', '')}"
+
+    keys = ((lambda row: (Path(row[0]).stem, Path(row[1]).stem)), (lambda r: (r["net"], r["prop"])))
+    run_interleaved(select(rows, per_net, nets, props), tools, outs, run_one, describe, keys if resume else None)
 
 
 def _names(value: str | None) -> set[str] | None:
@@ -277,9 +276,12 @@ def main() -> None:
     g.add_argument("--epochs", type=int, default=30)
     g.add_argument("--timeout", type=float, default=60.0, help="the timeout column of instances.csv")
     r = sub.add_parser("run", help="decide instances with one tool")
-    r.add_argument("--tool", choices=TOOLS, default="mipnet")
+    r.add_argument("--tool", default="mipnet",
+                   help=f"a tool, or several separated by commas (run interleaved, instance by instance): "
+                        f"{', '.join(TOOLS)}")
     r.add_argument("--dir", type=Path, default=DEFAULT_DIR)
-    r.add_argument("--out", type=Path, default=None)
+    r.add_argument("--out", type=Path, default=None,
+                   help="the result file (one tool), or with several tools a folder for out_robust_<tool>.jsonl")
     r.add_argument("--time-limit", type=float, default=None, help="seconds per instance (default: instances.csv)")
     r.add_argument("--per-net", type=int, default=None)
     r.add_argument("--nets", default=None, help="comma-separated network names")
@@ -294,7 +296,10 @@ def main() -> None:
     elif args.cmd == "run":
         if not (args.dir / "instances.csv").exists():
             sys.exit(f"no instances.csv in {args.dir}: run 'generate' first")
-        run(args.tool, args.dir, args.out or ROOT / "bench" / f"out_robust_{args.tool}.jsonl", args.time_limit,
+        tools = [t.strip() for t in args.tool.split(",") if t.strip()]
+        if not tools or any(t not in TOOLS for t in tools):
+            ap.error(f"unknown tool in {args.tool!r}; choose from {', '.join(TOOLS)}")
+        run(tools, args.dir, result_files(tools, args.out, ROOT / "bench", "out_robust_"), args.time_limit,
             args.per_net, _names(args.nets), _names(args.props), args.resume)
     else:
         print(summarize(args.files))

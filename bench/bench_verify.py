@@ -33,11 +33,10 @@ The adapters and the summary table live in ``bench/peers.py`` (shared with ``ben
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from peers import confirm, run_marabou, run_mipnet, run_neuralsat, run_omlt, summarize
+from peers import confirm, result_files, run_interleaved, run_marabou, run_mipnet, run_neuralsat, run_omlt, summarize
 
 from mipnet.io import load_any, load_vnnlib
 
@@ -87,17 +86,9 @@ def bench(tools: list[str], time_limit: float, quick: bool, outs: list[Path],
     all tools alike; one JSON-lines file per tool."""
     if not ACAS.is_dir():
         sys.exit(f"ACAS Xu data not found at {ACAS}")
-    handles = [open(out, "w", encoding="utf-8") for out in outs]
-    try:
-        for net_id, p in only or instances(quick):
-            for tool, fh in zip(tools, handles, strict=True):
-                rec = run_tool(tool, net_id, p, time_limit)
-                fh.write(json.dumps(rec) + "\n")
-                fh.flush()
-                print(f"{tool:10s} N{net_id} prop {p:2d}: {rec['status']:8s} {rec['time']:7.2f} s", flush=True)
-    finally:
-        for fh in handles:
-            fh.close()
+    run_interleaved(only or instances(quick), tools, outs,
+                    lambda tool, case: run_tool(tool, case[0], case[1], time_limit),
+                    lambda r: f"{r['tool']:10s} N{r['net']} prop {r['prop']:2d}: {r['status']:8s} {r['time']:7.2f} s")
 
 
 def main() -> None:
@@ -122,13 +113,7 @@ def main() -> None:
     unknown = [t for t in tools if t not in TOOLS]
     if unknown or not tools:
         ap.error(f"unknown tool {unknown}; choose from {', '.join(TOOLS)}")
-    if len(tools) == 1:
-        outs = [args.out or ROOT / "bench" / f"out_{tools[0]}.jsonl"]
-    else:
-        folder = args.out or ROOT / "bench"
-        folder.mkdir(parents=True, exist_ok=True)
-        outs = [folder / f"out_{t}.jsonl" for t in tools]
-    bench(tools, args.time_limit, args.quick, outs, only)
+    bench(tools, args.time_limit, args.quick, result_files(tools, args.out, ROOT / "bench", "out_"), only)
 
 
 if __name__ == "__main__":

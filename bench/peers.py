@@ -8,6 +8,9 @@ Every adapter decides one instance, an ONNX file and a VNN-LIB property (the uns
 * :func:`run_marabou`   maraboupy 2.0 on the ONNX file, one query per disjunct;
 * :func:`run_neuralsat` NeuralSAT 0.2.17 (``../shared/peers/neuralsat``) on the ONNX file and the VNN-LIB file.
 
+:func:`run_interleaved` runs several tools on a list of instances, instance by instance (so a change in the
+machine's load falls on all tools alike), one JSON-lines file per tool; :func:`result_files` names those files.
+
 A ``violated`` answer counts only with a point: :func:`confirm` clips it to a disjunct's input box and accepts it
 when ``Network.forward`` puts it in that disjunct (the benchmarks call it for every tool). :func:`summarize` prints
 the markdown tables (per tool: holds / violated / unknown / resolved / median times; side by side with the time
@@ -29,7 +32,9 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -39,6 +44,8 @@ from mipnet.network import Network
 ROOT = Path(__file__).resolve().parents[1]
 NEURALSAT = ROOT / ".." / "shared" / "peers" / "neuralsat"
 NEURALSAT_GRACE = 10.0    # seconds past its --timeout before a NeuralSAT run is killed (as run_one.sh does)
+
+Case = TypeVar("Case")
 
 
 # ------------------------------------------------------------------------------------------------ re-check
@@ -274,6 +281,47 @@ def run_neuralsat(onnx: Path, vnnlib: Path, net: Network, prop: Property, time_l
     if rc == "killed":
         rec["note"] += f"; killed {NEURALSAT_GRACE:g} s past its timeout"
     return rec
+
+
+# ------------------------------------------------------------------------------------------------ runner
+def result_files(tools: Sequence[str], out: Path | None, default_folder: Path, prefix: str) -> list[Path]:
+    """One result file per tool: ``out`` itself for one tool (default ``default_folder/<prefix><tool>.jsonl``),
+    else ``<prefix><tool>.jsonl`` in the folder ``out`` (default ``default_folder``), which is created."""
+    if len(tools) == 1:
+        return [out or default_folder / f"{prefix}{tools[0]}.jsonl"]
+    folder = out or default_folder
+    folder.mkdir(parents=True, exist_ok=True)
+    return [folder / f"{prefix}{t}.jsonl" for t in tools]
+
+
+def run_interleaved(cases: Iterable[Case], tools: Sequence[str], outs: Sequence[Path],
+                    run_one: Callable[[str, Case], dict], describe: Callable[[dict], str],
+                    resume_keys: tuple[Callable[[Case], object], Callable[[dict], object]] | None = None) -> None:
+    """Every case by every tool, interleaved (case by case, the tools in the given order), so a change in the
+    machine's load falls on all tools alike. ``run_one(tool, case)`` returns the record written (one JSON line
+    per record, flushed at once, so a stopped run keeps what it decided) to that tool's file in ``outs``;
+    ``describe(record)`` is the line printed for it. With ``resume_keys`` (the key of a case and the key of a
+    record, equal for the same instance) the files are appended to and a case already in a tool's file is skipped
+    for that tool."""
+    done: list[set] = [set() for _ in outs]
+    if resume_keys is not None:
+        for keys, out in zip(done, outs, strict=True):
+            if out.exists():
+                keys.update(resume_keys[1](json.loads(line))
+                            for line in out.read_text(encoding="utf-8").splitlines() if line.strip())
+    handles = [open(out, "a" if resume_keys is not None else "w", encoding="utf-8") for out in outs]
+    try:
+        for case in cases:
+            for tool, fh, keys in zip(tools, handles, done, strict=True):
+                if resume_keys is not None and resume_keys[0](case) in keys:
+                    continue
+                rec = run_one(tool, case)
+                fh.write(json.dumps(rec) + "\n")
+                fh.flush()
+                print(describe(rec), flush=True)
+    finally:
+        for fh in handles:
+            fh.close()
 
 
 # ------------------------------------------------------------------------------------------------ summary
