@@ -422,9 +422,14 @@ def row_bounds(chain: Chain, bounds: BoxBounds, A_x: np.ndarray, A_y: np.ndarray
     return v, corner, rel, kept, L, c
 
 
+#: Step of the splits' multipliers (beta) in :func:`optimise_rows`, relative to each row's coefficient scale: the
+#: default of the branch and bound's ``BabOptions.beta_lr`` too.
+BETA_LR = 0.3
+
+
 def optimise_rows(chain: Chain, bounds: BoxBounds, A_x: np.ndarray, A_y: np.ndarray, b: np.ndarray,
                   iterations: int = 20, lr: float = 0.3, target: float = 0.0, splits: list | None = None,
-                  beta_lr: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                  beta_lr: float = BETA_LR) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Row bounds with lower ReLU slopes optimised per box and row (alpha-CROWN on the specification) and, with
     ``splits``, the splits' multipliers (beta-CROWN).
 

@@ -35,6 +35,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from mipnet.bounds.crown import (
+    BETA_LR,
     BoxBounds,
     Chain,
     Relu,
@@ -101,7 +102,7 @@ class BabOptions:
     batch: int = 512
     alpha_iterations: int = 8
     relu_iterations: int = 50
-    beta_lr: float = 0.3
+    beta_lr: float = BETA_LR
     branching: Branching = Branching.AUTO
     input_split_max: int = 12
     mip_threshold: int = 12

@@ -1,5 +1,5 @@
 """Cheap searches for counterexamples, run before any proof: sampling, and signed descents (exact gradients on the
-lowered network; finite differences without one).
+lowered network for property queries; finite differences for the robustness attack).
 
 Nothing here proves anything; every point found is re-run through :meth:`Network.forward` by the query that uses
 it before it is reported.
@@ -51,46 +51,25 @@ def _descent_gradient(chain: Chain, A: np.ndarray, X: np.ndarray, viol: np.ndarr
     return g + w @ A[:, :n]
 
 
-def descend_into_region(net: Network, d: Disjunct, lo: np.ndarray, hi: np.ndarray, X: np.ndarray, steps: int = 60,
-                        starts: int = 8, clock: Clock | None = None, chain: Chain | None = None) -> np.ndarray | None:
+def descend_into_region(chain: Chain, d: Disjunct, lo: np.ndarray, hi: np.ndarray, X: np.ndarray, steps: int = 60,
+                        starts: int = 8, clock: Clock | None = None) -> np.ndarray | None:
     """Local search for a point of the disjunct's region: signed descent on ``max_r (A_r v - b_r)`` from the best
     ``starts`` rows of ``X`` (all at once), a step kept only when it lowers the violation (else that start's step
-    is halved).
-
-    The gradient is exact with ``chain`` (the lowered network, :func:`mipnet.bounds.crown.lower`: one forward and
-    one backward pass a step); without it, signed finite differences (``n_inputs + 1`` forward passes a step, so
-    only for at most 64 inputs). Gives up (``None``) when ``clock`` is out.
+    is halved). Gradients are exact on the lowered network ``chain`` (:func:`mipnet.bounds.crown.lower`: one
+    forward and one backward pass a step). Gives up (``None``) when ``clock`` is out or no start gets inside.
     """
-    n = lo.size
-
-    def worst(P: np.ndarray) -> np.ndarray:
-        V = np.concatenate([P, forward(net, P)], axis=1)
-        return np.max(V @ d.A.T - d.b, axis=1)
-
-    def values_and_gradients(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if chain is None:
-            S = len(P)
-            vals = worst(np.concatenate([P[:, None, :], P[:, None, :] + np.diag(h)[None]], axis=1).reshape(-1, n))
-            vals = vals.reshape(S, n + 1)
-            return vals[:, 0], (vals[:, 1:] - vals[:, :1]) / h
-        viol = _violations(chain, d.A, d.b, P)
-        return viol.max(axis=1), _descent_gradient(chain, d.A, P, viol)
-
-    if chain is None and n > 64:
-        return None
-    f = worst(X)
-    h = 1e-6 * np.maximum(hi - lo, 1e-12)
-    x = X[np.argsort(f)[:starts]].copy()
+    x = X[np.argsort(_violations(chain, d.A, d.b, X).max(axis=1))[:starts]].copy()
     step = np.broadcast_to((hi - lo) / 8, x.shape).copy()
     for _ in range(steps):
         if clock is not None and clock.out():
             return None
-        v0, g = values_and_gradients(x)
+        viol = _violations(chain, d.A, d.b, x)
+        v0 = viol.max(axis=1)
         inside = np.flatnonzero(v0 <= 0)
         if inside.size:
             return x[inside[0]]
-        cand = np.clip(x - step * np.sign(g), lo, hi)
-        better = worst(cand) < v0
+        cand = np.clip(x - step * np.sign(_descent_gradient(chain, d.A, x, viol)), lo, hi)
+        better = _violations(chain, d.A, d.b, cand).max(axis=1) < v0
         x = np.where(better[:, None], cand, x)
         step = np.where(better[:, None], step, step * 0.5)
     return None

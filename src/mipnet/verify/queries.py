@@ -246,8 +246,7 @@ def _falsify_disjuncts(net: Network, chain: Chain, boxes: Iterator, samples: int
     """Sampling, then local descent, in every disjunct: a re-checked ``(x, y, disjunct, how)`` or ``None``.
 
     Both descents use exact gradients on the lowered network ``chain`` (every layer kind lowers,
-    :func:`~mipnet.bounds.crown.lower`); the finite differences of
-    :func:`~mipnet.verify.falsify.descend_into_region` are only its fallback without a chain.
+    :func:`~mipnet.bounds.crown.lower`).
 
     Stops (``None``) as soon as ``clock`` is out, so that the query's time limit covers the attack too (the
     disjuncts are then left to :func:`_screen_disjunct`, which calls them unknown)."""
@@ -263,7 +262,7 @@ def _falsify_disjuncts(net: Network, chain: Chain, boxes: Iterator, samples: int
             checked = _check_disjunct(net, d, X[int(np.flatnonzero(inside)[0])], lo, hi)
             if checked is not None:
                 return (*checked, k, "random sampling")
-        x = descend_into_region(net, d, lo, hi, X, clock=clock, chain=chain)
+        x = descend_into_region(chain, d, lo, hi, X, clock=clock)
         if x is not None:
             checked = _check_disjunct(net, d, x, lo, hi)
             if checked is not None:
