@@ -82,8 +82,10 @@ def test_a_nan_feature_is_named_by_column_and_line(tmp_path, capsys):
 def test_errors_are_one_line(argv, match, data_csv, capsys):
     argv = [str(data_csv) if a == "DATA" else a for a in argv]
     assert main(argv) == 2
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert match in err and "Traceback" not in err and err.count("\n") == 1
+    assert "training" not in captured.out            # options are checked before the training header
 
 
 def test_damaged_model_file(tmp_path, capsys):

@@ -1,3 +1,4 @@
+import inspect
 import json
 import subprocess
 import sys
@@ -106,6 +107,15 @@ def test_robust_at_works_in_raw_feature_space(scaled_model, capsys):
     assert out["label"] == 0 and out["space"] == "scaled feature space"
 
 
+@pytest.mark.parametrize("text,n", [("30,0.5,7\n", 3), ("30\n", 1)])
+def test_a_point_of_the_wrong_length_names_both_lengths(scaled_model, capsys, text, n):
+    model, d = scaled_model
+    (d / "bad.csv").write_text(text)
+    assert main(["verify", str(model), "--robust-at", str(d / "bad.csv"), "--eps", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert f"has {n} value" in err and "the model takes 2 features" in err and err.count("\n") == 1
+
+
 def test_bounds_and_monotone_boxes_in_raw_feature_space(scaled_model, capsys, tmp_path):
     model, d = scaled_model
     (tmp_path / "lo.csv").write_text("0,0")
@@ -183,3 +193,8 @@ def test_default_time_limit_is_the_python_apis_and_the_header_says_it(onnx_query
     assert json.loads(capsys.readouterr().out)["time_limit"] == DEFAULT_TIME_LIMIT
     assert main(["verify", str(d / "net.onnx"), str(d / "holds.vnnlib"), "--time-limit", "none"]) == 0
     assert "no time limit" in capsys.readouterr().out.splitlines()[0]
+    # the Python queries stop by themselves too (they ran without end when no time_limit was given)
+    from mipnet import verify
+
+    for query in (verify.check_property, verify.output_bounds, verify.robustness, verify.monotonicity):
+        assert inspect.signature(query).parameters["time_limit"].default == DEFAULT_TIME_LIMIT, query.__name__

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from mipnet import Dense, Network, save_network, verify
+from mipnet import Conv2D, Dense, Flatten, Network, save_network, verify
 from mipnet.errors import FormatError, SettingsError
 from mipnet.io.vnnlib import Disjunct, Property
 from mipnet.model import NETWORK_SPACE, RAW_SPACE, SCALED_SPACE, Model, Scaler
@@ -274,3 +274,36 @@ def test_class_indices_break_ties_towards_the_first_class():
     assert class_indices(one).tolist() == [0, 0, 0, 1, 0]
     big = np.array([[1e9, 1e9 + 0.5]])                           # relative: 0.5 apart at 1e9 is a tie
     assert class_indices(big).tolist() == [0]
+
+
+# ---------------------------------------------------------------------------------------- raw network (export)
+@pytest.mark.parametrize("seed", range(4))
+def test_raw_network_takes_raw_features_as_outputs_does(dense_net, seed):
+    """The scaling folded into the first Dense layer: the copy gives the model's outputs on raw features, and the
+    model itself is left as it was."""
+    rng = np.random.default_rng(seed)
+    net = dense_net([3, 5, 2], seed=seed)
+    scaler = Scaler("standard", rng.normal(size=3) * 10, rng.uniform(0.01, 5.0, size=3))
+    model = Model(net, scaler)
+    before = [layer.weight.copy() for layer in net.affine_layers()]
+    raw = model.raw_network()
+    X = scaler.inverse(rng.uniform(-2, 2, size=(200, 3)))
+    want = model.outputs(X)
+    assert np.allclose(raw.forward(X), want, rtol=1e-12, atol=1e-12 * (1 + np.abs(want).max()))
+    assert all(np.array_equal(w, layer.weight) for w, layer in zip(before, net.affine_layers(), strict=True))
+    assert not np.allclose(raw.forward(scaler(X)), want)      # it really changed: raw inputs, not scaled ones
+
+
+def test_raw_network_without_preprocessing_is_a_copy_and_conv_first_is_refused(dense_net):
+    net = dense_net([2, 3, 1], seed=0)
+    copy_ = Model(net).raw_network()
+    assert copy_ is not net and np.array_equal(copy_.forward(np.eye(2)), net.forward(np.eye(2)))
+    conv = Network([Conv2D(1, kernel=2, weight=np.ones((1, 1, 2, 2)), bias=np.zeros(1)), Flatten(),
+                    Dense(1, weight=np.ones((1, 1)), bias=np.zeros(1))], (1, 2, 2))
+    model = Model(conv, Scaler("minmax", np.zeros(4), np.full(4, 2.0)))
+    with pytest.raises(SettingsError, match="cannot be folded into the first layer"):
+        model.raw_network()
+    flat_first = Network([Flatten(), Dense(1, weight=np.arange(4.0)[None], bias=np.ones(1))], (1, 2, 2))
+    m = Model(flat_first, Scaler("minmax", np.arange(4.0), np.full(4, 0.5)))
+    X = np.random.default_rng(1).uniform(-3, 3, size=(10, 4))
+    assert np.allclose(m.raw_network().forward(X.reshape(10, 1, 2, 2)), m.outputs(X))

@@ -1,12 +1,14 @@
-"""The training report prints one line per sign-pattern sub-problem, with its root cuts."""
+"""The training report: one line per sign-pattern sub-problem with its root cuts, and its pictures."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from mipnet import Dense, Network
+from mipnet import Dense, MIPNetClassifier, Network
+from mipnet.errors import SettingsError
 from mipnet.solvers import SolveOptions
 from mipnet.train.config import TrainConfig
 from mipnet.train.losses import make_loss
@@ -47,3 +49,20 @@ def test_history_is_since_training_began_and_ends_at_the_result(bc_subset) -> No
         assert max(bounds) <= rep.objective + 1e-6 * (1 + abs(rep.objective))      # a bound, never above it
         assert h[-1][1] == pytest.approx(rep.objective, rel=1e-9) and "history" in rep.as_dict()
         assert "network" not in rep.as_dict()
+
+
+def test_report_plot_draws_the_fitted_network_and_its_progress(tmp_path) -> None:
+    """``report_.plot()`` of a fitted estimator: the network with the feature names, then the progress, as files."""
+    pytest.importorskip("matplotlib")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 3))
+    y = (X[:, 0] > 0).astype(int)
+    clf = MIPNetClassifier(hidden=(2,), time_limit=10).fit(X, y)
+    fig = clf.report_.plot(out=tmp_path / "net.png")
+    texts = {t.get_text() for ax in fig.axes for t in ax.texts}
+    assert {"x0", "x1", "x2", "output 0"} <= texts
+    assert (tmp_path / "net.png").read_bytes().startswith(b"\x89PNG")
+    clf.report_.plot("progress", out=tmp_path / "progress.svg")
+    assert (tmp_path / "progress.svg").read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    with pytest.raises(SettingsError, match="unknown plot kind"):
+        clf.report_.plot("sweep-of-nothing")

@@ -1,4 +1,4 @@
-"""The ``mipnet`` command line: train, predict, info, demo, verify, repair, supports, vnncomp."""
+"""The ``mipnet`` command line: train, predict, info, export, plot, demo, verify, repair, supports, vnncomp."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ import numpy as np
 from mipnet.cli_vnnlib import add_instance_parser, add_supports_parser, add_vnncomp_parser
 from mipnet.clock import time_limit_text
 from mipnet.errors import DataError, MIPNetError, SettingsError
+from mipnet.io.nnet import save_nnet
+from mipnet.io.onnx_io import to_onnx
 from mipnet.model import Model, Scaler
 from mipnet.report import fmt
 from mipnet.train.config import PrimalSearch
@@ -114,6 +116,15 @@ def _estimator_kwargs(args: argparse.Namespace, console: object) -> dict:
     return kw
 
 
+def _check_solver_options(args: argparse.Namespace) -> None:
+    """The solver (known and installed), its time limit and its threads: refused before any data is read or any
+    line printed."""
+    from mipnet.solvers import SolveOptions, get_backend  # here: `mipnet --help` starts without scipy
+
+    SolveOptions(time_limit=args.time_limit, threads=args.threads)
+    get_backend(args.solver)
+
+
 def _make_estimator(task: str, kwargs: dict) -> object:
     from mipnet.estimators import MIPNetClassifier, MIPNetRegressor
 
@@ -209,6 +220,7 @@ def _saved(model: object, path: str) -> bool:
 
 
 def cmd_train(args: argparse.Namespace, console: object) -> int:
+    _check_solver_options(args)
     if args.out:
         check_writable(args.out)   # before the (possibly long) training, not after
     header, rows = read_csv(args.data)
@@ -382,6 +394,42 @@ def cmd_info(args: argparse.Namespace, console: object) -> int:
     return 0
 
 
+EXPORT_SUFFIXES = (".onnx", ".nnet", ".json")
+
+
+def cmd_export(args: argparse.Namespace, console: object) -> int:
+    """Write a model's network to ONNX, NNet or mipnet JSON, on raw features (the preprocessing folded into the
+    first layer) or on the network's own inputs; the file is read back and compared with the model."""
+    out = Path(args.out)
+    suffix = out.suffix.lower()
+    if suffix not in EXPORT_SUFFIXES:
+        raise SettingsError(f"{out}: cannot export to {suffix or '(no suffix)'!r}; choose {', '.join(EXPORT_SUFFIXES)}")
+    check_writable(out, option="output")
+    model = _load_model(args.model)
+    raw = args.space == "raw"
+    net = model.raw_network() if raw else model.network
+    if suffix == ".onnx":
+        to_onnx(net, out, dtype="float64" if args.float64 else "float32")
+    elif suffix == ".nnet":
+        save_nnet(net, out)
+    else:   # a model file without preprocessing: its labels and names kept, its inputs those of ``net``
+        Model(net, None, model.features if raw else None, model.target, model.task, model.classes,
+              model.metadata).save(out)
+    # the re-check: the file as written, read back, against the model on raw points (through its preprocessing)
+    rng = np.random.default_rng(0)
+    Xs = rng.uniform(-1.0, 1.0, (256, model.n_features))
+    X_raw = model.inverse_transform(Xs)
+    want = model.outputs(X_raw)
+    back = Model.load(out).network
+    got = back.forward((X_raw if raw else Xs).reshape(len(Xs), *back.input_shape)).reshape(len(Xs), -1)
+    err = float(np.max(np.abs(got - want) / (1.0 + np.abs(want))))
+    space = ("raw features (the preprocessing folded into the first layer)" if raw and model.preprocessing
+             is not None else "raw features" if raw else "the network's own (scaled) inputs")
+    console.print(f"saved {out}: takes {space}; read back, its outputs differ from the model's by at most "
+                  f"{err:.2g} relative on 256 points", highlight=False)
+    return 0
+
+
 def cmd_plot(args: argparse.Namespace, console: object) -> int:
     from mipnet.plot import PlotKind, plot_network, plot_progress, save_figure
 
@@ -528,6 +576,18 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("model")
     i.add_argument("--json", action="store_true")
 
+    ex = sub.add_parser("export", help="write a saved model's network as ONNX, NNet or mipnet JSON",
+                        formatter_class=_DefaultsFormatter,
+                        description="Write the network of a model file so that other tools can run it. By default "
+                                    "it takes raw features, as predict does: the model's scaling is folded into "
+                                    "the first Dense layer (exact algebra). The file is read back and compared "
+                                    "with the model.")
+    ex.add_argument("model", help="model file (.json, .onnx, .nnet)")
+    ex.add_argument("out", help="output file: .onnx (float32 unless --float64), .nnet or .json")
+    ex.add_argument("--space", choices=("raw", "scaled"), default="raw",
+                    help="inputs of the written network: raw features, or the network's own scaled inputs")
+    ex.add_argument("--float64", action="store_true", help="ONNX tensors in float64 (bit-exact weights)")
+
     pl = sub.add_parser("plot", help="draw a saved model, its training progress, or a sweep (needs matplotlib)",
                         formatter_class=_DefaultsFormatter,
                         description="Draw a model (pruned inputs, neurons and filters grey, weights as edge widths), "
@@ -576,7 +636,8 @@ def main(argv: list[str] | None = None) -> int:
     launched = time.perf_counter()
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"train": cmd_train, "predict": cmd_predict, "info": cmd_info, "demo": cmd_demo, "plot": cmd_plot}
+    commands = {"train": cmd_train, "predict": cmd_predict, "info": cmd_info, "demo": cmd_demo, "plot": cmd_plot,
+                "export": cmd_export}
     try:
         if args.command in commands:
             from rich.console import Console  # here, not at the top: --help and verify start without it

@@ -20,12 +20,14 @@ existed load unchanged (no ``preprocessing`` means the identity). Loading valida
 preprocessing: their inputs are the network's inputs.
 
 Everything that uses a saved model goes through this module: :meth:`MIPNetClassifier.load
-<mipnet.estimators.MIPNetClassifier.load>`, ``mipnet predict``, ``mipnet info`` and ``mipnet verify``, so a model
-gives the same answers wherever it is used.
+<mipnet.estimators.MIPNetClassifier.load>`, ``mipnet predict``, ``mipnet info``, ``mipnet verify`` and ``mipnet
+export`` (:meth:`Model.raw_network`: the scaling folded into the first layer), so a model gives the same answers
+wherever it is used.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,7 @@ import numpy as np
 
 from mipnet.decision import TIE_TOL, class_indices, competitor_rows, tie_tolerance
 from mipnet.errors import DataError, FormatError, MIPNetError, SettingsError
+from mipnet.layers import Dense, Flatten
 from mipnet.network import Network
 
 TASKS = ("classification", "regression")
@@ -282,6 +285,36 @@ class Model:
         classes = np.asarray(self.classes, dtype=object)
         return classes[class_indices(out)]
 
+    def raw_network(self) -> Network:
+        """A copy of the network with the preprocessing folded into its first layer, so that it takes raw features
+        as :meth:`outputs` does: ``W' = W diag(scale)``, ``b' = b - W (scale * offset)`` (exact algebra; the outputs
+        agree with :meth:`outputs` up to rounding). Without preprocessing, a plain copy. This is what ``mipnet
+        export`` writes by default.
+
+        Raises
+        ------
+        SettingsError
+            The scaling is not the identity and the first layer that reads the features (after a ``Flatten``) is
+            not an active ``Dense`` layer with weights: a convolution shares its weights across positions, so
+            per-feature scales cannot move into it (export the network on its scaled inputs instead).
+        """
+        net = copy.deepcopy(self.network)
+        pre = self.preprocessing
+        if pre is None or pre.is_identity():
+            return net
+        first = next((layer for layer in net.layers if not isinstance(layer, Flatten)), None)
+        if not isinstance(first, Dense) or not first.active or first.weight is None:
+            kind = "none" if first is None else first.kind
+            raise SettingsError(f"the preprocessing cannot be folded into the first layer ({kind}): only an "
+                                "active Dense layer takes per-feature scales; export the network on its scaled "
+                                "inputs instead")
+        w = first.weight
+        bias = first.bias if first.bias is not None else np.zeros(first.units)
+        first.bias = bias - w @ (pre.scale * pre.offset)
+        first.weight = w * pre.scale[None, :]
+        first.bias_on = True
+        return net
+
     # --------------------------------------------------------------------------------------------- files
     def to_metadata(self) -> dict:
         """The JSON ``metadata`` object of the model file (free metadata plus the model fields)."""
@@ -348,12 +381,14 @@ class Model:
     # attribute ``space`` (``"raw feature space"``, ``"scaled feature space"`` or ``"network input space"``) that
     # says where its counterexample lies.
 
-    def _raw_vector(self, v: np.ndarray | float, what: str) -> np.ndarray:
+    def _raw_vector(self, v: np.ndarray | float, what: str, broadcast: bool = True) -> np.ndarray:
+        """``v`` as one value per feature; with ``broadcast`` (box corners, domains) one number serves them all."""
         a = np.asarray(v, dtype=float).reshape(-1)
-        if a.size == 1:
+        if broadcast and a.size == 1:
             a = np.full(self.n_features, float(a[0]))
         if a.size != self.n_features:
-            raise SettingsError(f"{what} has {a.size} values, the model takes {self.n_features} features")
+            raise SettingsError(f"{what} has {a.size} value{'' if a.size == 1 else 's'}, the model takes "
+                                f"{self.n_features} features")
         return a
 
     def _raw_box(self, lower: np.ndarray | float, upper: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
@@ -402,7 +437,7 @@ class Model:
             res = verify.robustness(self.network, x, eps, label=label, domain=domain, **options)
             res.space = self.space_for(scaled)
             return res
-        x = self._raw_vector(x, "x")
+        x = self._raw_vector(x, "x", broadcast=False)
         eps = float(eps)
         if not (math.isfinite(eps) and eps >= 0):
             raise SettingsError(f"eps must be a non-negative number, got {eps}")
