@@ -48,9 +48,10 @@ def test_descents_stop_on_an_expired_clock(dense_net):
 
 def test_falsification_keeps_the_time_limit_and_the_answer_is_unknown(dense_net, monkeypatch):
     net = dense_net([3, 8, 8, 3], seed=1)
-    # two disjuncts, both empty (outputs far beyond reach): without a time limit the query holds
+    # two disjuncts, both empty (outputs far beyond reach): without a time limit the query holds. (method "mip":
+    # the branch and bound's root bounds would prove both before any attack, see the next test)
     text = HEADER + BOX + "(assert (or (and (>= Y_0 1000)) (and (>= Y_1 1000))))\n"
-    assert verify.check_property(net, parse_vnnlib(text), time_limit=60).status == "holds"
+    assert verify.check_property(net, parse_vnnlib(text), time_limit=60, method="mip").status == "holds"
     fake = _FakeTime()
     monkeypatch.setattr("mipnet.clock.time", types.SimpleNamespace(perf_counter=fake.perf_counter))
     calls = []
@@ -62,10 +63,35 @@ def test_falsification_keeps_the_time_limit_and_the_answer_is_unknown(dense_net,
         return real(*args, **kwargs)
 
     monkeypatch.setattr(queries, "gradient_descent_into_region", slow_descent)
-    r = verify.check_property(net, parse_vnnlib(text), time_limit=60)
+    r = verify.check_property(net, parse_vnnlib(text), time_limit=60, method="mip")
     assert len(calls) == 1            # the second disjunct's attack never starts
     assert r.status == "unknown"
     assert all(e.get("status") != "holds" for e in r.details)
+
+
+def test_disjuncts_proved_by_their_root_bound_are_not_attacked(dense_net, monkeypatch):
+    """A disjunct that the bound of its whole box proves empty costs no sampling and no descent; the others are
+    still attacked, and a counterexample there is found."""
+    net = dense_net([3, 8, 8, 3], seed=1)
+    lo, hi = -np.ones(3), np.ones(3)
+    y_hi = float(verify.output_bounds(net, lo, hi, time_limit=30).upper[0])
+    attacked = []
+    real = queries.sample_box
+
+    def counting_sample_box(lo_, hi_, n, rng):
+        attacked.append(1)
+        return real(lo_, hi_, n, rng)
+
+    monkeypatch.setattr(queries, "sample_box", counting_sample_box)
+    empty = f"(and (>= Y_0 {y_hi + 1.0!r}))"                  # beyond the proved upper bound: the root proves it
+    r = verify.check_property(net, parse_vnnlib(HEADER + BOX + f"(assert (or {empty} {empty}))\n"), time_limit=60)
+    assert r.status == "holds" and attacked == []
+    assert all(e["how"] == "alpha-CROWN bound of the whole box" for e in r.details)
+    c = float(net.forward(np.zeros((1, 3)))[0, 0])             # the centre's output: a point of the region
+    r = verify.check_property(net, parse_vnnlib(HEADER + BOX + f"(assert (or {empty} (and (<= Y_0 {c!r}))))\n"),
+                              time_limit=60)
+    assert r.status == "violated" and len(attacked) == 1      # the second disjunct only
+    assert net.forward(r.counterexample[None])[0, 0] <= c
 
 
 def _below(net, c):

@@ -370,15 +370,25 @@ class DisjunctSearch:
         return kids, np.flatnonzero(~ok)
 
     # ---------------------------------------------------------------------------------------------- search
+    def _root(self) -> _Pool:
+        """The whole box, no ReLU split yet (an all-zero split array per ReLU layer with ReLU branching)."""
+        relu_sizes = [op.size if isinstance(op, Relu) else None for op in self.chain.activations]
+        splits = [None if m is None or self.branching == Branching.INPUT else np.zeros((1, m), np.int8)
+                  for m in relu_sizes]
+        return _Pool(self.lo[None].copy(), self.hi[None].copy(), splits, np.zeros(1))
+
+    def root_proves(self) -> bool:
+        """Whether the bound of the whole box (the search's first step: alpha-CROWN, the rows combined, the same
+        margins) already proves the disjunct empty. Cheap (one box), so a query can run it before any attack."""
+        if np.any(self.lo > self.hi):
+            return True
+        return bool(self._bound(self._root())[0][0] > 0)
+
     def run(self, clock: Clock) -> tuple[str, tuple | None, dict]:
         """Decide the disjunct: ``("holds" | "violated" | "unknown", (x, y) or None, stats)``."""
         if np.any(self.lo > self.hi):
             return "holds", None, self.stats.as_dict()
-        relu_sizes = [op.size if isinstance(op, Relu) else None for op in self.chain.activations]
-        splits = [None if m is None else np.zeros((1, m), np.int8) for m in relu_sizes]
-        if self.branching == Branching.INPUT:
-            splits = [None] * len(relu_sizes)
-        pool = _Pool(self.lo[None].copy(), self.hi[None].copy(), splits, np.zeros(1))
+        pool = self._root()
         started = clock.elapsed
         self._per_box = None
         per_sample = sum(op.W.size for op in self.chain.affines)

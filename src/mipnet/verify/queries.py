@@ -168,7 +168,8 @@ def check_property(net: Network, prop: str | Path | Property, time_limit: float 
         decided by their exact MIP (:mod:`mipnet.verify.bab`). ``mip``: one exact MIP per disjunct over its whole
         input box (bounds from ``tightening``).
     samples : int
-        Random inputs tried per disjunct before anything else (a cheap search for counterexamples).
+        Random inputs tried per disjunct before its search (a cheap search for counterexamples); with the branch
+        and bound, disjuncts that the bound of their whole box already proves empty are not attacked.
     seed : int
     bab : BabOptions, optional
         Settings of the branch and bound (batch size, slope optimisation, branching).
@@ -189,16 +190,23 @@ def check_property(net: Network, prop: str | Path | Property, time_limit: float 
                           f"{net.n_inputs} and {net.n_outputs}")
     res = VerificationResult(UNKNOWN, bounds_method="alpha-crown+bab" if method == Method.BAB else str(tightening),
                              solver=solver, query="property")
-    # 1. cheap search: sampling and local descent
     chain = lower(net)    # the network as affine maps and non-linearities, shared by the attack and the search
-    found = _falsify_disjuncts(net, chain, _disjunct_boxes(prop), samples, np.random.default_rng(seed), clock)
-    # 2. each disjunct: bounds, then MIP (or the branch and bound with MIP leaves)
+    bab = bab or BabOptions(threads=threads)
+    # 1. the bound of each disjunct's whole box (the search's first step), so that easy proofs pay for no attack
+    proved = _proved_by_root_bounds(net, chain, prop, bab, clock) if method == Method.BAB else set()
+    # 2. cheap search in the others: sampling and local descent
+    found = _falsify_disjuncts(net, chain, _disjunct_boxes(prop), samples, np.random.default_rng(seed), clock,
+                               skip=proved)
+    # 3. each disjunct: bounds, then MIP (or the branch and bound with MIP leaves)
     split_jobs: list = []
     for k, (d, (lo, hi)) in enumerate(_disjunct_boxes(prop)):
         if found is not None:
             break
         entry: dict = {"disjunct": k}
         res.details.append(entry)
+        if k in proved:
+            entry.update(status=HOLDS, how="alpha-CROWN bound of the whole box")
+            continue
         job = _screen_disjunct(d, lo, hi, clock, entry)
         if job is None:
             continue
@@ -208,8 +216,7 @@ def check_property(net: Network, prop: str | Path | Property, time_limit: float 
         found = _disjunct_by_mip(net, k, d, lo, hi, *job, tightening, solver, clock, threads, entry)
         res.mip_size = _bigger(res.mip_size, entry.get("mip_size", {}))
     if found is None and split_jobs:
-        found = _search_disjuncts(net, chain, split_jobs, solver, clock, threads,
-                                  bab or BabOptions(threads=threads))
+        found = _search_disjuncts(net, chain, split_jobs, solver, clock, threads, bab)
         for job in split_jobs:
             res.mip_size = _bigger(res.mip_size, job[-1].get("mip_size", {}))
     res.time = clock.elapsed
@@ -241,9 +248,24 @@ def _disjunct_boxes(prop: Property) -> Iterator[tuple[Disjunct, tuple[np.ndarray
         yield d, (lo, hi)
 
 
+def _proved_by_root_bounds(net: Network, chain: Chain, prop: Property, options: BabOptions, clock: Clock
+                           ) -> set[int]:
+    """The disjuncts whose whole box the branch and bound's first bound already proves empty
+    (:meth:`DisjunctSearch.root_proves`); stops adding when ``clock`` is out."""
+    proved = set()
+    for k, (d, (lo, hi)) in enumerate(_disjunct_boxes(prop)):
+        if clock.out():
+            break
+        if DisjunctSearch(net, d, lo, hi, options, chain=chain).root_proves():
+            proved.add(k)
+    return proved
+
+
 def _falsify_disjuncts(net: Network, chain: Chain, boxes: Iterator, samples: int, rng: np.random.Generator,
-                       clock: Clock) -> tuple[np.ndarray, np.ndarray, int, str] | None:
-    """Sampling, then local descent, in every disjunct: a re-checked ``(x, y, disjunct, how)`` or ``None``.
+                       clock: Clock, skip: set[int] | frozenset = frozenset()
+                       ) -> tuple[np.ndarray, np.ndarray, int, str] | None:
+    """Sampling, then local descent, in every disjunct but those in ``skip`` (already proved empty): a re-checked
+    ``(x, y, disjunct, how)`` or ``None``.
 
     Both descents use exact gradients on the lowered network ``chain`` (every layer kind lowers,
     :func:`~mipnet.bounds.crown.lower`).
@@ -253,7 +275,7 @@ def _falsify_disjuncts(net: Network, chain: Chain, boxes: Iterator, samples: int
     for k, (d, (lo, hi)) in enumerate(boxes):
         if clock.out():
             return None
-        if np.any(lo > hi):
+        if np.any(lo > hi) or k in skip:
             continue
         X = sample_box(lo, hi, samples, rng)
         Y = forward(net, X)
