@@ -18,8 +18,10 @@ forward-pass differences and each property's image, label and eps.
 
 ``run`` decides instances with one tool or several, interleaved instance by instance (the adapters of
 ``bench/peers.py``, one thread each): ``mipnet`` (``mipnet.verify.check_property``, method auto), ``mipnet-mip``
-(``method="mip"``), ``marabou`` (maraboupy 2.0) or ``neuralsat`` (``../shared/peers/neuralsat``). Every
-``violated`` answer is re-checked with mipnet's forward pass.
+(``method="mip"``), ``marabou`` (maraboupy 2.0), ``neuralsat`` (``../shared/peers/neuralsat``), or the same
+question through the Python robustness API (``api-mip``, ``api-bab``: ``mipnet.verify.robustness`` on the image,
+label and eps, with ``method="mip"`` or ``"bab"``; what ``mipnet verify --robust-at`` runs). Every ``violated``
+answer is re-checked with mipnet's forward pass.
 mipnet runs with ``threads=1``, which also holds numpy's BLAS to one thread (``mipnet.threads``, for every query, so
 ``bench_verify.py`` gets it too): on this 2-core machine under load, OpenBLAS's default two threads made mipnet's
 small matrix products about 45 times slower (0.24 ms against 10.9 ms for one forward pass of 65 inputs through
@@ -45,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import platform
 import sys
@@ -55,6 +58,7 @@ from pathlib import Path
 import numpy as np
 from peers import confirm, result_files, run_interleaved, run_marabou, run_mipnet, run_neuralsat, summarize
 
+from mipnet import verify
 from mipnet.io import from_torch, load_onnx, load_vnnlib, to_onnx
 from mipnet.network import Network
 
@@ -62,7 +66,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = ROOT / "bench" / "robust"
 EPS = (0.01, 0.03, 0.05, 0.08, 0.1)
 FORWARD_TOL = 1e-4
-TOOLS = ("mipnet", "mipnet-mip", "marabou", "neuralsat")
+TOOLS = ("mipnet", "mipnet-mip", "marabou", "neuralsat", "api-mip", "api-bab")
 
 
 @dataclass(frozen=True)
@@ -245,6 +249,8 @@ def run(tools: list[str], bench_dir: Path, outs: list[Path], time_limit: float |
             r = run_marabou(onnx, net, prop, limit)
         elif tool == "neuralsat":
             r = run_neuralsat(onnx, vnn, net, prop, limit)
+        elif tool.startswith("api-"):
+            r = run_robustness_api(net, meta, prop_name, limit, tool.removeprefix("api-"))
         else:
             r = run_mipnet(net, prop, limit, "mip" if tool == "mipnet-mip" else "auto")
         if r["status"] == "violated":     # every counterexample, whatever the tool
@@ -259,6 +265,24 @@ def run(tools: list[str], bench_dir: Path, outs: list[Path], time_limit: float |
 
     keys = ((lambda row: (Path(row[0]).stem, Path(row[1]).stem)), (lambda r: (r["net"], r["prop"])))
     run_interleaved(select(rows, per_net, nets, props), tools, outs, run_one, describe, keys if resume else None)
+
+
+@functools.cache
+def _test_images(seed: int) -> np.ndarray:
+    return digits(seed)[2]
+
+
+def run_robustness_api(net: Network, meta: dict, prop_name: str, time_limit: float, method: str) -> dict:
+    """The instance asked through the Python API, ``mipnet.verify.robustness`` (what ``mipnet verify --robust-at``
+    runs), with ``method`` ("mip": exact MIP per class; "bab": the branch and bound) on the image, label and eps of
+    the property (the ball clipped to the domain [0, 1], the VNN-LIB file's box)."""
+    info = meta["properties"][prop_name]
+    x = _test_images(meta["seed"])[info["image"]].reshape(net.input_shape)
+    t0 = time.perf_counter()
+    res = verify.robustness(net, x, info["eps"], label=info["label"], domain=(0.0, 1.0), time_limit=time_limit,
+                            method=method, threads=1)
+    return {"status": str(res.status), "time": time.perf_counter() - t0,
+            "x": None if res.counterexample is None else res.counterexample.reshape(-1).tolist(), "note": res.note}
 
 
 def _names(value: str | None) -> set[str] | None:

@@ -28,6 +28,11 @@ def test_robustness_and_bounds(onnx_query, capsys):
     assert main(["verify", str(d / "net.onnx"), "--robust-at", str(d / "point.csv"), "--eps", "0.01", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "holds" and out["label"] == int(np.argmax(net.forward(x0[None])[0]))
+    assert out["bounds_method"] == "lp"                        # 12 ReLUs: auto solves the exact MIPs
+    assert main(["verify", str(d / "net.onnx"), "--robust-at", str(d / "point.csv"), "--eps", "0.01", "--json",
+                 "--method", "bab"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "holds" and out["bounds_method"] == "alpha-crown+bab"
     assert main(["verify", str(d / "net.onnx"), "--bounds=-1,1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     Y = net.forward(np.random.default_rng(0).uniform(-1, 1, size=(5000, 3)))

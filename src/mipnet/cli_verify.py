@@ -75,8 +75,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--tightening", choices=["interval", "lp", "mip"], default="lp",
                    help="bound tightening before the MIP (default: lp)")
     p.add_argument("--method", choices=["auto", "bab", "mip", "split"], default="auto",
-                   help="property search: bab (batched branch and bound on alpha-CROWN bounds, exact MIP leaves; "
-                        "'auto', the default, and 'split' mean bab) or mip (one exact MIP per disjunct)")
+                   help="property and robustness search: bab (batched branch and bound on alpha-CROWN bounds, "
+                        "exact MIP leaves; 'split' means bab) or mip (one exact MIP per disjunct, or per competing "
+                        "class: exact margins); 'auto', the default, is bab for properties and for robustness of "
+                        "networks with more than 64 ReLUs, else mip")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--space", choices=["raw", "scaled"], default="raw",
                    help="space of points, boxes, properties and counterexamples for a model with feature scaling: "
@@ -216,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
                 raise SettingsError("--robust-at needs --eps")
             x = _read_point(args.robust_at, model)
             domain = _pair(args.domain, "--domain") if args.domain else None
-            res = model.verify_robustness(x, args.eps, label=args.label, domain=domain, **common)
+            res = model.verify_robustness(x, args.eps, label=args.label, domain=domain, method=args.method, **common)
             out = res.as_dict()
             label = f"label {res.label}"
             if model.classes is not None and model.network.n_outputs > 1:

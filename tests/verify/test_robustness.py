@@ -170,3 +170,67 @@ def test_random_queries_that_hold_survive_the_attack(seed, n_in, hidden, n_out, 
     X = np.vstack([X, x0 + eps * np.sign(rng.normal(size=(2000, n_in)))])
     assert np.all(class_indices(net.forward(X)) == res.label)
     assert res.margin_bound > 0
+
+
+# ------------------------------------------------------------------------------------ the branch and bound
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("eps", [0.05, 0.3])
+def test_the_search_agrees_with_the_exact_mip(dense_net, seed, eps):
+    """method="bab" (one disjunct per competing class, the property search) against method="mip" (exact margins):
+    the same verdict; a proof's margin bound is the search's RELAX, below the exact worst margin, and the smallest
+    margin found is never below it."""
+    from mipnet.verify.bab import RELAX
+
+    net = dense_net([4, 10, 10, 3], seed=seed)
+    x0 = np.random.default_rng(200 + seed).normal(size=4)
+    exact = verify.robustness(net, x0, eps, time_limit=60, method="mip")
+    res = verify.robustness(net, x0, eps, time_limit=60, method="bab")
+    assert exact.status in ("holds", "violated") and res.status == exact.status
+    assert res.bounds_method == "alpha-crown+bab"
+    if res.status == "holds":
+        assert len(res.details) == 2 and all(e["status"] == "holds" for e in res.details)
+        assert res.margin_bound == RELAX <= exact.margin_bound + 1e-9
+        assert res.margin >= exact.margin - 1e-9
+    else:
+        y = net.forward(res.counterexample.reshape(1, -1))[0]
+        assert class_indices(y[None])[0] != res.label
+        assert np.all(np.abs(res.counterexample.reshape(-1) - x0) <= eps + 1e-12)
+
+
+def test_auto_searches_beyond_64_relus_and_solves_mips_below(dense_net):
+    small, big = dense_net([4, 8, 8, 3], seed=1), dense_net([4, 40, 40, 3], seed=1)
+    x0 = np.array([0.2, -0.1, 0.4, 0.0])
+    assert verify.robustness(small, x0, 0.05, time_limit=60).bounds_method != "alpha-crown+bab"
+    res = verify.robustness(big, x0, 0.05, time_limit=60)
+    assert res.bounds_method == "alpha-crown+bab"
+    assert res.status == verify.robustness(big, x0, 0.05, time_limit=60, method="mip").status
+
+
+def test_the_search_keeps_the_binary_rule_and_ties():
+    """One output (class 1 when o > 0) and a tie given to the label are decided as with the MIP."""
+    net = Network([Dense(2, weight=np.zeros((2, 2)), bias=np.array([0.0, 1e-12]))], 2)
+    x0 = np.array([0.3, -0.1])
+    assert verify.robustness(net, x0, 0.5, time_limit=30, method="bab").status != "violated"
+    res = verify.robustness(net, x0, 0.5, label=1, time_limit=30, method="bab")
+    assert res.status == "violated" and class_indices(res.counterexample_output[None]).tolist() == [0]
+    one = Network([Dense(1, weight=np.array([[1.0, -1.0]]), bias=np.array([0.5]))], 2)
+    assert verify.robustness(one, np.zeros(2), 0.1, time_limit=30, method="bab").status == "holds"
+    res = verify.robustness(one, np.zeros(2), 0.4, time_limit=30, method="bab")
+    assert res.status == "violated" and one.forward(res.counterexample.reshape(1, -1))[0, 0] <= 0
+
+
+def test_the_search_finds_counterexamples_the_attack_misses(dense_net, monkeypatch):
+    """With the first attack switched off, the search itself finds the counterexample (rule-checked)."""
+    from mipnet.verify import queries
+
+    monkeypatch.setattr(queries, "attack", lambda net, x0, lo, hi, C, rng, samples: x0[None])
+    net = dense_net([4, 10, 10, 3], seed=2)
+    x0 = np.random.default_rng(202).normal(size=4)
+    label = int(np.argmax(net.forward(x0[None])[0]))
+    res = verify.robustness(net, x0, 0.3, time_limit=60, method="bab")
+    assert res.status == "violated" and "sampling" not in res.note
+    y = net.forward(res.counterexample.reshape(1, -1))[0]
+    assert int(np.argmax(y)) != label and np.all(np.abs(res.counterexample.reshape(-1) - x0) <= 0.3 + 1e-12)
+    one = Network([Dense(1, weight=np.array([[1.0, -1.0]]), bias=np.array([0.5]))], 2)
+    res = verify.robustness(one, np.zeros(2), 0.4, time_limit=30, method="bab")
+    assert res.status == "violated" and one.forward(res.counterexample.reshape(1, -1))[0, 0] <= 0

@@ -10,14 +10,14 @@ infeasibility or optimality (or from sound bounds).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
 
 from mipnet.bounds import interval
-from mipnet.bounds.crown import Chain, layer_bounds_of_box, lower
+from mipnet.bounds.crown import Chain, Relu, layer_bounds_of_box, lower
 from mipnet.bounds.layer_bounds import BoundTightening, LayerBounds
 from mipnet.bounds.lp import MIP_MARGIN
 from mipnet.clock import DEFAULT_TIME_LIMIT, Clock
@@ -28,7 +28,7 @@ from mipnet.io.vnnlib import Disjunct, Property, load_vnnlib
 from mipnet.network import Network
 from mipnet.solvers import SolveOptions, SolveResult, Status, get_backend
 from mipnet.threads import limits_blas
-from mipnet.verify.bab import BabOptions, DisjunctSearch
+from mipnet.verify.bab import RELAX, BabOptions, DisjunctSearch
 from mipnet.verify.falsify import attack, descend_into_region, forward, gradient_descent_into_region, sample_box
 from mipnet.verify.results import HOLDS, UNKNOWN, VIOLATED, BoundsResult, RobustnessResult, VerificationResult
 
@@ -53,6 +53,8 @@ class Method(StrEnum):
 ROW_RELAX = 1e-6      # "holds" is proved for the region with every row relaxed by ROW_RELAX (1 + |b|)
 ROW_SHRINK = 1e-5     # second search for a counterexample strictly inside, rows tightened by ROW_SHRINK (1 + |b|)
 BOUND_SHARE = 0.5     # at most this share of the time limit goes to bound tightening
+#: robustness(method="auto") solves one exact MIP per class (exact margins) up to this many ReLUs, else it searches
+ROBUSTNESS_MIP_RELUS = 64
 
 
 def solve(model: object, solver: str, clock: Clock, threads: int, share: float = 1.0) -> SolveResult:
@@ -381,7 +383,8 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
                time_limit: float | None = DEFAULT_TIME_LIMIT, solver: str = "highs",
                tightening: BoundTightening | str = BoundTightening.LP,
                domain: tuple[float | np.ndarray, float | np.ndarray] | None = None, threads: int = 1,
-               samples: int = 256, seed: int = 0) -> RobustnessResult:
+               samples: int = 256, seed: int = 0, method: Method | str = Method.AUTO,
+               bab: BabOptions | None = None) -> RobustnessResult:
     """Worst-case classification margin in the L-infinity ball of radius ``eps`` around ``x``.
 
     The margin is ``min over inputs of min over k != label of (o_label - o_k)``; for a binary classifier with one
@@ -407,7 +410,16 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
     tightening : BoundTightening or str
     domain : (low, high), optional
         Valid input range (e.g. ``(0, 1)`` for images); the ball is intersected with it.
-    threads, samples, seed : see :func:`property`
+    threads, samples, seed : see :func:`check_property`
+    method : Method or {"auto", "mip", "bab"}
+        ``mip``: after the bounds, one exact MIP per competing class, so a proof comes with the exact worst-case
+        margin. ``bab``: the question posed as a property, one disjunct per competing class ("its margin <= 0"),
+        decided by the branch and bound of :func:`check_property` (far faster on networks beyond a few dozen
+        ReLUs); a proof then gives ``margin_bound = RELAX`` (:data:`mipnet.verify.bab.RELAX`: every margin is
+        proved above it) and ``margin`` is the smallest margin found. ``auto`` (default): ``mip`` for networks of
+        at most :data:`ROBUSTNESS_MIP_RELUS` ReLUs, else ``bab``.
+    bab : BabOptions, optional
+        Settings of the branch and bound.
 
     Returns
     -------
@@ -415,6 +427,7 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
     """
     clock = Clock(time_limit)
     tightening = BoundTightening.parse(tightening)
+    method = _robustness_method(method, net)
     eps = float(eps)
     if not math.isfinite(eps) or eps < 0:
         raise SettingsError(f"eps must be a non-negative number, got {eps}")
@@ -433,7 +446,8 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
         if np.any(lo > hi):
             raise SettingsError("the ball does not meet the input domain")
         x0 = np.clip(x0, lo, hi)
-    res = RobustnessResult(UNKNOWN, bounds_method=str(tightening), solver=solver, label=label, eps=eps)
+    res = RobustnessResult(UNKNOWN, bounds_method="alpha-crown+bab" if method == Method.BAB else str(tightening),
+                           solver=solver, label=label, eps=eps)
     C, others = competitor_rows(net.n_outputs, label)   # margin against others[r] = C[r] @ outputs
 
     def counterexample(P: np.ndarray) -> int | None:
@@ -456,6 +470,9 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
     if hit is not None:
         return violated(X[hit], "the centre" if hit == 0 else "sampling and signed gradient steps")
     best_m = float((forward(net, X) @ C.T).min())
+    if method == Method.BAB:
+        return _robustness_by_search(net, lo, hi, C, others, best_m, solver, clock, threads,
+                                     bab or BabOptions(threads=threads), res, counterexample, violated)
     # 2. bounds; a class whose margin is bounded above 0 needs no MIP
     lb = tightened_bounds(net, lo, hi, tightening, clock, None, threads)
     proved = {r: _margin_bound(net, lb, C[r]) for r in range(len(C))}
@@ -501,6 +518,53 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
     else:
         res.note = "no counterexample found and no proof within the limits"
     res.time = clock.elapsed
+    return res
+
+
+def _robustness_method(method: Method | str, net: Network) -> Method:
+    """``auto``: the exact MIP for networks of at most :data:`ROBUSTNESS_MIP_RELUS` ReLUs, else the search."""
+    chosen = Method.parse(method)
+    if str(method) == Method.AUTO:
+        relus = sum(op.size for op in lower(net).activations if isinstance(op, Relu))
+        chosen = Method.MIP if relus <= ROBUSTNESS_MIP_RELUS else Method.BAB
+    return chosen
+
+
+def _robustness_by_search(net: Network, lo: np.ndarray, hi: np.ndarray, C: np.ndarray, others: list,
+                          best_m: float, solver: str, clock: Clock, threads: int, options: BabOptions,
+                          res: RobustnessResult, counterexample: Callable, violated: Callable) -> RobustnessResult:
+    """:func:`robustness` by the branch and bound: one disjunct per competing class, its margin ``C[r] @ y <= 0``
+    on the ball's box, searched as :func:`check_property` searches (root bounds, MIP leaves, time shared); a point
+    found is a counterexample only if the prediction rule gives it another class (a tie the rule gives to the
+    label is none)."""
+    n = net.n_inputs
+    box_A = np.vstack([np.hstack([np.eye(n), np.zeros((n, net.n_outputs))]),
+                       np.hstack([-np.eye(n), np.zeros((n, net.n_outputs))])])
+    box_b = np.concatenate([hi, -lo])
+    chain = lower(net)
+    jobs = []
+    for r in range(len(C)):
+        d = Disjunct(np.vstack([box_A, np.concatenate([np.zeros(n), C[r]])[None]]), np.append(box_b, 0.0), n)
+        entry: dict = {"class": others[r]}
+        res.details.append(entry)
+        job = _screen_disjunct(d, lo, hi, clock, entry)
+        if job is not None:
+            jobs.append((r, d, lo, hi, *job, entry))
+    found = _search_disjuncts(net, chain, jobs, solver, clock, threads, options) if jobs else None
+    res.time = clock.elapsed
+    if found is not None:
+        x, y, k, how = found
+        if counterexample(x[None]) is not None:
+            return violated(x, how)
+        res.details[k].update(status=UNKNOWN, how="a point at a tie that the prediction rule gives to the label")
+        best_m = min(best_m, float((C @ y).min()))
+    res.margin = best_m
+    if all(e.get("status") == HOLDS for e in res.details):
+        res.status = HOLDS
+        res.margin_bound = float(RELAX)
+        res.note = f"every competing class's margin proved > {RELAX:g} by the branch and bound"
+    else:
+        res.note = "no counterexample found and no proof within the limits"
     return res
 
 
