@@ -59,18 +59,20 @@ def descend_into_region(chain: Chain, d: Disjunct, lo: np.ndarray, hi: np.ndarra
     forward and one backward pass a step). Gives up (``None``) when ``clock`` is out or no start gets inside.
     """
     x = X[np.argsort(_violations(chain, d.A, d.b, X).max(axis=1))[:starts]].copy()
+    viol = _violations(chain, d.A, d.b, x)
     step = np.broadcast_to((hi - lo) / 8, x.shape).copy()
     for _ in range(steps):
         if clock is not None and clock.out():
             return None
-        viol = _violations(chain, d.A, d.b, x)
         v0 = viol.max(axis=1)
         inside = np.flatnonzero(v0 <= 0)
         if inside.size:
             return x[inside[0]]
         cand = np.clip(x - step * np.sign(_descent_gradient(chain, d.A, x, viol)), lo, hi)
-        better = _violations(chain, d.A, d.b, cand).max(axis=1) < v0
+        cand_viol = _violations(chain, d.A, d.b, cand)   # kept: the violations of the next iterate
+        better = cand_viol.max(axis=1) < v0
         x = np.where(better[:, None], cand, x)
+        viol = np.where(better[:, None], cand_viol, viol)
         step = np.where(better[:, None], step, step * 0.5)
     return None
 

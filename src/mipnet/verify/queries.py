@@ -427,7 +427,8 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
     """
     clock = Clock(time_limit)
     tightening = BoundTightening.parse(tightening)
-    method = _robustness_method(method, net)
+    chain = None if str(method) == Method.MIP else lower(net)   # the search's network, lowered once
+    method = _robustness_method(method, chain)
     eps = float(eps)
     if not math.isfinite(eps) or eps < 0:
         raise SettingsError(f"eps must be a non-negative number, got {eps}")
@@ -471,7 +472,7 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
         return violated(X[hit], "the centre" if hit == 0 else "sampling and signed gradient steps")
     best_m = float((forward(net, X) @ C.T).min())
     if method == Method.BAB:
-        return _robustness_by_search(net, lo, hi, C, others, best_m, solver, clock, threads,
+        return _robustness_by_search(net, chain, lo, hi, C, others, best_m, solver, clock, threads,
                                      bab or BabOptions(threads=threads), res, counterexample, violated)
     # 2. bounds; a class whose margin is bounded above 0 needs no MIP
     lb = tightened_bounds(net, lo, hi, tightening, clock, None, threads)
@@ -521,16 +522,17 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
     return res
 
 
-def _robustness_method(method: Method | str, net: Network) -> Method:
-    """``auto``: the exact MIP for networks of at most :data:`ROBUSTNESS_MIP_RELUS` ReLUs, else the search."""
+def _robustness_method(method: Method | str, chain: Chain | None) -> Method:
+    """``auto``: the exact MIP for networks (``chain``, lowered) of at most :data:`ROBUSTNESS_MIP_RELUS` ReLUs,
+    else the search."""
     chosen = Method.parse(method)
     if str(method) == Method.AUTO:
-        relus = sum(op.size for op in lower(net).activations if isinstance(op, Relu))
+        relus = sum(op.size for op in chain.activations if isinstance(op, Relu))
         chosen = Method.MIP if relus <= ROBUSTNESS_MIP_RELUS else Method.BAB
     return chosen
 
 
-def _robustness_by_search(net: Network, lo: np.ndarray, hi: np.ndarray, C: np.ndarray, others: list,
+def _robustness_by_search(net: Network, chain: Chain, lo: np.ndarray, hi: np.ndarray, C: np.ndarray, others: list,
                           best_m: float, solver: str, clock: Clock, threads: int, options: BabOptions,
                           res: RobustnessResult, counterexample: Callable, violated: Callable) -> RobustnessResult:
     """:func:`robustness` by the branch and bound: one disjunct per competing class, its margin ``C[r] @ y <= 0``
@@ -541,7 +543,6 @@ def _robustness_by_search(net: Network, lo: np.ndarray, hi: np.ndarray, C: np.nd
     box_A = np.vstack([np.hstack([np.eye(n), np.zeros((n, net.n_outputs))]),
                        np.hstack([-np.eye(n), np.zeros((n, net.n_outputs))])])
     box_b = np.concatenate([hi, -lo])
-    chain = lower(net)
     jobs = []
     for r in range(len(C)):
         d = Disjunct(np.vstack([box_A, np.concatenate([np.zeros(n), C[r]])[None]]), np.append(box_b, 0.0), n)
