@@ -26,6 +26,7 @@ import contextlib
 import io
 import json
 import logging
+import multiprocessing
 import os
 import re
 import statistics
@@ -151,7 +152,46 @@ def run_omlt(net: Network, prop: Property, time_limit: float) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ Marabou
+#: seconds past its time limit a Marabou query may run before it is stopped (it does not always keep its limit)
+MARABOU_GRACE = 30.0
+
+
 def run_marabou(path: Path, net: Network, prop: Property, time_limit: float) -> dict:
+    """:func:`marabou_queries` in a forked child process: a crash of MarabouCore (it can die of a divide error, as
+    on one digits CNN property) or a run past the time limit plus :data:`MARABOU_GRACE` is answered ``unknown`` with
+    a note, and the benchmark goes on."""
+    ctx = multiprocessing.get_context("fork")
+    reader, writer = ctx.Pipe(duplex=False)
+    t0 = time.perf_counter()
+
+    def child() -> None:
+        try:
+            writer.send(marabou_queries(path, net, prop, time_limit))
+        except BaseException as exc:  # noqa: BLE001 -- reported to the parent, whatever it is
+            writer.send({"status": "unknown", "time": time.perf_counter() - t0, "x": None,
+                         "note": f"Marabou raised {type(exc).__name__}: {exc}"})
+
+    proc = ctx.Process(target=child, daemon=True)
+    proc.start()
+    writer.close()
+    answer = None
+    if reader.poll(time_limit + MARABOU_GRACE):
+        try:
+            answer = reader.recv()
+        except EOFError:
+            answer = None
+    proc.join(1.0)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+    if answer is None:
+        why = (f"stopped at {time_limit + MARABOU_GRACE:.0f} s" if proc.exitcode in (None, -9)
+               else f"Marabou crashed (exit code {proc.exitcode})")
+        answer = {"status": "unknown", "time": time.perf_counter() - t0, "x": None, "note": why}
+    return answer
+
+
+def marabou_queries(path: Path, net: Network, prop: Property, time_limit: float) -> dict:
     """Each disjunct as one Marabou query on the ONNX network (``Marabou.read_onnx``), sharing the time limit.
 
     Box rows become input bounds, the other rows ``network.addInequality`` (``sum coeffs * vars <= scalar``);

@@ -37,7 +37,8 @@ class LayerOptions:
     relu : bool or None
         ``None``: the layer's own flag; ``False`` stops before the ReLU (to bound the pre-activations).
     direction, cap, start, indicator :
-        ReLU options (see :func:`mipnet.encode.relu.relu`).
+        ReLU options (see :func:`mipnet.encode.relu.relu`); ``direction`` also serves max pooling
+        (:func:`mipnet.encode.pool.maxpool`).
     """
 
     weights: Weights | None = None
@@ -69,7 +70,7 @@ def _affine_layer(enc: Encoder, layer: Layer, act: Act, opt: LayerOptions) -> La
 
 
 def _maxpool_layer(enc: Encoder, layer: Layer, act: Act, opt: LayerOptions) -> LayerEncoding:
-    return LayerEncoding(None, maxpool(enc, layer.windows(), act))
+    return LayerEncoding(None, maxpool(enc, layer.windows(), act, opt.direction))
 
 
 def _avgpool_layer(enc: Encoder, layer: Layer, act: Act, opt: LayerOptions) -> LayerEncoding:

@@ -167,8 +167,14 @@ class HighsBackend(Backend):
 
         cb = options.callback
         if cb is not None and ints.any():
+            # with a cutoff HiGHS's primal bound is the cutoff until it finds a solution below it: the ticks then
+            # report only the solutions its improving-solution callback has shown (no network has the cutoff's value)
+            cutoff_set = options.cutoff is not None and math.isfinite(options.cutoff)
+            best = [math.inf]
+
             def on_improve(e: object) -> None:
                 d = e.data_out
+                best[0] = min(best[0], float(d.objective_function_value))
                 cb(Progress(d.running_time, d.objective_function_value, d.mip_dual_bound, d.mip_gap,
                             int(d.mip_node_count)))
 
@@ -178,8 +184,9 @@ class HighsBackend(Backend):
                 d = e.data_out
                 if d.running_time - last[0] >= 1.0:
                     last[0] = d.running_time
-                    cb(Progress(d.running_time, d.mip_primal_bound, d.mip_dual_bound, d.mip_gap,
-                                int(d.mip_node_count)))
+                    incumbent = best[0] if cutoff_set else d.mip_primal_bound
+                    gap = d.mip_gap if math.isfinite(incumbent) else math.inf
+                    cb(Progress(d.running_time, incumbent, d.mip_dual_bound, gap, int(d.mip_node_count)))
 
             h.cbMipImprovingSolution.subscribe(on_improve)
             h.cbMipInterrupt.subscribe(on_tick)

@@ -130,6 +130,13 @@ class TrainingFormulation:
     def _after_relu(self, layer: Layer, block: WeightBlock, z: Act, a: Act, options: dict) -> None:
         """Called after each affine layer's ReLU (nothing by default)."""
 
+    def _layer_options(self, layer: Layer) -> LayerOptions | None:
+        """Encoder options of a layer that is not affine (pooling, flatten; none by default)."""
+        return None
+
+    def _after_layer(self, layer: Layer, out: LayerEncoding) -> None:
+        """Called after each layer that is not affine (nothing by default)."""
+
     def _order_fixed_group(self, blk: WeightBlock, nxt: WeightBlock) -> None:
         """Symmetry rows for a hidden layer whose next layer has fixed weights (none by default)."""
 
@@ -198,7 +205,8 @@ class TrainingFormulation:
                     act = self._layer_skip(block, prev, act)
                 self.encoding.layers.append(LayerEncoding(z, act))
             else:
-                out = encode_layer(self.enc, layer, act)
+                out = encode_layer(self.enc, layer, act, self._layer_options(layer))
+                self._after_layer(layer, out)
                 self.encoding.layers.append(out)
                 act = out.out
         self.encoding.outputs = act

@@ -23,7 +23,8 @@ from mipnet.train.domains import resolve_domains
 from mipnet.train.formulation import TrainingFormulation, is_prunable
 from mipnet.train.lns import search
 from mipnet.train.losses import Loss
-from mipnet.train.sign_patterns.decompose import solve_by_output_signs
+from mipnet.train.sign_patterns.conv_heads import HeadPatterns, head_patterns
+from mipnet.train.sign_patterns.decompose import solve_by_head_patterns, solve_by_output_signs
 from mipnet.train.structure import active_filters, active_layers
 from mipnet.train.warmstart import (
     dense_applicable,
@@ -119,6 +120,9 @@ def train_network(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, c
 
 #: share of the time limit the warm start's LP polishing may use (the MIP gets the rest)
 WARM_START_TIME_FRACTION = 0.5
+#: before a decomposition by head patterns the primal search gets this part of its usual share (the patterns'
+#: MIPs find networks themselves)
+HEAD_PATTERN_LNS_FACTOR = 0.2
 
 
 def primal_search_on(config: TrainConfig, convolutional: bool) -> bool:
@@ -143,6 +147,9 @@ def _train(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: 
     if (extra is None and config.decompose and config.warm_start and solver == "highs" and not config.layer_gates
             and config.primal != PrimalSearch.LNS and sign_output_applicable(template, loss, domains, prunable)):
         return _train_decomposed(template, X, y, loss, config, domains, backend, options, tracker, clock)
+    heads = None
+    if extra is None and config.decompose and config.warm_start and solver == "highs":
+        heads = head_patterns(template, loss, domains, config, prunable[-1])
     found: list[tuple[Network, float]] = []   # the best warm start so far (kept on Ctrl-C)
     warm, warm_value, form, result, build_time = None, None, None, None, 0.0
     start_value, primal = None, None
@@ -174,10 +181,15 @@ def _train(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: 
         build_time = time.perf_counter() - t_start
         if warm is not None and primal_search_on(config, convolutional) and not clock.out():
             left = clock.left()
+            share = config.lns.time_share * (HEAD_PATTERN_LNS_FACTOR if heads is not None else 1.0)
             primal = search(build, warm, warm_value, X, y, loss, config, backend, options,
-                            Clock(None if left is None else config.lns.time_share * left), tracker, form=form,
+                            Clock(None if left is None else share * left), tracker, form=form,
                             separate_head=extra is None)
             form, warm, warm_value = primal.form, primal.network, primal.value
+        if heads is not None and warm is not None and not clock.out() and not tracker.interrupted:
+            return _train_by_head_patterns(template, X, y, loss, config, domains, backend, options, tracker, heads,
+                                           warm, start_value, build_time,
+                                           {} if primal is None else {"primal search": primal.summary()})
         if not clock.out() and not tracker.interrupted:
             tracker.enter(Phase.SOLVE, detail=f"{form.m.n_vars} variables, {form.m.n_rows} rows")
             solve_options = replace(options, time_limit=clock.left(),
@@ -301,6 +313,35 @@ def _train_decomposed(template: Network, X: np.ndarray, y: np.ndarray, loss: Los
     build_time = time.perf_counter() - t_start
     out = solve_by_output_signs(template, X, yy, loss, config, domains, backend, options, starts, t_start, tracker)
     net = order_hidden_units(out["network"])
+    return _decomposition_report(template, X, yy, loss, config, domains, backend, tracker, out, net, build_time,
+                                 "by output signs")
+
+
+def _train_by_head_patterns(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
+                            domains: list, backend: object, options: SolveOptions, tracker: TrainProgress,
+                            heads: HeadPatterns, warm: Network, start_value: float | None, build_time: float,
+                            primal_lines: dict) -> tuple[Network, TrainReport]:
+    """A convolution-pooling-head network with a small discrete head: the exact decomposition by head patterns
+    (:mod:`mipnet.train.sign_patterns.conv_heads`), the best network so far (warm start, primal search) as the
+    start of its own pattern and the cutoff of the others. ``start_value``: the gradient warm start's objective."""
+    yy = np.asarray(y)
+    k, start = heads.canonical(warm)
+    starts = {k: (start, objective_value(start, X, yy, loss, config))}
+    out = solve_by_head_patterns(template, X, yy, loss, config, domains, backend, options, heads, starts,
+                                 tracker.started, tracker)
+    net, report = _decomposition_report(template, X, yy, loss, config, domains, backend, tracker, out, out["network"],
+                                        build_time, "by head patterns")
+    report.warm_start_objective = start_value
+    report.extra.update(primal_lines)
+    return net, report
+
+
+def _decomposition_report(template: Network, X: np.ndarray, yy: np.ndarray, loss: Loss, config: TrainConfig,
+                          domains: list, backend: object, tracker: TrainProgress, out: dict, net: Network,
+                          build_time: float, kind: str) -> tuple[Network, TrainReport]:
+    """The network and report of a decomposition (``out`` from the driver): the network re-checked against the full
+    formulation, since a sub-problem keeps one side of some ReLUs."""
+    t_start = tracker.started
     # the sub-problem keeps one side of each ReLU, so its activation variables may exceed the network's; the
     # certificate compares the network's forward pass with the solver's objective (the network's objective
     # can only be lower), and the outputs of a full formulation with the network as its start
@@ -318,12 +359,12 @@ def _train_decomposed(template: Network, X: np.ndarray, y: np.ndarray, loss: Los
     bad = [e["k"] for e in out["sub_problems"] if e.get("certificate_failed")]
     if bad:
         cert.ok = False
-        cert.message = f"sign patterns {bad}: numpy objective above the solver's (see the warnings)"
+        cert.message = f"patterns {bad}: numpy objective above the solver's (see the warnings)"
     if violation > 1e-6:
         cert.ok = False
         cert.message = f"the network violates the full formulation by {violation:.3g}"
     terms = objective_terms(net, X, yy, loss, config)
-    extra_lines = {"decomposition": "by output signs", "sub_problems": out["sub_problems"], "bound floor": FLOOR_RULE}
+    extra_lines = {"decomposition": kind, "sub_problems": out["sub_problems"], "bound floor": FLOOR_RULE}
     tracker.enter(Phase.DONE, detail=str(out["status"]))
     report = TrainReport(
         status=str(out["status"]), proved_optimal=out["status"] == Status.OPTIMAL, objective=out["objective"],
