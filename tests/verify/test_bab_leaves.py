@@ -2,11 +2,15 @@
 window of switched-off ReLUs (all exactly 0) is decided, the leaf's affine map is the network on the box, and the
 LP leaf's answer agrees with the exact MIP."""
 
+from dataclasses import replace
+
 import numpy as np
+import pytest
 
 from mipnet import verify
 from mipnet.bounds.crown import MaxPool, Relu, box_bounds, lower
 from mipnet.clock import Clock
+from mipnet.errors import SettingsError
 from mipnet.io import parse_vnnlib
 from mipnet.verify.bab import BabOptions, DisjunctSearch
 
@@ -54,3 +58,24 @@ def test_conv_maxpool_net_reaches_the_lp_leaf_and_agrees_with_the_mip(conv_net):
     assert status == "holds"
     assert verify.check_property(net, prop, time_limit=60, method="mip").status == "holds"
     assert verify.check_property(net, prop, time_limit=60).status == "holds"
+
+
+def test_a_disjunct_the_search_leaves_open_goes_to_the_mip_of_its_box(conv_net):
+    """``BabOptions.mip_share``: a search that gives up (here after one sub-problem) hands the disjunct to the exact
+    MIP of its whole box, which proves it; with the share at 0 the answer stays unknown."""
+    net = conv_net(0)
+    x0 = np.random.default_rng(0).uniform(-0.5, 0.5, net.n_inputs)
+    y = net.forward(x0.reshape(1, *net.input_shape))[0]
+    prop = _band(net, x0, 0.05, float(y[0] - y[1]), 1e-3)
+    assert verify.check_property(net, prop, time_limit=60, method="mip").status == "holds"
+    give_up = BabOptions(max_subproblems=1, mip_threshold=0)
+    alone = verify.check_property(net, prop, time_limit=20, bab=replace(give_up, mip_share=0.0))
+    assert alone.status == "unknown"
+    both = verify.check_property(net, prop, time_limit=20, bab=give_up)
+    assert both.status == "holds"
+    assert "MIP" in both.details[0]["how"]
+
+
+def test_mip_share_is_checked():
+    with pytest.raises(SettingsError, match="mip_share"):
+        BabOptions(mip_share=1.0)

@@ -47,6 +47,7 @@ from mipnet.bounds.crown import (
     optimise_rows,
 )
 from mipnet.clock import Clock
+from mipnet.errors import SettingsError
 from mipnet.io.vnnlib import Disjunct
 from mipnet.network import Network
 from mipnet.verify.falsify import gradient_descent_into_region, region_attack
@@ -97,6 +98,11 @@ class BabOptions:
     region_attack_work : float
         Multiply-adds of the first wide attack's samples (doubled each time, at most 32 times): 1.5e10 is about a
         million samples of an ACAS Xu network (5 s on one core), fewer for a bigger network.
+    mip_share : float
+        In :func:`mipnet.verify.check_property`: the share of a disjunct's time slice (in each of its two rounds)
+        that goes, when the search leaves the disjunct open, to one exact MIP over its whole box (0: never). The two are complete in
+        different places: the search on networks whose bounds are tight (ACAS Xu), the MIP where max pooling
+        makes the linear bounds loose (a digits CNN: open after 60 s of search, proved by the MIP in 1-12 s).
     """
 
     batch: int = 512
@@ -111,6 +117,11 @@ class BabOptions:
     aspect: float = 32.0
     region_attack_after: float = 10.0
     region_attack_work: float = 1.5e10
+    mip_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.mip_share < 1.0:
+            raise SettingsError(f"mip_share must be in [0, 1), got {self.mip_share!r}")
 
 
 @dataclass

@@ -218,7 +218,7 @@ def check_property(net: Network, prop: str | Path | Property, time_limit: float 
         found = _disjunct_by_mip(net, k, d, lo, hi, *job, tightening, solver, clock, threads, entry)
         res.mip_size = _bigger(res.mip_size, entry.get("mip_size", {}))
     if found is None and split_jobs:
-        found = _search_disjuncts(net, chain, split_jobs, solver, clock, threads, bab)
+        found = _search_disjuncts(net, chain, split_jobs, solver, clock, threads, bab, tightening)
         for job in split_jobs:
             res.mip_size = _bigger(res.mip_size, job[-1].get("mip_size", {}))
     res.time = clock.elapsed
@@ -345,17 +345,22 @@ def _disjunct_by_mip(net: Network, k: int, d: Disjunct, lo: np.ndarray, hi: np.n
 
 
 def _search_disjuncts(net: Network, chain: Chain, jobs: list, solver: str, clock: Clock, threads: int,
-                      options: BabOptions) -> tuple[np.ndarray, np.ndarray, int, str] | None:
+                      options: BabOptions, tightening: BoundTightening = BoundTightening.LP
+                      ) -> tuple[np.ndarray, np.ndarray, int, str] | None:
     """Branch and bound on every job ``(k, d, lo, hi, in_rows, out_rows, entry)``: a first round with a slice of the
     time for every disjunct (a counterexample in a later disjunct is not hidden behind a hard earlier one), then
-    the rest of the time for those still open. A counterexample or ``None`` (each ``entry`` settled)."""
+    the rest of the time for those still open. In each round a disjunct the search leaves open gets
+    ``options.mip_share`` of its slice for one exact MIP over its whole box (the search the rest). A counterexample
+    or ``None`` (each ``entry`` settled)."""
     for rnd in (0, 1):
         pending = [job for job in jobs if job[-1].get("status") != HOLDS]
         for n_done, (k, d, lo, hi, in_rows, out_rows, entry) in enumerate(pending):
             left = clock.left()
             slices = (2 if rnd == 0 and len(pending) > 1 else 1) * (len(pending) - n_done)
             share = None if left is None else left / slices
-            sub = Clock(share) if share is not None and share > 0.01 else clock
+            mip_share = options.mip_share if share is not None else 0.0
+            search_share = None if share is None else share * (1.0 - mip_share)
+            sub = Clock(search_share) if search_share is not None and search_share > 0.01 else clock
 
             def leaf(blo: np.ndarray, bhi: np.ndarray, pre: list, splits: list, d=d, in_rows=in_rows,
                      out_rows=out_rows, entry=entry, sub=sub) -> tuple[str, tuple | None]:
@@ -370,6 +375,14 @@ def _search_disjuncts(net: Network, chain: Chain, jobs: list, solver: str, clock
                 return (*found, k, "branch and bound")
             entry.update(status=status, how="branch and bound" if status == HOLDS else
                          "time limit (branch and bound)")
+            if status != HOLDS and mip_share > 0 and not clock.out():
+                whole = Clock(min(share * mip_share, clock.left() or math.inf))
+                mip_found = _disjunct_by_mip(net, k, d, lo, hi, in_rows, out_rows, tightening, solver, whole,
+                                             threads, entry)
+                if mip_found is not None:
+                    return mip_found
+                if entry.get("status") != HOLDS:
+                    entry.update(status=UNKNOWN, how="time limit (branch and bound, then the MIP of the box)")
             if clock.out():
                 break
         if rnd == 0 and (clock.limit is None or len(pending) <= 1):
