@@ -183,7 +183,9 @@ class TrainConfig:
     decompose : bool
         For one hidden layer and one output with ``sign`` weights and the binary hinge loss, solve the exact
         decomposition by output signs (:mod:`mipnet.train.sign_patterns.decompose`): ``H + 1`` smaller MIPs,
-        each with the best network so far as cutoff. Needs ``warm_start``; the result is the same optimum.
+        each with the best network so far as cutoff; for a convolution on the data followed by pooling and a small
+        discrete head (:mod:`mipnet.train.sign_patterns.conv_heads`), the decomposition by head patterns. Needs
+        ``warm_start`` (and HiGHS); the result is the same optimum.
     margin : float
         Margin of the misclassification loss.
     seed : int

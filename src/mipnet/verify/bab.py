@@ -100,9 +100,10 @@ class BabOptions:
         million samples of an ACAS Xu network (5 s on one core), fewer for a bigger network.
     mip_share : float
         In :func:`mipnet.verify.check_property`: the share of a disjunct's time slice (in each of its two rounds)
-        that goes, when the search leaves the disjunct open, to one exact MIP over its whole box (0: never). The two are complete in
-        different places: the search on networks whose bounds are tight (ACAS Xu), the MIP where max pooling
-        makes the linear bounds loose (a digits CNN: open after 60 s of search, proved by the MIP in 1-12 s).
+        that goes, when the search leaves the disjunct open, to one exact MIP over its whole box (0: never). The
+        two are complete in different places: the search on networks whose bounds are tight (ACAS Xu), the MIP
+        where max pooling makes the linear bounds loose (a digits CNN: open after 60 s of search, proved by the
+        MIP in 1-12 s).
     """
 
     batch: int = 512
@@ -440,7 +441,7 @@ class DisjunctSearch:
                 found = self._counterexample(path)
             if found is not None:
                 return "violated", found, self.stats.as_dict()
-            rest = self._leaves(batch, idx, bb)
+            rest = self._leaves(batch, idx, bb, clock)
             if isinstance(rest, tuple):
                 return rest
             if not len(rest):
@@ -458,7 +459,7 @@ class DisjunctSearch:
                 for i in rest[stuck]:
                     # nothing left to split (no unstable ReLU; max-pools undecided, or a boundary case): only the
                     # exact MIP can settle it, and without one the disjunct stays open
-                    if self.mip_leaf is None:
+                    if self.mip_leaf is None or clock.out():
                         return "unknown", None, self.stats.as_dict()
                     self.stats.mip_leaves += 1
                     status, found = self.mip_leaf(batch.lo[i], batch.hi[i], [(l[i], u[i]) for l, u in bb.pre],
@@ -480,9 +481,10 @@ class DisjunctSearch:
         per = self._per_box * (1 + (2 * self.chain.n_inputs if self.branching == Branching.INPUT else 0))
         return int(np.clip(left / 2 / max(per, 1e-9), 8, self.options.batch))
 
-    def _leaves(self, batch: _Pool, idx: np.ndarray, bb: object) -> np.ndarray | tuple:
+    def _leaves(self, batch: _Pool, idx: np.ndarray, bb: object, clock: Clock) -> np.ndarray | tuple:
         """Settle the open sub-problems ``idx`` that an exact leaf can decide; the indices still open, or a
-        ``("violated", (x, y), stats)`` result."""
+        ``("violated", (x, y), stats)`` result. No MIP leaf starts once ``clock`` is out (a batch may hold hundreds:
+        each would still cost the solver's set-up), so the search keeps its time limit."""
         unstable = bb.unstable(self.chain)
         rest = []
         for i in idx:
@@ -494,7 +496,7 @@ class DisjunctSearch:
                     return "violated", found, self.stats.as_dict()
                 if status == "holds":
                     continue
-            elif self.mip_leaf is not None and unstable[i] <= self.options.mip_threshold:
+            elif self.mip_leaf is not None and unstable[i] <= self.options.mip_threshold and not clock.out():
                 self.stats.mip_leaves += 1
                 pre = [(l[i], u[i]) for l, u in bb.pre]
                 status, found = self.mip_leaf(batch.lo[i], batch.hi[i], pre,
