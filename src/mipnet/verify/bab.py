@@ -103,7 +103,8 @@ class BabOptions:
         that goes, when the search leaves the disjunct open, to one exact MIP over its whole box (0: never). The
         two are complete in different places: the search on networks whose bounds are tight (ACAS Xu), the MIP
         where max pooling makes the linear bounds loose (a digits CNN: open after 60 s of search, proved by the
-        MIP in 1-12 s).
+        MIP in 1-12 s). A quarter: at a half, ACAS Xu N1_9 property 7 (two disjuncts, its counterexample found by
+        the wide attack after 17.5 s of search) lost its answer at 116 s.
     """
 
     batch: int = 512
@@ -118,7 +119,7 @@ class BabOptions:
     aspect: float = 32.0
     region_attack_after: float = 10.0
     region_attack_work: float = 1.5e10
-    mip_share: float = 0.5
+    mip_share: float = 0.25
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.mip_share < 1.0:
