@@ -99,7 +99,7 @@ class BabOptions:
         Multiply-adds of the first wide attack's samples (doubled each time, at most 32 times): 1.5e10 is about a
         million samples of an ACAS Xu network (5 s on one core), fewer for a bigger network.
     mip_share : float
-        In :func:`mipnet.verify.check_property`: the share of a disjunct's time slice (in each of its two rounds)
+        In :func:`mipnet.verify.check_property`: the share of a disjunct's time slice (in each round of the search)
         that goes, when the search leaves the disjunct open, to one exact MIP over its whole box (0: never). The
         two are complete in different places: the search on networks whose bounds are tight (ACAS Xu), the MIP
         where max pooling makes the linear bounds loose (a digits CNN: open after 60 s of search, proved by the
@@ -119,11 +119,24 @@ class BabOptions:
     aspect: float = 32.0
     region_attack_after: float = 10.0
     region_attack_work: float = 1.5e10
-    mip_share: float = 0.25
+    mip_share: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.mip_share < 1.0:
             raise SettingsError(f"mip_share must be in [0, 1), got {self.mip_share!r}")
+
+
+@dataclass
+class _Resume:
+    """Where a stopped search continues: its open sub-problems, when its next wide attack runs (seconds of search)
+    and with how many samples, the first attack's samples, and the seconds it has searched."""
+
+    pool: _Pool
+    attack_at: float
+    samples: int
+    first: int
+    spent: float = 0.0
+    lost: bool = False   #: the search stopped inside a batch (open sub-problems dropped): a new run starts afresh
 
 
 @dataclass
@@ -219,6 +232,7 @@ class DisjunctSearch:
             br = Branching.INPUT
         self.branching = br
         self.stats = BabStats(branching=str(br))
+        self._resume: _Resume | None = None
 
     # ------------------------------------------------------------------------------------------ evaluation
     def _bound(self, pool: _Pool, alpha: bool = True, cheap: bool = False) -> tuple:
@@ -398,31 +412,46 @@ class DisjunctSearch:
         return bool(self._bound(self._root())[0][0] > 0)
 
     def run(self, clock: Clock) -> tuple[str, tuple | None, dict]:
-        """Decide the disjunct: ``("holds" | "violated" | "unknown", (x, y) or None, stats)``."""
+        """Decide the disjunct: ``("holds" | "violated" | "unknown", (x, y) or None, stats)``.
+
+        Resumable: after an ``unknown`` at the end of ``clock``, calling ``run`` again continues the same search (its
+        open sub-problems, its attack schedule, the time it has spent) with the new clock; after a stop that left
+        sub-problems out of the pool (a leaf nothing could settle) it starts afresh, so a resumed search never
+        answers ``holds`` for a box it did not cover."""
         if np.any(self.lo > self.hi):
             return "holds", None, self.stats.as_dict()
-        pool = self._root()
-        started = clock.elapsed
+        if self._resume is None or self._resume.lost:    # first run, or a stop that dropped sub-problems: afresh
+            per_sample = sum(op.W.size for op in self.chain.affines)
+            first = max(int(self.options.region_attack_work / max(per_sample, 1)), 1000)
+            self._resume = _Resume(self._root(), self.options.region_attack_after, first, first)
+        state = self._resume
+        pool = state.pool
+        started = clock.elapsed - state.spent     # the search's own time runs on from where it stopped
         self._per_box = None
-        per_sample = sum(op.W.size for op in self.chain.affines)
-        first = max(int(self.options.region_attack_work / max(per_sample, 1)), 1000)
-        attack_at, samples = self.options.region_attack_after, first
+        try:
+            return self._search(pool, clock, started, state)
+        finally:
+            state.spent = clock.elapsed - started
+
+    def _search(self, pool: _Pool, clock: Clock, started: float, state: _Resume) -> tuple[str, tuple | None, dict]:
         while len(pool):
             if self.stats.subproblems:
                 self._per_box = (clock.elapsed - started) / self.stats.subproblems
             if clock.out() or self.stats.subproblems >= self.options.max_subproblems:
                 self.stats.max_open = max(self.stats.max_open, len(pool))
                 return "unknown", None, self.stats.as_dict()
-            if attack_at > 0 and len(self.b) and clock.elapsed - started >= attack_at:
+            if state.attack_at > 0 and len(self.b) and clock.elapsed - started >= state.attack_at:
                 t0 = clock.elapsed
                 rng = np.random.default_rng([self.seed, self.stats.region_attacks])
-                found = self._counterexample(region_attack(self.chain, self.A, self.b, self.lo, self.hi, samples,
-                                                           rng, clock=clock))
-                self.stats.region_attacks += 1
+                found = self._counterexample(region_attack(self.chain, self.A, self.b, self.lo, self.hi,
+                                                           state.samples, rng, clock=clock))
                 if found is not None:
                     return "violated", found, self.stats.as_dict()
-                attack_at = clock.elapsed - started + 2 * (clock.elapsed - t0)
-                samples = min(2 * samples, 32 * first)
+                if clock.out():     # cut short by the clock: the same attack again when the search resumes
+                    continue
+                self.stats.region_attacks += 1
+                state.attack_at = clock.elapsed - started + 2 * (clock.elapsed - t0)
+                state.samples = min(2 * state.samples, 32 * state.first)
             batch = pool.take(self._batch_size(clock))
             self.stats.batches += 1
             self.stats.subproblems += len(batch)
@@ -461,6 +490,7 @@ class DisjunctSearch:
                     # nothing left to split (no unstable ReLU; max-pools undecided, or a boundary case): only the
                     # exact MIP can settle it, and without one the disjunct stays open
                     if self.mip_leaf is None or clock.out():
+                        state.lost = True      # this batch's open sub-problems are not back in the pool
                         return "unknown", None, self.stats.as_dict()
                     self.stats.mip_leaves += 1
                     status, found = self.mip_leaf(batch.lo[i], batch.hi[i], [(l[i], u[i]) for l, u in bb.pre],
@@ -468,6 +498,7 @@ class DisjunctSearch:
                     if status == "violated":
                         return "violated", found, self.stats.as_dict()
                     if status != "holds":
+                        state.lost = True
                         return "unknown", None, self.stats.as_dict()
             pool.add(kids)
             self.stats.max_open = max(self.stats.max_open, len(pool))

@@ -32,6 +32,8 @@ from mipnet.verify.bab import RELAX, BabOptions, DisjunctSearch
 from mipnet.verify.falsify import attack, descend_into_region, forward, gradient_descent_into_region, sample_box
 from mipnet.verify.results import HOLDS, UNKNOWN, VIOLATED, BoundsResult, RobustnessResult, VerificationResult
 
+#: seconds of the first round's slice per open disjunct in the branch and bound (doubled in each next round)
+FIRST_SLICE = 1.0
 LEAF_TIME_LIMIT = 10.0   # seconds for the exact MIP of one branch-and-bound sub-problem
 
 
@@ -347,29 +349,36 @@ def _disjunct_by_mip(net: Network, k: int, d: Disjunct, lo: np.ndarray, hi: np.n
 def _search_disjuncts(net: Network, chain: Chain, jobs: list, solver: str, clock: Clock, threads: int,
                       options: BabOptions, tightening: BoundTightening = BoundTightening.LP
                       ) -> tuple[np.ndarray, np.ndarray, int, str] | None:
-    """Branch and bound on every job ``(k, d, lo, hi, in_rows, out_rows, entry)``: a first round with a slice of the
-    time for every disjunct (a counterexample in a later disjunct is not hidden behind a hard earlier one), then
-    the rest of the time for those still open. In each round a disjunct the search leaves open gets
-    ``options.mip_share`` of its slice for one exact MIP over its whole box (the search the rest). A counterexample
-    or ``None`` (each ``entry`` settled)."""
-    for rnd in (0, 1):
+    """Branch and bound on every job ``(k, d, lo, hi, in_rows, out_rows, entry)``, in rounds over the disjuncts still
+    open (a counterexample in a later disjunct is not hidden behind a hard earlier one). Each round gives each open
+    disjunct a slice, :data:`FIRST_SLICE` seconds in the first round and doubled in each next one (never more than
+    an even share of the time left): the search, resumed where it stopped, for ``1 - options.mip_share`` of it,
+    then, if the disjunct is still open, one exact MIP over its whole box for the rest (from scratch: with the
+    doubling, about half of the MIPs' time is repeated work). Without a time limit, the search alone, once per
+    disjunct. A counterexample or ``None`` (each ``entry`` settled)."""
+    searches: dict[int, DisjunctSearch] = {}
+    slice_clock: dict[int, Clock] = {}     # each disjunct's current slice: its MIP leaves keep it too
+    length = FIRST_SLICE
+    while True:
         pending = [job for job in jobs if job[-1].get("status") != HOLDS]
+        if not pending:
+            return None
         for n_done, (k, d, lo, hi, in_rows, out_rows, entry) in enumerate(pending):
             left = clock.left()
-            slices = (2 if rnd == 0 and len(pending) > 1 else 1) * (len(pending) - n_done)
-            share = None if left is None else left / slices
+            if left is not None and left <= 0.01:
+                return None
+            share = None if left is None else min(length, left / (len(pending) - n_done))
             mip_share = options.mip_share if share is not None else 0.0
-            search_share = None if share is None else share * (1.0 - mip_share)
-            sub = Clock(search_share) if search_share is not None and search_share > 0.01 else clock
+            slice_clock[k] = clock if share is None else Clock(share * (1.0 - mip_share))
+            if k not in searches:
+                def leaf(blo: np.ndarray, bhi: np.ndarray, pre: list, splits: list, k=k, d=d, in_rows=in_rows,
+                         out_rows=out_rows, entry=entry) -> tuple[str, tuple | None]:
+                    lb = layer_bounds_of_box(net, blo, bhi, pre)
+                    return _decide_by_mip(net, d, lb, blo, bhi, in_rows, out_rows, solver, slice_clock[k], threads,
+                                          LEAF_TIME_LIMIT, entry)
 
-            def leaf(blo: np.ndarray, bhi: np.ndarray, pre: list, splits: list, d=d, in_rows=in_rows,
-                     out_rows=out_rows, entry=entry, sub=sub) -> tuple[str, tuple | None]:
-                lb = layer_bounds_of_box(net, blo, bhi, pre)
-                return _decide_by_mip(net, d, lb, blo, bhi, in_rows, out_rows, solver, sub, threads,
-                                      LEAF_TIME_LIMIT, entry)
-
-            status, found, stats = DisjunctSearch(net, d, lo, hi, options, mip_leaf=leaf, chain=chain,
-                                                  seed=rnd).run(sub)
+                searches[k] = DisjunctSearch(net, d, lo, hi, options, mip_leaf=leaf, chain=chain)
+            status, found, stats = searches[k].run(slice_clock[k])
             entry.update(stats)
             if status == VIOLATED:
                 return (*found, k, "branch and bound")
@@ -383,11 +392,9 @@ def _search_disjuncts(net: Network, chain: Chain, jobs: list, solver: str, clock
                     return mip_found
                 if entry.get("status") != HOLDS:
                     entry.update(status=UNKNOWN, how="time limit (branch and bound, then the MIP of the box)")
-            if clock.out():
-                break
-        if rnd == 0 and (clock.limit is None or len(pending) <= 1):
-            break
-    return None
+        if clock.limit is None:
+            return None
+        length *= 2
 
 
 # ---------------------------------------------------------------------------------------------- robustness
