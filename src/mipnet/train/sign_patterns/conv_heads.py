@@ -42,7 +42,7 @@ import numpy as np
 
 from mipnet.encode import Act, LayerEncoding, LayerOptions
 from mipnet.errors import SettingsError
-from mipnet.layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D
+from mipnet.layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D, gather_windows
 from mipnet.network import Network
 from mipnet.train.config import TrainConfig
 from mipnet.train.domains import WeightDomain
@@ -337,8 +337,7 @@ class HeadPatternFormulation(TrainingFormulation):
 
     def _patch_values(self, windows: np.ndarray) -> np.ndarray:
         """The data under each window ``(N, positions, E)`` (index -1: zero padding)."""
-        X = np.concatenate([self.X, np.zeros((self.n, 1))], axis=1)
-        return X[:, np.where(windows < 0, X.shape[1] - 1, windows)]
+        return gather_windows(self.X, windows)
 
     def _switch_filters(self) -> None:
         """Weights and bias of the filters in ``off`` fixed at 0, their gates at 0, the other gates at 1 (the
