@@ -103,8 +103,8 @@ class BabOptions:
         that goes, when the search leaves the disjunct open, to one exact MIP over its whole box (0: never). The
         two are complete in different places: the search on networks whose bounds are tight (ACAS Xu), the MIP
         where max pooling makes the linear bounds loose (a digits CNN: open after 60 s of search, proved by the
-        MIP in 1-12 s). A quarter: at a half, ACAS Xu N1_9 property 7 (two disjuncts, its counterexample found by
-        the wide attack after 17.5 s of search) lost its answer at 116 s.
+        MIP in 1-12 s). The search resumes where it stopped in each new slice, so its share loses no work; the
+        MIP starts afresh each time (the slices double, so about half of the MIPs' time is repeated).
     """
 
     batch: int = 512
