@@ -385,7 +385,7 @@ def _search_disjuncts(net: Network, chain: Chain, jobs: list, solver: str, clock
             entry.update(status=status, how="branch and bound" if status == HOLDS else
                          "time limit (branch and bound)")
             if status != HOLDS and mip_share > 0 and not clock.out():
-                whole = Clock(min(share * mip_share, clock.left() or math.inf))
+                whole = clock.sub(share * mip_share)
                 mip_found = _disjunct_by_mip(net, k, d, lo, hi, in_rows, out_rows, tightening, solver, whole,
                                              threads, entry)
                 if mip_found is not None:
