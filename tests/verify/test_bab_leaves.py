@@ -12,7 +12,7 @@ from mipnet.bounds.crown import MaxPool, Relu, box_bounds, lower
 from mipnet.clock import Clock
 from mipnet.errors import SettingsError
 from mipnet.io import parse_vnnlib
-from mipnet.verify.bab import BabOptions, DisjunctSearch
+from mipnet.verify.bab import BabOptions, Branching, DisjunctSearch
 
 
 def _band(net, x0, r, a, delta):
@@ -79,3 +79,22 @@ def test_a_disjunct_the_search_leaves_open_goes_to_the_mip_of_its_box(conv_net):
 def test_mip_share_is_checked():
     with pytest.raises(SettingsError, match="mip_share"):
         BabOptions(mip_share=1.0)
+
+
+def test_a_search_that_splits_inputs_gets_no_mip_share_by_default(dense_net):
+    """``BabOptions.mip_share_input``: on a 3-input network (input splitting) a search that gives up stays unknown
+    by default, since the MIP of the whole box gets no share; given a share, the MIP proves the property."""
+    net = dense_net([3, 8, 8, 2], 4)
+    x0 = np.zeros(3)
+    y = net.forward(x0[None])[0]
+    prop = _band(net, x0, 0.05, float(y[0] - y[1]), 1e-3)
+    give_up = BabOptions(max_subproblems=1, mip_threshold=0)
+    search = DisjunctSearch(net, prop.disjuncts[0], *prop.disjuncts[0].box(), give_up)
+    assert search.branching == Branching.INPUT
+    assert verify.check_property(net, prop, time_limit=20, bab=give_up).status == "unknown"
+    shared = verify.check_property(net, prop, time_limit=20, bab=replace(give_up, mip_share_input=0.5))
+    assert shared.status == "holds"
+    assert "MIP" in shared.details[0]["how"]
+    assert give_up.share_of_mip(Branching.RELU) == give_up.mip_share
+    with pytest.raises(SettingsError, match="mip_share_input"):
+        BabOptions(mip_share_input=-0.1)
