@@ -118,13 +118,15 @@ def gd_cnn(arch: str, X, y, Xt, yt, seed: int = 0) -> dict:
             "time": time.perf_counter() - t0, "gap": None, "status": "-", "certificate": None}
 
 
-def mip(arch: str, X, y, Xt, yt, time_limit: float, conv: bool, naive: bool = False) -> dict:
+def mip(arch: str, X, y, Xt, yt, time_limit: float, conv: bool, naive: bool = False,
+        overrides: dict | None = None, label: str | None = None) -> dict:
     template = Network(parse_architecture(arch), (1, 8, 8))
-    terms = {"l1": 0.001, "filter_penalty": 0.01 if conv else 0.0, "neuron_penalty": 0.0 if conv else 0.01}
+    terms = {"l1": 0.001, "filter_penalty": 0.01 if conv else 0.0, "neuron_penalty": 0.0 if conv else 0.01,
+             **(overrides or {})}
     config = TrainConfig.naive(**terms) if naive else TrainConfig(**terms)
     net, rep = train_network(template, X, y, Hinge(), config, options=SolveOptions(time_limit=time_limit))
     s = rep.sparsity
-    method = ("naive-cnn" if naive else "mip-cnn") if conv else "mip-dense"
+    method = label or (("naive-cnn" if naive else "mip-cnn") if conv else "mip-dense")
     return {"method": method, "arch": arch, "train_acc": accuracy(net, X, y),
             "test_acc": accuracy(net, Xt, yt), "nonzero_params": net.n_parameters(True), "params": net.n_parameters(),
             "active_filters": s["active_filters"][0] if conv else None, "active_units": s["active_units"],
@@ -164,7 +166,11 @@ def root_bounds(pairs, sizes, archs) -> list[dict]:
     return rows
 
 
-def run(pairs, sizes, archs, time_limit: float, out: Path, naive: bool = True) -> None:
+def run(pairs, sizes, archs, time_limit: float, out: Path, naive: bool = True, cnn_only: bool = False,
+        pair_rows: bool = False) -> None:
+    """Every method on every pair, size and architecture; ``cnn_only`` skips gradient descent and the dense MIP,
+    ``pair_rows`` adds the CNN MIP with the output pair rows (``TrainConfig(output_pair_rows=8)``) after the
+    default."""
     results = json.loads(out.read_text()) if out.exists() else []
 
     def key(r: dict) -> tuple:
@@ -174,11 +180,16 @@ def run(pairs, sizes, archs, time_limit: float, out: Path, naive: bool = True) -
         for n in sizes:
             X, y, Xt, yt = load_pair(pair, n)
             data = (X, y, Xt, yt)
-            jobs = [(gd_cnn, (a, *data), {}) for a in archs]
-            jobs += [(mip, (a, *data, time_limit, True), {}) for a in archs]
+            jobs = [] if cnn_only else [(gd_cnn, (a, *data), {}) for a in archs]
+            for a in archs:
+                jobs.append((mip, (a, *data, time_limit, True), {}))
+                if pair_rows:
+                    jobs.append((mip, (a, *data, time_limit, True),
+                                 {"overrides": {"output_pair_rows": 8}, "label": "mip-cnn-pair-rows"}))
             if naive:
                 jobs += [(mip, (a, *data, time_limit, True), {"naive": True}) for a in archs]
-            jobs.append((mip, (DENSE, *data, time_limit, False), {}))
+            if not cnn_only:
+                jobs.append((mip, (DENSE, *data, time_limit, False), {}))
             for fn, args, kwargs in jobs:
                 res = fn(*args, **kwargs)
                 res.update(pair=list(pair), n=n, n_test=len(yt), time_limit=time_limit)
@@ -219,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("bench/cnn_results.json"))
     ap.add_argument("--table", type=Path, nargs="+", default=None, help="print the markdown table of result files")
     ap.add_argument("--root-bounds", action="store_true", help="only the root LP bounds of each formulation")
+    ap.add_argument("--cnn-only", action="store_true", help="skip gradient descent and the dense MIP")
+    ap.add_argument("--pair-rows", action="store_true",
+                    help="also the CNN MIP with the output pair rows (TrainConfig(output_pair_rows=8))")
     args = ap.parse_args(argv)
     pairs = [tuple(int(c) for c in p.split(",")) for p in args.pairs]
     if args.root_bounds:
@@ -227,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.table:
         print(table(args.table))
         return 0
-    run(pairs, args.sizes, args.archs, args.time_limit, args.out, naive=not args.no_naive)
+    run(pairs, args.sizes, args.archs, args.time_limit, args.out, naive=not args.no_naive, cnn_only=args.cnn_only,
+        pair_rows=args.pair_rows)
     return 0
 
 

@@ -186,6 +186,15 @@ class TrainConfig:
         each with the best network so far as cutoff; for a convolution on the data followed by pooling and a small
         discrete head (:mod:`mipnet.train.sign_patterns.conv_heads`), the decomposition by head patterns. Needs
         ``warm_start`` (and HiGHS); the result is the same optimum.
+    output_pair_rows : int
+        For classification with a first affine layer on the data (continuous weights, ReLU), then only max / average
+        pooling and flatten, then a ``Dense`` head, and ``l1 > 0``: rows ``o_h - o_u <= sum_j omega_j sum_e
+        max_k |x_hke - x_uke| t_je`` for each sample and this many nearest samples (L1 distance) of another class
+        (:meth:`~mipnet.train.formulation.TrainingFormulation.add_output_pair_rows`): two samples' outputs differ
+        by at most what the first layer's L1 weight allows, which the big-M relaxation of the head's products
+        ignores (it lets each sample have its own head). 0 (the default): none. Measured (bench/RESULTS.md): they
+        lift the full MIP's root LP bound from 0 but left the 300 s bounds unchanged, and made the decomposition
+        by head patterns 2.1 times slower to its optimum, so they are off unless asked for.
     margin : float
         Margin of the misclassification loss.
     seed : int
@@ -222,6 +231,7 @@ class TrainConfig:
     bounds: str = "budget"
     warm_start: bool = True
     decompose: bool = True
+    output_pair_rows: int = 0
     margin: float = 1e-2
     seed: int = 0
     sign_patterns: SignPatternOptions = field(default_factory=lambda: SignPatternOptions())
@@ -247,6 +257,8 @@ class TrainConfig:
             raise SettingsError(f"max_layers must be a whole number >= 0, got {self.max_layers!r}")
         if self.bounds not in BOUND_RULES:
             raise SettingsError(f"bounds must be one of {BOUND_RULES}, got {self.bounds!r}")
+        if int(self.output_pair_rows) != self.output_pair_rows or self.output_pair_rows < 0:
+            raise SettingsError(f"output_pair_rows must be a whole number >= 0, got {self.output_pair_rows!r}")
         if self.margin <= 0:
             raise SettingsError(f"margin must be positive, got {self.margin}")
         self.gates = frozenset(Gate(g) for g in self.gates)
@@ -266,7 +278,7 @@ class TrainConfig:
         no symmetry handling, no decomposition, no primal search. Same model (objective and feasible networks) as
         the default."""
         return cls(**{"bounds": "interval", "symmetry": False, "warm_start": False, "decompose": False,
-                      "primal": PrimalSearch.NONE, **kwargs})
+                      "primal": PrimalSearch.NONE, "output_pair_rows": 0, **kwargs})
 
     @property
     def input_gates(self) -> bool:

@@ -19,11 +19,12 @@ from mipnet.encode import Act, Encoder, LayerEncoding, LayerOptions, NetworkEnco
 from mipnet.encode.affine import default_bounds
 from mipnet.encode.relu import relu
 from mipnet.errors import SettingsError
-from mipnet.layers import LAYER_TYPES, Conv2D, Dense, Layer
+from mipnet.layers import LAYER_TYPES, AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D, gather_windows
 from mipnet.network import Network
 from mipnet.train.config import TrainConfig
 from mipnet.train.domains import WeightDomain
-from mipnet.train.losses import Loss
+from mipnet.train.losses import Loss, binary_sign
+from mipnet.train.pairs import nearest_pairs_of_classes
 from mipnet.train.structure import is_gateable
 
 
@@ -92,6 +93,8 @@ class TrainingFormulation:
         variables for each).
     out, point_out : Act
         The output values of the data (in the loss) and of the points.
+    output_pair_row_index : ndarray
+        The rows of :meth:`add_output_pair_rows`.
     blocks : list of WeightBlock
     budget : float or None
         The L1 budget of the big-M rule.
@@ -213,6 +216,7 @@ class TrainingFormulation:
         n = self.n
         self.out = Act(act.idx[:n], act.lo[:n], act.hi[:n], None if act.val is None else act.val[:n])
         self.point_out = Act(act.idx[n:], act.lo[n:], act.hi[n:], None if act.val is None else act.val[n:])
+        self.output_pair_row_index = self.add_output_pair_rows(self.config.output_pair_rows)
         self._add_layer_limit()
         self._add_input_gates()
         self._add_symmetry()
@@ -463,6 +467,91 @@ class TrainingFormulation:
                 self.m.add_rows(np.stack([b[:-1], b[1:], v[:-1], v[1:]], -1), [1.0, -1.0, big, -big], lo=0.0)
             else:
                 self.m.add_rows(np.stack([b[:-1], b[1:]], -1), [1.0, -1.0], lo=0.0)              # b_j >= b_j+1
+
+    def head_receptive_fields(self) -> np.ndarray | None:
+        """``(D, n_first)`` booleans: the first affine layer's output entries (after its ReLU, in ``(C, H, W)``
+        order) that each input of the head depends on, through max / average pooling and flatten; ``None`` when the
+        network is not ``affine (ReLU) -> pooling / flatten ... -> Dense`` or an input mixes channels."""
+        layers = self.template.layers
+        if len(self.affine_layers) != 2 or not isinstance(layers[-1], Dense) or not layers[0].is_affine:
+            return None
+        if not (layers[0].relu and layers[0].active and layers[-1].active):
+            return None
+        if not all(isinstance(layer, (MaxPool2D, AvgPool2D, Flatten)) for layer in layers[1:-1]):
+            return None
+        fields = np.eye(int(np.prod(layers[0].out_shape)), dtype=bool)
+        for layer in layers[1:-1]:
+            if isinstance(layer, Flatten):
+                continue
+            win = layer.windows()                                   # (R, K) input entries of each output
+            step = np.zeros((len(win), fields.shape[0]), dtype=bool)
+            rows = np.repeat(np.arange(len(win)), win.shape[1]).reshape(win.shape)
+            step[rows[win >= 0], win[win >= 0]] = True
+            fields = (step.astype(np.int64) @ fields.astype(np.int64)) > 0
+        positions = layers[0].windows().shape[0]
+        channel = np.arange(fields.shape[1]) // positions
+        if any(len(np.unique(channel[row])) != 1 for row in fields):
+            return None
+        return fields
+
+    def add_output_pair_rows(self, k: int) -> np.ndarray:
+        """Rows ``D_h - D_u <= sum_j c_j sum_e max_{p in R_j} |x_hpe - x_upe| t_{f(j) e}`` for pairs of samples of
+        different classes, each sample with its ``k`` nearest (L1) of another class.
+
+        ``D`` is the output (one output: ``o``, ``h`` of class 1) or the difference of the two samples' class
+        outputs (``o_{y_h} - o_{y_u}``); ``R_j`` the first layer's output positions (of filter ``f(j)``) that head
+        input ``j`` pools; ``t >= |w|`` the first layer's L1 variables; ``c_j`` a bound on the head's weight on
+        ``j`` (``|v_j|``, or ``|v_{y_h j} - v_{y_u j}|``): the weight bound where the head is a variable, the
+        fixed values where it is fixed. Valid for every network of the model: max and average pooling and ReLU are
+        1-Lipschitz in the max norm, so ``|m_hj - m_uj| <= max_{p in R_j} |w_f . (x_hp - x_up)|`` (the biases
+        cancel), and ``|D_h - D_u| <= sum_j c_j |m_hj - m_uj|``. Without them the LP relaxation of the head's
+        products gives each sample a head of its own and separates any two samples at no cost in weight.
+        Applies to classification with ``l1 > 0`` and the layer sequence of :meth:`head_receptive_fields`;
+        returns the rows' indices (empty where it does not apply).
+        """
+        first, head = self.blocks[0], self.blocks[-1]
+        if k <= 0 or self.loss.task != "classification" or first.absw is None or len(self.blocks) != 2:
+            return np.zeros(0, dtype=np.int64)
+        if first.layer_gate is not None or head.layer_gate is not None or first.domain.discrete:
+            return np.zeros(0, dtype=np.int64)
+        fields = self.head_receptive_fields()
+        if fields is None:
+            return np.zeros(0, dtype=np.int64)
+        n_out = self.out.idx.shape[1]
+        labels = np.asarray(self.y).reshape(-1).astype(np.int64)
+        pairs = nearest_pairs_of_classes(self.X, labels, k)
+        if n_out == 1:
+            pos = binary_sign(labels) > 0
+            pairs = np.where(pos[pairs[:, :1]], pairs, pairs[:, ::-1])      # (class 1, class 0)
+        if not len(pairs):
+            return np.zeros(0, dtype=np.int64)
+        h, u = pairs[:, 0], pairs[:, 1]
+        if head.fixed is not None:
+            v = np.asarray(head.fixed, dtype=float).reshape(n_out, -1)
+            c = np.abs(v[0])[None, :] if n_out == 1 else np.abs(v[labels[h]] - v[labels[u]])   # (P or 1, D)
+        else:
+            c = np.full((1, fields.shape[0]), head.mag * (1.0 if n_out == 1 else 2.0))
+        layer = first.layer
+        positions = layer.windows().shape[0]
+        patches = gather_windows(self.X, layer.windows())                 # (N, positions, E)
+        diff = np.abs(patches[h] - patches[u])                             # (P, positions, E)
+        n_filters, n_e = first.absw.shape
+        coef = np.zeros((len(h), n_filters, n_e))
+        for j, row in enumerate(fields):
+            entries = np.flatnonzero(row)
+            f = int(entries[0] // positions)
+            coef[:, f] += c[:, j][:, None] * diff[:, entries % positions].max(1)
+        out = self.out.idx
+        if n_out == 1:
+            d_cols, d_coefs = [out[h, 0], out[u, 0]], [1.0, -1.0]
+        else:
+            d_cols = [out[h, labels[h]], out[h, labels[u]], out[u, labels[h]], out[u, labels[u]]]
+            d_coefs = [1.0, -1.0, -1.0, 1.0]
+        n = len(h)
+        cols = np.concatenate([np.stack(d_cols, 1), np.broadcast_to(first.absw.reshape(1, -1), (n, n_filters * n_e))],
+                              1)
+        coefs = np.concatenate([np.broadcast_to(np.array(d_coefs), (n, len(d_coefs))), -coef.reshape(n, -1)], 1)
+        return self.m.add_rows(cols, coefs, hi=0.0)
 
     def _add_budget_row(self) -> None:
         if self.budget is None:

@@ -24,7 +24,8 @@ from mipnet.train.formulation import TrainingFormulation, is_prunable
 from mipnet.train.lns import search
 from mipnet.train.losses import Loss
 from mipnet.train.sign_patterns.conv_heads import HeadPatterns, head_patterns
-from mipnet.train.sign_patterns.decompose import solve_by_head_patterns, solve_by_output_signs
+from mipnet.train.sign_patterns.decompose import solve_by_head_patterns, solve_by_output_signs, solve_by_unit_counts
+from mipnet.train.sign_patterns.unit_counts import UnitCounts, unit_counts
 from mipnet.train.structure import active_filters, active_layers
 from mipnet.train.warmstart import (
     dense_applicable,
@@ -147,9 +148,11 @@ def _train(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: 
     if (extra is None and config.decompose and config.warm_start and solver == "highs" and not config.layer_gates
             and config.primal != PrimalSearch.LNS and sign_output_applicable(template, loss, domains, prunable)):
         return _train_decomposed(template, X, y, loss, config, domains, backend, options, tracker, clock)
-    heads = None
+    heads, counts = None, None
     if extra is None and config.decompose and config.warm_start and solver == "highs":
         heads = head_patterns(template, loss, domains, config, prunable[-1])
+        if heads is None and config.primal != PrimalSearch.LNS:
+            counts = unit_counts(template, loss, domains, config, prunable[-1])
     found: list[tuple[Network, float]] = []   # the best warm start so far (kept on Ctrl-C)
     warm, warm_value, form, result, build_time = None, None, None, None, 0.0
     start_value, primal = None, None
@@ -190,6 +193,10 @@ def _train(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: 
             return _train_by_head_patterns(template, X, y, loss, config, domains, backend, options, tracker, heads,
                                            warm, start_value, build_time,
                                            {} if primal is None else {"primal search": primal.summary()})
+        if counts is not None and warm is not None and not clock.out() and not tracker.interrupted:
+            return _train_by_unit_counts(template, X, y, loss, config, domains, backend, options, tracker, counts,
+                                         warm, start_value, build_time,
+                                         {} if primal is None else {"primal search": primal.summary()})
         if not clock.out() and not tracker.interrupted:
             tracker.enter(Phase.SOLVE, detail=f"{form.m.n_vars} variables, {form.m.n_rows} rows")
             solve_options = replace(options, time_limit=clock.left(),
@@ -331,6 +338,25 @@ def _train_by_head_patterns(template: Network, X: np.ndarray, y: np.ndarray, los
                                  tracker.started, tracker)
     net, report = _decomposition_report(template, X, yy, loss, config, domains, backend, tracker, out, out["network"],
                                         build_time, "by head patterns")
+    report.warm_start_objective = start_value
+    report.extra.update(primal_lines)
+    return net, report
+
+
+def _train_by_unit_counts(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
+                          domains: list, backend: object, options: SolveOptions, tracker: TrainProgress,
+                          counts: UnitCounts, warm: Network, start_value: float | None, build_time: float,
+                          primal_lines: dict) -> tuple[Network, TrainReport]:
+    """A network whose first layer's units have gates and whose head is too wide for the head patterns: the exact
+    decomposition by the number of active units (:mod:`mipnet.train.sign_patterns.unit_counts`), the best network so
+    far as the start of its own count and the cutoff of the others."""
+    yy = np.asarray(y)
+    k, start = counts.canonical(warm)
+    starts = {k: (start, objective_value(start, X, yy, loss, config))}
+    out = solve_by_unit_counts(template, X, yy, loss, config, domains, backend, options, counts, starts,
+                               tracker.started, tracker)
+    net, report = _decomposition_report(template, X, yy, loss, config, domains, backend, tracker, out, out["network"],
+                                        build_time, "by unit counts")
     report.warm_start_objective = start_value
     report.extra.update(primal_lines)
     return net, report

@@ -48,11 +48,10 @@ from mipnet.train.config import TrainConfig
 from mipnet.train.domains import WeightDomain
 from mipnet.train.formulation import TrainingFormulation, WeightBlock
 from mipnet.train.losses import Hinge, Loss, Misclassification, binary_sign
+from mipnet.train.pairs import PAIR_ROWS, nearest_pairs
 
 #: the largest number of head patterns the decomposition solves (beyond it the full MIP is solved)
 MAX_HEAD_PATTERNS = 200
-#: nearest samples of the opposite role per sample in the pair rows (``SignPatternOptions.pair_rows`` overrides)
-PAIR_ROWS = 8
 #: the layers allowed between the convolution and the head (each nondecreasing in every input entry)
 MONOTONE_LAYERS = (MaxPool2D, AvgPool2D, Flatten)
 
@@ -298,19 +297,11 @@ class HeadPatternFormulation(TrainingFormulation):
         n_pos = blk.layer.windows().shape[0]
         win = pool.windows()
         patches = self._patch_values(blk.layer.windows())        # (N, positions, E)
-        dist = np.abs(self.X[:, None, :] - self.X[None, :, :]).sum(-1)
         cols, coefs = [], []
         for r in range(win.shape[0]):
-            up, down = np.flatnonzero(direction[:, r] > 0), np.flatnonzero(direction[:, r] < 0)
-            if not up.size or not down.size:
+            pp = nearest_pairs(self.X, np.flatnonzero(direction[:, r] > 0), np.flatnonzero(direction[:, r] < 0), k)
+            if not len(pp):
                 continue
-            d = dist[np.ix_(up, down)]
-            pairs = set()
-            for i, h in enumerate(up):
-                pairs.update((int(h), int(down[q])) for q in np.argsort(d[i], kind="stable")[:k])
-            for q, u in enumerate(down):
-                pairs.update((int(up[i]), int(u)) for i in np.argsort(d[:, q], kind="stable")[:k])
-            pp = np.array(sorted(pairs), dtype=np.int64)
             pos = win[r] % n_pos
             f = int(win[r, 0] // n_pos)
             dbar = np.abs(patches[pp[:, 0]][:, pos] - patches[pp[:, 1]][:, pos]).max(1)   # (pairs, E)

@@ -42,6 +42,7 @@ from mipnet.train.sign_patterns import cuts
 from mipnet.train.sign_patterns.conv_heads import HeadPatternFormulation, HeadPatterns
 from mipnet.train.sign_patterns.formulation import SignPatternFormulation
 from mipnet.train.sign_patterns.obbt import first_layer_bounds
+from mipnet.train.sign_patterns.unit_counts import UnitCountFormulation, UnitCounts
 
 #: solver settings for the sub-problems: each starts from a near-optimal network or has a cutoff, so primal
 #: heuristics rarely pay (measured: same nodes, about half the time on breast cancer (40, 4)); user options win
@@ -108,6 +109,25 @@ def solve_by_head_patterns(template: Network, X: np.ndarray, y: np.ndarray, loss
     run = _Decomposition(X, y, loss, config, backend, options, starts, t_start, progress,
                          n_patterns=len(heads.patterns), make_form=make_form, obbt_applies=False,
                          labels=[list(p) for p in heads.patterns], root_lp=True)
+    return run.run()
+
+
+def solve_by_unit_counts(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
+                         domains: list[WeightDomain], backend: Backend, options: SolveOptions, counts: UnitCounts,
+                         starts: dict[int, tuple[Network, float]], t_start: float,
+                         progress: TrainProgress | None = None) -> dict:
+    """Solve the sub-problems by the number of active first-layer units (:mod:`mipnet.train.sign_patterns.
+    unit_counts`); returns what :func:`solve_by_output_signs` returns. ``starts`` maps a count to a network in that
+    sub-problem's form (:meth:`UnitCounts.canonical`) and its objective; the others get the best as a cutoff."""
+
+    def make_form(k: int, warm: Network | None, incumbent: float | None,
+                  z_bounds: tuple[np.ndarray, np.ndarray] | None, config: TrainConfig) -> UnitCountFormulation:
+        return UnitCountFormulation(template, X, y, loss, config, domains, counts.counts[k], counts.columns,
+                                    counts.head_zero, warm=warm, incumbent=incumbent)
+
+    run = _Decomposition(X, y, loss, config, backend, options, starts, t_start, progress,
+                         n_patterns=len(counts.counts), make_form=make_form, obbt_applies=False,
+                         labels=[f"{k} active" for k in counts.counts], root_lp=True)
     return run.run()
 
 

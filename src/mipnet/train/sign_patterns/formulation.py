@@ -28,6 +28,7 @@ from mipnet.train.config import TrainConfig
 from mipnet.train.domains import WeightDomain
 from mipnet.train.formulation import TrainingFormulation, WeightBlock, is_prunable
 from mipnet.train.losses import Hinge, Loss, Misclassification, binary_sign
+from mipnet.train.pairs import nearest_pairs
 
 
 @dataclass
@@ -223,13 +224,7 @@ class SignPatternFormulation(TrainingFormulation):
         pos, neg = np.flatnonzero(s > 0), np.flatnonzero(s < 0)
         if not pos.size or not neg.size:
             return
-        dist = np.abs(self.X[pos][:, None, :] - self.X[neg][None, :, :]).sum(-1)  # (P, Q) L1 distances
-        pairs = set()
-        for r, i in enumerate(pos):
-            pairs.update((int(i), int(neg[q])) for q in np.argsort(dist[r], kind="stable")[:k])
-        for q, u in enumerate(neg):
-            pairs.update((int(pos[r]), int(u)) for r in np.argsort(dist[:, q], kind="stable")[:k])
-        pp = np.array(sorted(pairs), dtype=np.int64)  # (positive, negative)
+        pp = nearest_pairs(self.X, pos, neg, k)  # (positive, negative)
         m = self.m
         for j in range(direction.shape[1]):
             # unit j has direction +1 on the samples whose sign matches its output sign
