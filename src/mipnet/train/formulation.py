@@ -27,6 +27,10 @@ from mipnet.train.losses import Loss, binary_sign
 from mipnet.train.pairs import nearest_pairs_of_classes
 from mipnet.train.structure import is_gateable
 
+#: the layers that may lie between a first affine layer and a ``Dense`` head for the head decompositions and the
+#: output pair rows: each is nondecreasing in every input entry, 1-Lipschitz in the max norm and keeps channels apart
+POOLING_LAYERS = (MaxPool2D, AvgPool2D, Flatten)
+
 
 @dataclass
 class WeightBlock:
@@ -477,7 +481,7 @@ class TrainingFormulation:
             return None
         if not (layers[0].relu and layers[0].active and layers[-1].active):
             return None
-        if not all(isinstance(layer, (MaxPool2D, AvgPool2D, Flatten)) for layer in layers[1:-1]):
+        if not all(isinstance(layer, POOLING_LAYERS) for layer in layers[1:-1]):
             return None
         fields = np.eye(int(np.prod(layers[0].out_shape)), dtype=bool)
         for layer in layers[1:-1]:

@@ -42,18 +42,16 @@ import numpy as np
 
 from mipnet.encode import Act, LayerEncoding, LayerOptions
 from mipnet.errors import SettingsError
-from mipnet.layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D, gather_windows
+from mipnet.layers import AvgPool2D, Conv2D, Dense, Layer, MaxPool2D, gather_windows
 from mipnet.network import Network
 from mipnet.train.config import TrainConfig
 from mipnet.train.domains import WeightDomain
-from mipnet.train.formulation import TrainingFormulation, WeightBlock
+from mipnet.train.formulation import POOLING_LAYERS, TrainingFormulation, WeightBlock
 from mipnet.train.losses import Hinge, Loss, Misclassification, binary_sign
 from mipnet.train.pairs import PAIR_ROWS, nearest_pairs
 
 #: the largest number of head patterns the decomposition solves (beyond it the full MIP is solved)
 MAX_HEAD_PATTERNS = 200
-#: the layers allowed between the convolution and the head (each nondecreasing in every input entry)
-MONOTONE_LAYERS = (MaxPool2D, AvgPool2D, Flatten)
 
 
 @dataclass(frozen=True)
@@ -136,7 +134,7 @@ def head_patterns(template: Network, loss: Loss, domains: list[WeightDomain], co
     conv, head = layers[0], layers[-1]
     if not (conv.relu and conv.active and head.active and not head.relu):
         return None
-    if not all(isinstance(layer, MONOTONE_LAYERS) for layer in layers[1:-1]):
+    if not all(isinstance(layer, POOLING_LAYERS) for layer in layers[1:-1]):
         return None
     if domains[0].kind != "continuous" or not domains[1].discrete or config.layer_gates:
         return None

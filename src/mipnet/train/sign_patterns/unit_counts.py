@@ -23,16 +23,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from mipnet.layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D
+from mipnet.layers import Conv2D, Dense
 from mipnet.network import Network
 from mipnet.train.config import TrainConfig
 from mipnet.train.domains import WeightDomain
-from mipnet.train.formulation import TrainingFormulation
+from mipnet.train.formulation import POOLING_LAYERS, TrainingFormulation
 from mipnet.train.losses import Loss
 from mipnet.train.warmstart_cnn import input_channels
-
-#: the layers allowed between the first affine layer and the head (each keeps the units' outputs apart)
-BETWEEN = (MaxPool2D, AvgPool2D, Flatten)
 
 
 @dataclass(frozen=True)
@@ -97,7 +94,7 @@ def unit_counts(template: Network, loss: Loss, domains: list[WeightDomain], conf
     first, head = layers[0], layers[-1]
     if not (first.relu and first.active and head.active) or config.layer_gates:
         return None
-    if not all(isinstance(layer, BETWEEN) for layer in layers[1:-1]):
+    if not all(isinstance(layer, POOLING_LAYERS) for layer in layers[1:-1]):
         return None
     if isinstance(first, Conv2D):
         gated, limit = config.filter_gates, config.max_filters
