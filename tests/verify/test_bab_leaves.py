@@ -98,3 +98,12 @@ def test_a_search_that_splits_inputs_gets_no_mip_share_by_default(dense_net):
     assert give_up.share_of_mip(Branching.RELU) == give_up.mip_share
     with pytest.raises(SettingsError, match="mip_share_input"):
         BabOptions(mip_share_input=-0.1)
+
+
+def test_the_attack_ratio_follows_the_branching():
+    options = BabOptions(region_attack_ratio=3.0, region_attack_ratio_input=5.0)
+    assert options.attack_ratio(Branching.RELU) == 3.0 and options.attack_ratio(Branching.INPUT) == 5.0
+    with pytest.raises(SettingsError, match="region_attack_ratio_input"):
+        BabOptions(region_attack_ratio_input=0.0)
+    with pytest.raises(SettingsError, match="region_attack_ratio"):
+        BabOptions(region_attack_ratio=-1.0)
