@@ -148,11 +148,15 @@ def _train(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: 
     if (extra is None and config.decompose and config.warm_start and solver == "highs" and not config.layer_gates
             and config.primal != PrimalSearch.LNS and sign_output_applicable(template, loss, domains, prunable)):
         return _train_decomposed(template, X, y, loss, config, domains, backend, options, tracker, clock)
-    heads, counts = None, None
+    heads, decomposition = None, None   # decomposition: (its patterns, its driver, its name in the report)
     if extra is None and config.decompose and config.warm_start and solver == "highs":
         heads = head_patterns(template, loss, domains, config, prunable[-1])
-        if heads is None and config.primal != PrimalSearch.LNS:
-            counts = unit_counts(template, loss, domains, config, prunable[-1])
+        counts = None if heads is not None or config.primal == PrimalSearch.LNS else unit_counts(
+            template, loss, domains, config, prunable[-1])
+        if heads is not None:
+            decomposition = (heads, solve_by_head_patterns, "by head patterns")
+        elif counts is not None:
+            decomposition = (counts, solve_by_unit_counts, "by unit counts")
     found: list[tuple[Network, float]] = []   # the best warm start so far (kept on Ctrl-C)
     warm, warm_value, form, result, build_time = None, None, None, None, 0.0
     start_value, primal = None, None
@@ -189,14 +193,10 @@ def _train(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: 
                             Clock(None if left is None else share * left), tracker, form=form,
                             separate_head=extra is None)
             form, warm, warm_value = primal.form, primal.network, primal.value
-        if heads is not None and warm is not None and not clock.out() and not tracker.interrupted:
-            return _train_by_head_patterns(template, X, y, loss, config, domains, backend, options, tracker, heads,
-                                           warm, start_value, build_time,
-                                           {} if primal is None else {"primal search": primal.summary()})
-        if counts is not None and warm is not None and not clock.out() and not tracker.interrupted:
-            return _train_by_unit_counts(template, X, y, loss, config, domains, backend, options, tracker, counts,
-                                         warm, start_value, build_time,
-                                         {} if primal is None else {"primal search": primal.summary()})
+        if decomposition is not None and warm is not None and not clock.out() and not tracker.interrupted:
+            return _train_by_patterns(template, X, y, loss, config, domains, backend, options, tracker, *decomposition,
+                                      warm, start_value, build_time,
+                                      {} if primal is None else {"primal search": primal.summary()})
         if not clock.out() and not tracker.interrupted:
             tracker.enter(Phase.SOLVE, detail=f"{form.m.n_vars} variables, {form.m.n_rows} rows")
             solve_options = replace(options, time_limit=clock.left(),
@@ -324,39 +324,23 @@ def _train_decomposed(template: Network, X: np.ndarray, y: np.ndarray, loss: Los
                                  "by output signs")
 
 
-def _train_by_head_patterns(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
-                            domains: list, backend: object, options: SolveOptions, tracker: TrainProgress,
-                            heads: HeadPatterns, warm: Network, start_value: float | None, build_time: float,
-                            primal_lines: dict) -> tuple[Network, TrainReport]:
-    """A convolution-pooling-head network with a small discrete head: the exact decomposition by head patterns
-    (:mod:`mipnet.train.sign_patterns.conv_heads`), the best network so far (warm start, primal search) as the
-    start of its own pattern and the cutoff of the others. ``start_value``: the gradient warm start's objective."""
+def _train_by_patterns(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
+                       domains: list, backend: object, options: SolveOptions, tracker: TrainProgress,
+                       patterns: HeadPatterns | UnitCounts, solve: Callable[..., dict], kind: str, warm: Network,
+                       start_value: float | None, build_time: float,
+                       primal_lines: dict) -> tuple[Network, TrainReport]:
+    """A decomposition that starts from the best network so far (warm start, primal search): by head patterns
+    (:mod:`mipnet.train.sign_patterns.conv_heads`, a small discrete head) or by the number of active first-layer
+    units (:mod:`mipnet.train.sign_patterns.unit_counts`, gated units and a wider head). ``solve`` is its driver
+    (:func:`solve_by_head_patterns`, :func:`solve_by_unit_counts`); the best network, in its canonical form, is the
+    start of its own sub-problem and the cutoff of the others. ``start_value``: the gradient warm start's
+    objective."""
     yy = np.asarray(y)
-    k, start = heads.canonical(warm)
+    k, start = patterns.canonical(warm)
     starts = {k: (start, objective_value(start, X, yy, loss, config))}
-    out = solve_by_head_patterns(template, X, yy, loss, config, domains, backend, options, heads, starts,
-                                 tracker.started, tracker)
+    out = solve(template, X, yy, loss, config, domains, backend, options, patterns, starts, tracker.started, tracker)
     net, report = _decomposition_report(template, X, yy, loss, config, domains, backend, tracker, out, out["network"],
-                                        build_time, "by head patterns")
-    report.warm_start_objective = start_value
-    report.extra.update(primal_lines)
-    return net, report
-
-
-def _train_by_unit_counts(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: TrainConfig,
-                          domains: list, backend: object, options: SolveOptions, tracker: TrainProgress,
-                          counts: UnitCounts, warm: Network, start_value: float | None, build_time: float,
-                          primal_lines: dict) -> tuple[Network, TrainReport]:
-    """A network whose first layer's units have gates and whose head is too wide for the head patterns: the exact
-    decomposition by the number of active units (:mod:`mipnet.train.sign_patterns.unit_counts`), the best network so
-    far as the start of its own count and the cutoff of the others."""
-    yy = np.asarray(y)
-    k, start = counts.canonical(warm)
-    starts = {k: (start, objective_value(start, X, yy, loss, config))}
-    out = solve_by_unit_counts(template, X, yy, loss, config, domains, backend, options, counts, starts,
-                               tracker.started, tracker)
-    net, report = _decomposition_report(template, X, yy, loss, config, domains, backend, tracker, out, out["network"],
-                                        build_time, "by unit counts")
+                                        build_time, kind)
     report.warm_start_objective = start_value
     report.extra.update(primal_lines)
     return net, report
