@@ -5,6 +5,12 @@ import numpy as np
 import pytest
 
 from mipnet.bounds.crown import (
+    BackwardRows,
+    BoxBounds,
+    Relaxation,
+    _box_min,
+    _interval_activation,
+    _interval_affine,
     box_bounds,
     combine_rows,
     evaluate,
@@ -41,13 +47,14 @@ def test_chain_equals_forward_and_its_gradient_is_exact(dense_net, conv_net):
             np.testing.assert_allclose(g[:, j], diff.sum(axis=1) / (2 * h), atol=1e-5)
 
 
+@pytest.mark.parametrize("rows", list(BackwardRows))
 @pytest.mark.parametrize("which", range(4))
-def test_bounds_are_sound_and_backward_is_tighter(dense_net, conv_net, which):
+def test_bounds_are_sound_and_backward_is_tighter(dense_net, conv_net, which, rows):
     net = _nets(dense_net, conv_net)[which]
     chain = lower(net)
     rng = np.random.default_rng(which)
     lo, hi = _boxes(rng, net.n_inputs, 5)
-    fb, bb = forward_bounds(chain, lo, hi), box_bounds(chain, lo, hi)
+    fb, bb = forward_bounds(chain, lo, hi), box_bounds(chain, lo, hi, rows=rows)
     relu_layers = [i for i, la in enumerate(net.layers) if la.is_affine and la.relu]
     for i in range(5):
         X = rng.uniform(lo[i], hi[i], (4000, net.n_inputs))
@@ -170,3 +177,47 @@ def _pre_activations(chain, X):
             out.append(v)
             v = v[:, op.windows].max(axis=2)
     return out
+
+
+def _reference_box_bounds(chain, lo, hi):
+    """:func:`box_bounds` of one box with a backward pass from every neuron of every layer (no gathering)."""
+    fwd = forward_bounds(chain, lo, hi)
+    bounds = BoxBounds(lo, hi, [])
+    il, iu = lo, hi
+    for k, op in enumerate(chain.activations):
+        aff = chain.ops[2 * k]
+        l, u = _interval_affine(aff, il, iu)
+        l, u = np.maximum(l, fwd.pre[k][0]), np.minimum(u, fwd.pre[k][1])
+        m = aff.W.shape[0]
+        eye = np.eye(m)[None]
+        L, c, _ = Relaxation(chain, bounds).backward(np.concatenate([eye, -eye], axis=1), np.zeros((1, 2 * m)), k)
+        v, _ = _box_min(L, c, lo, hi)
+        l, u = np.maximum(l, v[:, :m]), np.minimum(u, -v[:, m:])
+        bounds.pre.append((l, u))
+        il, iu = _interval_activation(op, l, u)
+    return bounds
+
+
+@pytest.mark.parametrize("which", range(4))
+def test_live_rows_equal_a_backward_pass_from_every_neuron_where_it_matters(dense_net, conv_net, which):
+    """Gathering each box's live neurons (not off: ``u > 0``) into its own rows, in groups by count, gives the bounds
+    of a backward pass from every neuron for every live neuron, and the same neurons off; boxes of mixed widths make
+    the counts (and the groups' padding) differ. The batch's undecided neurons alone give bounds no tighter."""
+    net = _nets(dense_net, conv_net)[which]
+    chain = lower(net)
+    rng = np.random.default_rng(10 + which)
+    lo = rng.uniform(-1, 0.5, (13, net.n_inputs))
+    hi = lo + rng.uniform(0.0, 1.0, (13, 1)) * rng.uniform(0.01, 0.6, (13, net.n_inputs))
+    bb = box_bounds(chain, lo, hi, rows=BackwardRows.LIVE)
+    undecided = box_bounds(chain, lo, hi, rows=BackwardRows.UNDECIDED)
+    for (l, u), (ul, uu) in zip(bb.pre, undecided.pre):
+        live = u > 0
+        assert np.all(ul[live] <= l[live] + 1e-9) and np.all(uu[live] >= u[live] - 1e-9)
+    for i in range(len(lo)):
+        ref = _reference_box_bounds(chain, lo[i:i + 1], hi[i:i + 1])
+        for (l, u), (rl, ru) in zip(bb.pre, ref.pre):
+            live = u[i] > 0
+            np.testing.assert_array_equal(live, ru[0] > 0)
+            np.testing.assert_allclose(l[i][live], rl[0][live], rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(u[i][live], ru[0][live], rtol=1e-9, atol=1e-9)
+            assert np.all(u[i][~live] <= 0)

@@ -28,6 +28,7 @@ call a row proved (see :mod:`mipnet.verify.bab`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
@@ -369,11 +370,70 @@ def forward_bounds(chain: Chain, lo: np.ndarray, hi: np.ndarray, splits: list | 
     return bounds
 
 
-def box_bounds(chain: Chain, lo: np.ndarray, hi: np.ndarray, splits: list | None = None) -> BoxBounds:
+class BackwardRows(StrEnum):
+    """Which neurons of a layer :func:`box_bounds` tightens by backward passes (the others keep their interval and
+    forward bounds)."""
+
+    #: The neurons undecided (``l < 0 < u``) in some box of the batch, the same rows for every box: the cheaper choice
+    #: for a batch of one input box under different ReLU splits (a wide layer has many neurons on).
+    UNDECIDED = "undecided"
+    #: Each box's neurons that are not off (``u > 0``): the undecided ones, whose bounds shape the ReLU relaxation,
+    #: and the ones on, whose bounds carry into the next layer's interval bounds (an off neuron outputs exactly 0
+    #: whatever its bounds). Tighter, and cheaper for many small boxes whose neurons differ (input splitting).
+    LIVE = "live"
+
+
+#: Groups of boxes, by their number of rows, in which :func:`box_bounds` runs its backward passes.
+ROW_GROUPS = 4
+
+
+def _tighten(chain: Chain, bounds: BoxBounds, k: int, l: np.ndarray, u: np.ndarray, rows: BackwardRows) -> None:
+    """Tighten ``l, u`` (the k-th non-linearity's input bounds, ``(B, m)``, in place) by backward passes from the
+    neurons that ``rows`` names.
+
+    With ``LIVE``, box by box: each box's live neurons are gathered into its own rows, and the boxes, sorted by how
+    many they have, run in :data:`ROW_GROUPS` groups padded to their largest count, so the passes cost about the
+    boxes' own counts rather than the batch's union."""
+    B, m = l.shape
+    if rows == BackwardRows.UNDECIDED:
+        # the same rows for every box: one pass, the unit rows broadcast
+        cols = np.flatnonzero(np.any((l < 0) & (u > 0), axis=0))
+        if len(cols):
+            eye = np.broadcast_to(np.eye(m)[cols], (B, len(cols), m))
+            L, c, _ = Relaxation(chain, bounds).backward(np.concatenate([eye, -eye], axis=1),
+                                                         np.zeros((B, 2 * len(cols))), k)
+            v, _ = _box_min(L, c, bounds.lo, bounds.hi)
+            l[:, cols] = np.maximum(l[:, cols], v[:, :len(cols)])
+            u[:, cols] = np.minimum(u[:, cols], -v[:, len(cols):])
+        return
+    chosen = u > 0
+    counts = chosen.sum(axis=1)
+    if not counts.any():
+        return
+    for group in np.array_split(np.argsort(counts, kind="stable"), ROW_GROUPS):
+        if not len(group) or counts[group].max() == 0:
+            continue
+        width = int(counts[group].max())
+        # each box's live neurons first (a stable sort keeps their order), padded by off ones
+        cols = np.argsort(~chosen[group], axis=1, kind="stable")[:, :width]            # (G, width)
+        real = np.take_along_axis(chosen[group], cols, axis=1)
+        G = len(group)
+        eye = np.zeros((G, width, m))
+        eye[np.arange(G)[:, None], np.arange(width)[None, :], cols] = 1.0
+        sub = BoxBounds(bounds.lo[group], bounds.hi[group], [(pl[group], pu[group]) for pl, pu in bounds.pre])
+        L, c, _ = Relaxation(chain, sub).backward(np.concatenate([eye, -eye], axis=1), np.zeros((G, 2 * width)), k)
+        v, _ = _box_min(L, c, sub.lo, sub.hi)
+        g = group[:, None]
+        l[g, cols] = np.where(real, np.maximum(l[g, cols], v[:, :width]), l[g, cols])
+        u[g, cols] = np.where(real, np.minimum(u[g, cols], -v[:, width:]), u[g, cols])
+
+
+def box_bounds(chain: Chain, lo: np.ndarray, hi: np.ndarray, splits: list | None = None,
+               rows: BackwardRows = BackwardRows.UNDECIDED) -> BoxBounds:
     """CROWN bounds of the input of every non-linearity, for boxes ``lo, hi`` of shape ``(B, n)``.
 
     ``splits[k]`` (optional, ``(B, m_k)`` int8: +1 input >= 0, -1 input <= 0, 0 free) clips the k-th ReLU's bounds
-    (a split the branch and bound made).
+    (a split the branch and bound made). ``rows``: which neurons get backward passes (:class:`BackwardRows`).
     """
     bounds = BoxBounds(lo, hi, [])
     fwd = forward_bounds(chain, lo, hi, splits)
@@ -384,16 +444,7 @@ def box_bounds(chain: Chain, lo: np.ndarray, hi: np.ndarray, splits: list | None
         l, u = _interval_affine(aff, il, iu)
         if k > 0:
             l, u = np.maximum(l, fwd.pre[k][0]), np.minimum(u, fwd.pre[k][1])
-            # backward passes only for the neurons that are still undecided in some box of the batch
-            cols = np.flatnonzero(np.any((l < 0) & (u > 0), axis=0))
-            if len(cols):
-                rel = Relaxation(chain, bounds)
-                m, B = aff.W.shape[0], lo.shape[0]
-                eye = np.broadcast_to(np.eye(m)[cols], (B, len(cols), m))
-                L, c, _ = rel.backward(np.concatenate([eye, -eye], axis=1), np.zeros((B, 2 * len(cols))), k)
-                v, _ = _box_min(L, c, lo, hi)
-                l[:, cols] = np.maximum(l[:, cols], v[:, :len(cols)])
-                u[:, cols] = np.minimum(u[:, cols], -v[:, len(cols):])
+            _tighten(chain, bounds, k, l, u, rows)
         else:
             # the first affine map is exact on the box
             L = np.broadcast_to(aff.W, (lo.shape[0], *aff.W.shape))
