@@ -12,7 +12,7 @@ from mipnet.bounds.crown import MaxPool, Relu, box_bounds, lower
 from mipnet.clock import Clock
 from mipnet.errors import SettingsError
 from mipnet.io import parse_vnnlib
-from mipnet.verify.bab import BabOptions, Branching, DisjunctSearch
+from mipnet.verify.bab import BabOptions, Branching, DisjunctSearch, next_attack_at
 
 
 def _band(net, x0, r, a, delta):
@@ -107,3 +107,28 @@ def test_the_attack_ratio_follows_the_branching():
         BabOptions(region_attack_ratio_input=0.0)
     with pytest.raises(SettingsError, match="region_attack_ratio"):
         BabOptions(region_attack_ratio=-1.0)
+
+
+@pytest.mark.parametrize("ratio", [2.0, 4.0])
+def test_wide_attacks_whose_samples_double_keep_their_share(ratio):
+    """Attacks that cost twice as much each time (their samples double) take at most ``1 / (1 + ratio)`` of the
+    search time at the end of every attack after the first (the first runs at a fixed time); scheduling each one
+    ``ratio`` times the last attack's cost after it, as before, let them take a third at ratio 4."""
+    first_at, cost = 10.0, 2.5
+    t, attacked = first_at, 0.0
+    for k in range(8):
+        took = cost * 2 ** k
+        t += took
+        attacked += took
+        if k:
+            assert attacked / t <= 1 / (1 + ratio) + 1e-12
+        start = next_attack_at(attacked, 2 * took, ratio)
+        assert start >= t            # never before the last one ended
+        t = start
+    # the old rule (start = end + ratio * last cost) overshoots the share with doubling costs
+    t, attacked = first_at, 0.0
+    for k in range(3):
+        t += cost * 2 ** k
+        attacked += cost * 2 ** k
+        t += ratio * cost * 2 ** k
+    assert (attacked + cost * 8) / (t + cost * 8) > 1 / (1 + ratio)

@@ -93,10 +93,11 @@ class BabOptions:
         ``aspect`` times narrower, so every input shrinks and the search converges.
     region_attack_after : float
         Seconds of search after which a wide attack on the whole box runs (:func:`mipnet.verify.falsify.
-        region_attack``), then again each time the search has run ``ratio`` times as long as the last attack took
-        (``region_attack_ratio`` or ``region_attack_ratio_input``), with twice the samples (0: never), so at most
-        ``1 / (1 + ratio)`` of the time goes to it. Counterexamples in tiny regions (ACAS Xu N1_9 property 7) are
-        found this way; a search that ends before it never pays for it.
+        region_attack``), then again, with twice the samples, once the search without the attacks has run ``ratio``
+        times (``region_attack_ratio`` or ``region_attack_ratio_input``) as long as all the attacks together, the
+        next one included (its time estimated from the last one's and the samples), so that at the end of each
+        attack about ``1 / (1 + ratio)`` of the time or less has gone to them (0: never). Counterexamples in tiny
+        regions (ACAS Xu N1_9 property 7) are found this way; a search that ends before it never pays for it.
     region_attack_ratio : float
         Seconds of search between two wide attacks per second the last attack took, for a search that splits ReLUs
         (2: at most a third of the time goes to the attacks).
@@ -155,16 +156,25 @@ class BabOptions:
         return self.mip_share_input if branching == Branching.INPUT else self.mip_share
 
 
+def next_attack_at(attacked: float, upcoming: float, ratio: float) -> float:
+    """The search time (attacks included) at which the next wide attack starts: once the search without the attacks
+    has run ``ratio`` times as long as all of them together, the next one included (``attacked`` seconds so far,
+    ``upcoming`` the next one's estimated cost). At the end of that attack, if the estimate holds, the attacks have
+    taken ``1 / (1 + ratio)`` of the time."""
+    return attacked + ratio * (attacked + upcoming)
+
+
 @dataclass
 class _Resume:
     """Where a stopped search continues: its open sub-problems, when its next wide attack runs (seconds of search)
-    and with how many samples, the first attack's samples, and the seconds it has searched."""
+    and with how many samples, the first attack's samples, and the seconds it has searched (of which in attacks)."""
 
     pool: _Pool
     attack_at: float
     samples: int
     first: int
     spent: float = 0.0
+    attacked: float = 0.0   #: seconds of the search spent in wide attacks
     lost: bool = False   #: the search stopped inside a batch (open sub-problems dropped): a new run starts afresh
 
 
@@ -483,12 +493,16 @@ class DisjunctSearch:
                                                            state.samples, rng, clock=clock))
                 if found is not None:
                     return "violated", found, self.stats.as_dict()
+                took = clock.elapsed - t0
+                state.attacked += took
                 if clock.out():     # cut short by the clock: the same attack again when the search resumes
                     continue
                 self.stats.region_attacks += 1
-                ratio = self.options.attack_ratio(self.branching)
-                state.attack_at = clock.elapsed - started + ratio * (clock.elapsed - t0)
-                state.samples = min(2 * state.samples, 32 * state.first)
+                grown = min(2 * state.samples, 32 * state.first)
+                # the next attack's cost: this one's, scaled by the samples
+                state.attack_at = next_attack_at(state.attacked, took * grown / state.samples,
+                                                 self.options.attack_ratio(self.branching))
+                state.samples = grown
             batch = pool.take(self._batch_size(clock))
             self.stats.batches += 1
             self.stats.subproblems += len(batch)
