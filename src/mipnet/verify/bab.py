@@ -99,12 +99,12 @@ class BabOptions:
         attack about ``1 / (1 + ratio)`` of the time or less has gone to them (0: never). Counterexamples in tiny
         regions (ACAS Xu N1_9 property 7) are found this way; a search that ends before it never pays for it.
     region_attack_ratio : float
-        Seconds of search between two wide attacks per second the last attack took, for a search that splits ReLUs
-        (2: at most a third of the time goes to the attacks).
+        Seconds of search without attacks per second of all the wide attacks, for a search that splits ReLUs (2:
+        about a third of the time goes to the attacks; :func:`next_attack_at`).
     region_attack_ratio_input : float
-        The same for a search that splits inputs (4: at most a fifth). Measured on ACAS Xu at 116 s: with 2, N4_2
-        property 2 (holds) needs 117.5 s, with 4 it is proved in 89.6 s, and the counterexample of N1_9 property 7,
-        found by these attacks, comes as fast (35.2 s and 35.7 s).
+        The same for a search that splits inputs (4: about a fifth). Measured on ACAS Xu at 116 s (with the earlier
+        schedule, which let the attacks take more): with 2, N4_2 property 2 (holds) needed 117.5 s, with 4 89.6 s,
+        and the counterexample of N1_9 property 7, found by these attacks, came as fast (35.2 s and 35.7 s).
     region_attack_work : float
         Multiply-adds of the first wide attack's samples (doubled each time, at most 32 times): 1.5e10 is about a
         million samples of an ACAS Xu network (5 s on one core), fewer for a bigger network.
