@@ -18,7 +18,7 @@ from mipnet.repair import (
     split_network,
     unsafe_depth,
 )
-from mipnet.repair.loop import MARGIN
+from mipnet.repair.loop import MARGIN, near_counterexample
 from mipnet.verify import check_property
 from mipnet.verify.results import Verdict, VerificationResult
 
@@ -291,3 +291,17 @@ def test_a_proved_pool_candidate_is_kept_when_a_later_round_fails(monkeypatch):
     assert res.rounds[2]["verdict"] == "unknown"
     assert check_property(res.network, prop, method="mip", time_limit=30).status == "holds"
     assert behaviour_change(net, res.network, pool)["drawdown"] == pytest.approx(res.rounds[1]["pool_drawdown"])
+
+
+def test_near_counterexample_finds_the_tiny_unsafe_region_next_to_an_earlier_point():
+    """Unsafe only where x0 >= 0.9996 (a sliver of the box): sampling around an earlier counterexample inside it
+    finds a re-checked one; around a point far from it, none."""
+    net = Network([Dense(1, weight=[[1.0, 0.0]], bias=[-0.9995]), Dense(1, weight=[[1000.0]], bias=[0.0])], 2)
+    prop = parse_vnnlib("(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n"
+                        "(assert (>= X_0 0))\n(assert (<= X_0 1))\n(assert (>= X_1 0))\n(assert (<= X_1 1))\n"
+                        "(assert (>= Y_0 0.1))\n")
+    rng = np.random.default_rng(0)
+    x = near_counterexample(net, prop, np.array([[0.99965, 0.5]]), rng)
+    assert x is not None and x[0] >= 0.9996 and prop.contains(x, net.forward(x[None])[0])
+    assert near_counterexample(net, prop, np.array([[0.5, 0.5], [0.2, 0.9]]), rng) is None
+    assert near_counterexample(net, prop, np.zeros((0, 2)), rng) is None

@@ -58,6 +58,9 @@ MIP_SHARE = 0.5
 FIRST_SHARE = 1 / 3
 #: inputs sampled per round over the region (and near each counterexample) to find more unsafe points
 SEARCH_SAMPLES = 4096
+#: radii (relative to the region's bounding box) at which each new candidate is attacked around the earlier
+#: counterexamples before the verifier runs (:func:`near_counterexample`)
+NEAR_SCALES = (1e-4, 1e-3, 1e-2)
 #: pool inputs whose decision changed that join the reference set per drawdown round (spread over the pool)
 POOL_ADD = 200
 #: at most this many disjuncts are read to find the input boxes of a property (for sampling)
@@ -175,6 +178,30 @@ def _more_points(net: Network, prop: Property, x: np.ndarray | None, k: int, rng
     # spread the picks over the ranking: the deepest, then evenly down to the shallowest
     picks = best[np.unique(np.linspace(0, len(best) - 1, min(k, len(best))).astype(int))]
     return [X[i] for i in picks if prop.contains(X[i], outputs(net, X[i][None])[0])]
+
+
+def near_counterexample(net: Network, prop: Property, P: np.ndarray, rng: np.random.Generator
+                        ) -> np.ndarray | None:
+    """An input of the unsafe region for ``net`` close to one of the points ``P`` (earlier counterexamples), or
+    ``None``: random inputs around each point at the scales of :data:`NEAR_SCALES` (relative to the region's
+    bounding box), the deepest one re-checked by the forward pass. A candidate that keeps the points themselves out
+    of the region often still fails next to them, where the violations of the original network lie, and a region
+    that is tiny beside the whole box is where sampling the region misses and the verifier takes longest."""
+    if not len(P):
+        return None
+    boxes = region_boxes(prop)
+    lo = np.min([b[0] for b in boxes], axis=0)
+    hi = np.max([b[1] for b in boxes], axis=0)
+    per = max(SEARCH_SAMPLES // (len(P) * len(NEAR_SCALES)), 8)
+    X = np.vstack([np.clip(P[:, None, :] + rng.uniform(-1, 1, (len(P), per, P.shape[1])) * (r * (hi - lo)),
+                           lo, hi).reshape(-1, P.shape[1]) for r in NEAR_SCALES])
+    depth = unsafe_depth(prop, X, outputs(net, X))
+    for i in np.argsort(-depth)[: 8]:
+        if not np.isfinite(depth[i]):
+            break
+        if prop.contains(X[i], outputs(net, X[i][None])[0]):
+            return X[i]
+    return None
 
 
 # ------------------------------------------------------------------------------------------- the network
@@ -507,7 +534,16 @@ def repair(net: Network, prop: str | Path | Property, layers: int = 1, norm: Nor
             entry["changed_decisions"] = int((decision_slack(Y0[kept], outputs(cand, R[kept]),
                                                              decision == Decision.ARGMIN, margin)
                                               > DECISION_TOL).sum())
-        res = verify(cand, r)
+        t_near = time.perf_counter()
+        near = near_counterexample(cand, prop, P, rng)
+        if near is not None:
+            # the candidate fails next to an earlier counterexample: no need for the verifier this round
+            res = VerificationResult(Verdict.VIOLATED, time=time.perf_counter() - t_near, counterexample=near,
+                                     counterexample_output=outputs(cand, near[None])[0],
+                                     note="counterexample near an earlier one (sampling around it), re-checked by "
+                                          "Network.forward")
+        else:
+            res = verify(cand, r)
         entry.update(verdict=str(res.status), verify_time=res.time, note=res.note)
         if res.status == Verdict.HOLDS:
             done = result(RepairStatus.PROVED, cand, res,
