@@ -22,6 +22,11 @@ from mipnet import MIPNetClassifier, MIPNetRegressor
 from mipnet.estimators import EXPECTED_FAILED_CHECKS
 
 SMALL = {"hidden": (2,), "time_limit": 0.05}
+#: The checks that turn the warm start off (``warm_start=False``) and compare two fits: without the warm start the
+#: MIP's incumbent at 0.05 s depends on how far HiGHS got (check_fit_idempotent failed 4 of 24 times on a quiet
+#: 2-core machine, 2026-12-04); with 1 s it ends at the same network every time (0 of 24, and 0 of 24 at 0.2 s).
+COLD_CHECKS = {"check_fit_idempotent", "check_n_features_in_after_fitting"}
+COLD_TIME_LIMIT = 1.0
 
 
 def _expected_failures(estimator: object) -> dict[str, str]:
@@ -31,4 +36,6 @@ def _expected_failures(estimator: object) -> dict[str, str]:
 @parametrize_with_checks([MIPNetClassifier(**SMALL), MIPNetRegressor(**SMALL)],
                          expected_failed_checks=_expected_failures, xfail_strict=True)
 def test_sklearn_estimator_checks(estimator, check):
+    if getattr(check, "func", check).__name__ in COLD_CHECKS:
+        estimator.set_params(time_limit=COLD_TIME_LIMIT)
     check(estimator)
