@@ -97,6 +97,12 @@ def region_boxes(prop: Property) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
+def region_bounding_box(prop: Property) -> tuple[np.ndarray, np.ndarray]:
+    """The smallest box holding every input box of the property's disjuncts."""
+    boxes = region_boxes(prop)
+    return np.min([b[0] for b in boxes], axis=0), np.max([b[1] for b in boxes], axis=0)
+
+
 def sample_region(prop: Property, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` inputs drawn uniformly from the input boxes of the property's disjuncts (an equal share per box)."""
     boxes = region_boxes(prop)
@@ -162,9 +168,7 @@ def _more_points(net: Network, prop: Property, x: np.ndarray | None, k: int, rng
     random inputs near ``x`` and over the region."""
     if k <= 0:
         return []
-    boxes = region_boxes(prop)
-    lo = np.min([b[0] for b in boxes], axis=0)
-    hi = np.max([b[1] for b in boxes], axis=0)
+    lo, hi = region_bounding_box(prop)
     parts = [sample_region(prop, SEARCH_SAMPLES, rng)]
     if x is not None:
         r = 0.05 * (hi - lo)
@@ -189,9 +193,7 @@ def near_counterexample(net: Network, prop: Property, P: np.ndarray, rng: np.ran
     that is tiny beside the whole box is where sampling the region misses and the verifier takes longest."""
     if not len(P):
         return None
-    boxes = region_boxes(prop)
-    lo = np.min([b[0] for b in boxes], axis=0)
-    hi = np.max([b[1] for b in boxes], axis=0)
+    lo, hi = region_bounding_box(prop)
     per = max(SEARCH_SAMPLES // (len(P) * len(NEAR_SCALES)), 8)
     X = np.vstack([np.clip(P[:, None, :] + rng.uniform(-1, 1, (len(P), per, P.shape[1])) * (r * (hi - lo)),
                            lo, hi).reshape(-1, P.shape[1]) for r in NEAR_SCALES])
