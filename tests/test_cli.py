@@ -215,6 +215,19 @@ def test_unwritable_out_is_refused_before_training(tmp_path, data_csv, capsys, w
     assert "training" not in cap.out                    # refused before any training
 
 
+def test_node_limit_trains_the_same_network_twice(tmp_path, data_csv, capsys):
+    models = [tmp_path / "a.json", tmp_path / "b.json"]
+    for model in models:
+        assert main(["train", str(data_csv), "--target", "diagnosis", "--hidden", "2", "--node-limit", "1",
+                     "--quiet", "--out", str(model)]) == 0
+        out = capsys.readouterr().out
+        assert "status            node_limit" in out and "node limit reached: the best network found" in out
+    a, b = (json.loads(m.read_text()) for m in models)
+    assert a["layers"] == b["layers"]
+    assert main(["train", str(data_csv), "--target", "diagnosis", "--node-limit", "0"]) == 2
+    assert "node_limit must be a positive whole number" in capsys.readouterr().err
+
+
 def test_train_without_out_says_the_model_is_not_saved(data_csv, capsys):
     assert main(["train", str(data_csv), "--target", "diagnosis", "--hidden", "1", "--time-limit", "10",
                  "--quiet"]) == 0

@@ -152,6 +152,7 @@ def test_bad_data(X, y, match):
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"time_limit": -1}, "time_limit"),
+    ({"node_limit": 0}, "node_limit"),
     ({"l1": -0.1}, "l1"),
     ({"solver": "cplex"}, "unknown solver"),
     ({"loss": "absolute"}, "regression"),
@@ -195,6 +196,24 @@ def test_time_limit_returns_best_network(small_breast_cancer):
         assert not rep.proved_optimal and rep.gap > 0
     assert rep.certificate["ok"]
     assert clf.predict(X[:5]).shape == (5,)
+
+
+def test_node_limit_is_a_fixed_amount_of_work(small_breast_cancer):
+    """A node limit without a time limit: the same network from two fits, reported as stopped by the limit (not
+    optimal), the bound below the objective; for the decomposition by sign patterns (the classifier) and the full
+    MIP (the regressor)."""
+    X, y = small_breast_cancer
+    X = X[:60, :5]
+    for make, target in ((lambda: MIPNetClassifier(hidden=(2,), node_limit=1), y[:60]),
+                         (lambda: MIPNetRegressor(hidden=(2,), loss="absolute", node_limit=3), 2.0 * X[:, 0])):
+        first, second = make().fit(X, target), make().fit(X, target)
+        rep = first.report_
+        assert rep.status == "node_limit" and not rep.proved_optimal
+        assert rep.bound <= rep.objective and rep.certificate["ok"]
+        assert second.report_.objective == rep.objective
+        np.testing.assert_array_equal(first.predict(X), second.predict(X))
+        for a, b in zip(first.network_.affine_layers(), second.network_.affine_layers()):
+            np.testing.assert_array_equal(a.weight, b.weight)
 
 
 def test_cnn_classifier_with_filter_pruning():

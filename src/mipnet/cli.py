@@ -82,11 +82,13 @@ def _display(args: argparse.Namespace, console: object, announce: str | None = N
 
 
 def _stopped_note(report: object) -> str | None:
-    """What to say when a run ended before its proof (Ctrl-C or the time limit)."""
+    """What to say when a run ended before its proof (Ctrl-C, the time limit or the node limit)."""
     if report.status == "interrupted":
         return "interrupted: the best network found so far is kept"
     if report.status == "time_limit":
         return "time limit reached: the best network found so far is kept"
+    if report.status == "node_limit":
+        return "node limit reached: the best network found so far is kept"
     return None
 
 
@@ -108,7 +110,8 @@ def _estimator_kwargs(args: argparse.Namespace, console: object) -> dict:
               input_penalty=args.input_penalty, max_inputs=args.max_inputs, max_neurons=args.max_neurons,
               filter_penalty=args.filter_penalty, max_filters=args.max_filters, layer_penalty=args.layer_penalty,
               max_layers=args.max_layers, primal=args.primal,
-              solver=args.solver, time_limit=args.time_limit, threads=args.threads, seed=args.seed)
+              solver=args.solver, time_limit=args.time_limit, threads=args.threads, node_limit=args.node_limit,
+              seed=args.seed)
     if getattr(args, "arch", None):
         from mipnet.arch import load_architecture
 
@@ -117,11 +120,11 @@ def _estimator_kwargs(args: argparse.Namespace, console: object) -> dict:
 
 
 def _check_solver_options(args: argparse.Namespace) -> None:
-    """The solver (known and installed), its time limit and its threads: refused before any data is read or any
+    """The solver (known and installed), its time limit, node limit and threads: refused before any data is read or any
     line printed."""
     from mipnet.solvers import SolveOptions, get_backend  # here: `mipnet --help` starts without scipy
 
-    SolveOptions(time_limit=args.time_limit, threads=args.threads)
+    SolveOptions(time_limit=args.time_limit, threads=args.threads, node_limit=args.node_limit)
     get_backend(args.solver)
 
 
@@ -627,6 +630,9 @@ def _solver_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-limit", type=float, default=None, help="seconds (none: no limit); at the limit the best "
                                                                   "network found so far is kept")
     p.add_argument("--threads", type=int, default=1, help="solver threads")
+    p.add_argument("--node-limit", type=int, default=None, metavar="NODES",
+                   help="branch-and-bound nodes per MIP solve: a fixed amount of work (with one thread and no time "
+                        "limit the same data gives the same network on any machine)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the warm start and the solver")
     p.add_argument("--quiet", action="store_true", help="no live progress")
 

@@ -80,7 +80,8 @@ class _MIPNetBase(BaseEstimator):
                  layer_penalty: float = 0.0, max_layers: int | None = None, margin: float = 1e-2,
                  symmetry: bool = True,
                  bounds: str = "budget", warm_start: bool = True, primal: str = "auto", solver: str = "highs",
-                 time_limit: float | None = None, threads: int = 1, mip_gap: float = 1e-4, seed: int = 0,
+                 time_limit: float | None = None, threads: int = 1, mip_gap: float = 1e-4,
+                 node_limit: int | None = None, seed: int = 0,
                  verbose: bool | int = False, callback: Callable | None = None, constraints: Sequence | None = None,
                  region: tuple | None = None) -> None:
         self.hidden = hidden
@@ -109,6 +110,7 @@ class _MIPNetBase(BaseEstimator):
         self.time_limit = time_limit
         self.threads = threads
         self.mip_gap = mip_gap
+        self.node_limit = node_limit
         self.seed = seed
         self.verbose = verbose
         self.callback = callback
@@ -182,8 +184,8 @@ class _MIPNetBase(BaseEstimator):
         tl = self.time_limit
         if tl is not None and (not isinstance(tl, (int, float)) or not math.isfinite(tl) or tl <= 0):
             raise SettingsError(f"time_limit must be a positive number of seconds or None, got {tl!r}")
-        return SolveOptions(time_limit=tl, threads=self.threads, mip_gap=self.mip_gap, seed=self.seed,
-                            verbose=int(self.verbose) >= 2)
+        return SolveOptions(time_limit=tl, threads=self.threads, mip_gap=self.mip_gap, node_limit=self.node_limit,
+                            seed=self.seed, verbose=int(self.verbose) >= 2)
 
     def _progress(self) -> Callable | None:
         """The callback of a constrained fit: ``callback`` and, with ``verbose``, plain progress lines."""
@@ -290,6 +292,10 @@ class MIPNetClassifier(ClassifierMixin, _MIPNetBase):
         Seconds; at the limit the best network found so far is kept (``report_.status == "time_limit"``).
     threads, mip_gap
         Solver options.
+    node_limit : int or None
+        Branch-and-bound nodes per MIP solve (``None``: no limit); at the limit the best network found so far is
+        kept (``report_.status == "node_limit"``). A fixed amount of work, unlike ``time_limit``: with
+        ``threads=1`` and ``time_limit=None`` the same data gives the same network on any machine.
     verbose : bool or int
         ``0`` / ``False`` (default): silent. ``1`` / ``True``: show the progress from the launch of ``fit`` (phase,
         elapsed time, incumbent, bound, gap): a live line on a terminal, plain lines otherwise. ``2``: also the

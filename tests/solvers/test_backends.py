@@ -74,18 +74,42 @@ def test_bad_options():
         get_backend("cplex")
 
 
-@pytest.mark.parametrize("solver", SOLVERS)
-def test_time_limit_keeps_incumbent(solver):
+def multi_knapsack(n: int = 60) -> MIPModel:
+    """60 items, 8 capacity rows: a few hundred branch-and-bound nodes for each backend (optimum -2375)."""
     rng = np.random.default_rng(0)
     m = MIPModel()
-    n = 60
     x = m.add_vars(n, 0, 1, integer=True)
     w = rng.integers(20, 60, (8, n)).astype(float)
     m.add_rows(x[None, :].repeat(8, 0), w, hi=w.sum(1) / 2 + 0.5)
     m.add_objective(x, -rng.integers(10, 100, n).astype(float))
-    res = get_backend(solver).solve(m, SolveOptions(time_limit=0.2), start=np.zeros(n))
+    return m
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_time_limit_keeps_incumbent(solver):
+    m = multi_knapsack()
+    res = get_backend(solver).solve(m, SolveOptions(time_limit=0.2), start=np.zeros(m.n_vars))
     assert res.status in (Status.TIME_LIMIT, Status.OPTIMAL)
     assert res.has_solution and m.violation(res.x) < 1e-6
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_node_limit_stops_with_the_incumbent_and_a_valid_bound(solver):
+    m = multi_knapsack()
+    full = get_backend(solver).solve(m, SolveOptions(time_limit=60))
+    assert full.status == Status.OPTIMAL and full.nodes > 3   # the limit below stops a search that needs more
+    for nodes in (1, 3):
+        res = get_backend(solver).solve(m, SolveOptions(node_limit=nodes), start=np.zeros(m.n_vars))
+        assert res.status == Status.NODE_LIMIT and not res.proved and res.nodes <= nodes
+        assert res.has_solution and m.violation(res.x) < 1e-6
+        assert res.bound <= full.objective + 1e-6 <= res.objective + 2e-6   # min: bound <= optimum <= incumbent
+
+
+def test_node_limit_must_be_a_positive_whole_number():
+    assert SolveOptions(node_limit=5).node_limit == 5
+    for bad in (0, -3, 2.5, True, "10"):
+        with pytest.raises(SettingsError, match="node_limit"):
+            SolveOptions(node_limit=bad)
 
 
 @pytest.mark.parametrize("solver", SOLVERS)

@@ -43,7 +43,7 @@ from mipnet.repair.results import (
     parse_enum,
     weight_change,
 )
-from mipnet.solvers import SolveOptions, Status, get_backend
+from mipnet.solvers import LIMIT_STATUSES, SolveOptions, Status, get_backend
 from mipnet.train.losses import AbsoluteError, MaxError
 from mipnet.verify import check_property
 from mipnet.verify.results import Verdict, VerificationResult
@@ -519,7 +519,7 @@ def repair(net: Network, prop: str | Path | Property, layers: int = 1, norm: Nor
             # a lower bound on every repair that keeps the counterexamples out by `margin`; once the margin has
             # grown (and safe points carry it) the MIP is more constrained than that, so the bound stays
             bound = float(sr.bound) if np.isfinite(sr.bound) and sr.status in (
-                Status.OPTIMAL, Status.TIME_LIMIT, Status.NO_SOLUTION) else -np.inf
+                Status.OPTIMAL, *LIMIT_STATUSES, Status.NO_SOLUTION) else -np.inf
         if sr.status == Status.INFEASIBLE:
             grown = "" if margin_now == margin else f" by the grown margin {margin_now:g}"
             return result(RepairStatus.NOT_PROVED, cand if r > 1 and margin_now != margin else None, res,

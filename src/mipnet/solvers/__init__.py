@@ -4,7 +4,7 @@ Gurobi (``pip install mipnet[gurobi]``, with a licence)."""
 from __future__ import annotations
 
 from mipnet.errors import SettingsError, SolverUnavailableError
-from mipnet.solvers.base import Backend, Progress, SolveOptions, SolveResult, Status
+from mipnet.solvers.base import LIMIT_STATUSES, Backend, Progress, SolveOptions, SolveResult, Status
 from mipnet.solvers.gurobi import GurobiBackend
 from mipnet.solvers.highs import HighsBackend
 from mipnet.solvers.scip import ScipBackend
@@ -29,5 +29,5 @@ def available_solvers() -> list[str]:
     return [k for k, cls in BACKENDS.items() if cls.available()]
 
 
-__all__ = ["BACKENDS", "Backend", "Progress", "SolveOptions", "SolveResult", "Status", "available_solvers",
-           "get_backend"]
+__all__ = ["BACKENDS", "LIMIT_STATUSES", "Backend", "Progress", "SolveOptions", "SolveResult", "Status",
+           "available_solvers", "get_backend"]

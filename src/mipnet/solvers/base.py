@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
@@ -19,11 +20,22 @@ class Status(StrEnum):
 
     OPTIMAL = "optimal"            #: proven optimal within the relative gap
     TIME_LIMIT = "time_limit"      #: stopped by the time limit with an incumbent
+    NODE_LIMIT = "node_limit"      #: stopped by the node limit (:attr:`SolveOptions.node_limit`) with an incumbent
     INFEASIBLE = "infeasible"      #: proven infeasible
-    NO_SOLUTION = "no_solution"    #: stopped (time limit) before any feasible solution was found
+    NO_SOLUTION = "no_solution"    #: stopped (time or node limit) before any feasible solution was found
     INTERRUPTED = "interrupted"    #: stopped by the user (Ctrl-C or a callback); may hold an incumbent
     UNBOUNDED = "unbounded"
     ERROR = "error"
+
+
+#: the statuses of a solve stopped by a limit while holding an incumbent (its bound is valid, not proved tight)
+LIMIT_STATUSES = (Status.TIME_LIMIT, Status.NODE_LIMIT)
+
+
+def stopping_limit(result: SolveResult | None) -> Status:
+    """The limit a run that ended without a proof reports: the node limit when its last solve stopped there, else
+    the time limit."""
+    return Status.NODE_LIMIT if result is not None and result.status == Status.NODE_LIMIT else Status.TIME_LIMIT
 
 
 @dataclass
@@ -48,6 +60,10 @@ class SolveOptions:
     threads : int
     mip_gap : float
         Relative gap at which the solver may stop and call the solution optimal.
+    node_limit : int or None
+        Branch-and-bound nodes per MIP solve (``None``: no limit); a solve stopped by it ends ``node_limit``. Unlike
+        the time limit it is a deterministic amount of work: with one thread and no time limit the same inputs give
+        the same result on any machine.
     seed : int
     verbose : bool
         Show the solver's own log.
@@ -64,6 +80,7 @@ class SolveOptions:
     time_limit: float | None = None
     threads: int = 1
     mip_gap: float = 1e-4
+    node_limit: int | None = None
     seed: int = 0
     verbose: bool = False
     callback: Callable[[Progress], None] | None = None
@@ -75,6 +92,9 @@ class SolveOptions:
             raise SettingsError(f"time_limit must be a positive number of seconds, got {self.time_limit}")
         if int(self.threads) < 1:
             raise SettingsError(f"threads must be at least 1, got {self.threads}")
+        nodes = self.node_limit
+        if nodes is not None and (isinstance(nodes, bool) or not isinstance(nodes, numbers.Integral) or nodes < 1):
+            raise SettingsError(f"node_limit must be a positive whole number of nodes or None, got {self.node_limit!r}")
         if not 0 <= self.mip_gap < 1:
             raise SettingsError(f"mip_gap must be in [0, 1), got {self.mip_gap}")
 

@@ -45,6 +45,8 @@ class GurobiBackend(Backend):
         m.Params.Seed = int(options.seed)
         if options.time_limit is not None:
             m.Params.TimeLimit = float(options.time_limit)
+        if options.node_limit is not None:
+            m.Params.NodeLimit = float(options.node_limit)
         lb, ub = model.bounds()
         ints = model.integrality()
         x = m.addMVar(model.n_vars, lb=lb, ub=ub, vtype=np.where(ints, GRB.INTEGER, GRB.CONTINUOUS))
@@ -85,7 +87,8 @@ class GurobiBackend(Backend):
                   GRB.INF_OR_UNBD: Status.INFEASIBLE, GRB.UNBOUNDED: Status.UNBOUNDED,
                   GRB.INTERRUPTED: Status.INTERRUPTED}.get(m.Status)
         if status is None:
-            status = Status.TIME_LIMIT if has_sol else Status.NO_SOLUTION
+            limit = Status.NODE_LIMIT if m.Status == GRB.NODE_LIMIT else Status.TIME_LIMIT
+            status = limit if has_sol else Status.NO_SOLUTION
         gap = math.nan if status == Status.INFEASIBLE else (relative_gap(objv, bound) if has_sol else math.inf)
         return SolveResult(status=status, objective=objv, bound=bound, gap=gap, time=float(m.Runtime),
                            nodes=int(m.NodeCount) if is_mip else 0, solver=self.name, version=self.version(), x=xs,

@@ -146,6 +146,8 @@ class HighsBackend(Backend):
         h.setOptionValue("random_seed", int(options.seed))
         if options.time_limit is not None:
             h.setOptionValue("time_limit", float(options.time_limit))
+        if options.node_limit is not None:
+            h.setOptionValue("mip_max_nodes", int(options.node_limit))
         if options.cutoff is not None and math.isfinite(options.cutoff):
             h.setOptionValue("objective_bound", float(options.cutoff))
         for key, value in options.solver_options.items():
@@ -194,7 +196,7 @@ class HighsBackend(Backend):
         t0 = time.perf_counter()
         run_interruptibly(h)
         elapsed = time.perf_counter() - t0
-        result = self._result(h, model, elapsed, accepted)
+        result = self._result(h, model, elapsed, accepted, options.node_limit is not None)
         result.history = [*history, (elapsed, result.objective, result.bound)]
         return result
 
@@ -219,7 +221,8 @@ class HighsBackend(Backend):
         hess.value_ = diag[nz]
         h.passHessian(hess)
 
-    def _result(self, h: object, model: MIPModel, elapsed: float, accepted: bool | None) -> SolveResult:
+    def _result(self, h: object, model: MIPModel, elapsed: float, accepted: bool | None,
+                node_limited: bool = False) -> SolveResult:
         import highspy
 
         ms = h.getModelStatus()
@@ -246,6 +249,8 @@ class HighsBackend(Backend):
                 status = Status.UNBOUNDED
         elif ms == MS.kInterrupt:
             status = Status.INTERRUPTED
+        elif ms == MS.kSolutionLimit and node_limited:   # HiGHS's word for its node (and leaf) limits
+            status = Status.NODE_LIMIT if has_sol else Status.NO_SOLUTION
         elif ms in (MS.kTimeLimit, MS.kIterationLimit, MS.kSolutionLimit, MS.kObjectiveBound,
                     MS.kObjectiveTarget):
             status = Status.TIME_LIMIT if has_sol else Status.NO_SOLUTION

@@ -13,7 +13,7 @@ from mipnet.solvers.base import Backend, Progress, SolveOptions, SolveResult, St
 _STATUS = {
     "optimal": Status.OPTIMAL, "gaplimit": Status.OPTIMAL, "infeasible": Status.INFEASIBLE,
     "unbounded": Status.UNBOUNDED, "inforunbd": Status.INFEASIBLE, "userinterrupt": Status.INTERRUPTED,
-    "terminate": Status.INTERRUPTED,
+    "terminate": Status.INTERRUPTED, "nodelimit": Status.NODE_LIMIT, "totalnodelimit": Status.NODE_LIMIT,
 }
 
 
@@ -44,6 +44,8 @@ class ScipBackend(Backend):
         m.setParam("parallel/maxnthreads", int(options.threads))
         if options.time_limit is not None:
             m.setParam("limits/time", float(options.time_limit))
+        if options.node_limit is not None:
+            m.setParam("limits/nodes", int(options.node_limit))
         lb, ub = model.bounds()
         ints = model.integrality()
         xs = [m.addVar(name=f"x{i}", vtype="I" if ints[i] else "C",
@@ -85,6 +87,8 @@ class ScipBackend(Backend):
         obj = float(m.getObjVal()) if has_sol else math.nan
         bound = float(m.getDualbound())
         status = _STATUS.get(raw)
+        if status == Status.NODE_LIMIT and not has_sol:
+            status = Status.NO_SOLUTION
         if status is None:  # time, node, memory and other limits
             status = Status.TIME_LIMIT if has_sol else Status.NO_SOLUTION
         gap = relative_gap(obj, bound) if has_sol else math.inf

@@ -16,7 +16,7 @@ from mipnet.network import Network
 from mipnet.progress import FLOOR_RULE, Phase, ProgressEvent, TrainProgress, chain, make_display
 from mipnet.report import TrainReport
 from mipnet.solvers import SolveOptions, Status, get_backend
-from mipnet.solvers.base import relative_gap
+from mipnet.solvers.base import LIMIT_STATUSES, relative_gap, stopping_limit
 from mipnet.train.certificate import Certificate, certify, objective_terms, objective_value
 from mipnet.train.config import PrimalSearch, TrainConfig
 from mipnet.train.domains import resolve_domains
@@ -213,7 +213,7 @@ def _train(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, config: 
     better_start = (result is not None and result.has_solution and warm is not None
                     and result.objective > warm_value + 1e-9 * (1.0 + abs(warm_value)))
     if result is None or better_start or (
-            not result.has_solution and result.status in (Status.INTERRUPTED, Status.NO_SOLUTION, Status.TIME_LIMIT)
+            not result.has_solution and result.status in (Status.INTERRUPTED, Status.NO_SOLUTION, *LIMIT_STATUSES)
             and warm is not None):
         return _stopped_early(template, X, y, loss, config, domains, backend, options, tracker, warm, warm_value,
                               form, result, build_time, start_value, primal_lines)
@@ -267,7 +267,7 @@ def _stopped_early(template: Network, X: np.ndarray, y: np.ndarray, loss: Loss, 
     """The report of a run stopped (Ctrl-C or the time limit) before the solver returned a network at least as good
     as the best one known: that network (the warm start, or the primal search's best; ``form`` is built around it),
     with the best valid bound known (at least the floor). ``start_value``: the warm start's objective."""
-    status = Status.INTERRUPTED if tracker.interrupted else Status.TIME_LIMIT
+    status = Status.INTERRUPTED if tracker.interrupted else stopping_limit(result)
     if warm is None:
         raise NoSolutionError("the run was interrupted before any network was found" if tracker.interrupted else
                               "the time limit was reached before any network was found")

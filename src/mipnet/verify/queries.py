@@ -26,7 +26,7 @@ from mipnet.encode import NetworkEncoding, compute_bounds, encode_network
 from mipnet.errors import FormatError, SettingsError
 from mipnet.io.vnnlib import Disjunct, Property, load_vnnlib
 from mipnet.network import Network
-from mipnet.solvers import SolveOptions, SolveResult, Status, get_backend
+from mipnet.solvers import LIMIT_STATUSES, SolveOptions, SolveResult, Status, get_backend
 from mipnet.threads import limits_blas
 from mipnet.verify.bab import RELAX, BabOptions, DisjunctSearch
 from mipnet.verify.falsify import attack, descend_into_region, forward, gradient_descent_into_region, sample_box
@@ -660,7 +660,7 @@ def output_bounds(net: Network, lower: np.ndarray | float, upper: np.ndarray | f
                 yv = forward(net, xv[None])[0]
                 at_lo[yv < att_lo], at_hi[yv > att_hi] = xv, xv
                 att_lo, att_hi = np.minimum(att_lo, yv), np.maximum(att_hi, yv)
-            if math.isfinite(sr.bound) and sr.status in (Status.OPTIMAL, Status.TIME_LIMIT, Status.NO_SOLUTION):
+            if math.isfinite(sr.bound) and sr.status in (Status.OPTIMAL, *LIMIT_STATUSES, Status.NO_SOLUTION):
                 b = sign * (sr.bound - MIP_MARGIN * (1 + abs(sr.bound)))
                 if side == 0:
                     s_lo[j] = max(s_lo[j], b)

@@ -164,6 +164,7 @@ class _Decomposition:
         self.nodes, self.solve_time, self.accepted = 0, 0.0, None
         self.size: dict = {}
         self.interrupted = self.progress.interrupted
+        self.node_limited = False   # some pattern's MIP stopped at the node limit
         if math.isfinite(self.best_val):
             self.progress.found(self.best_val, "best warm start")
 
@@ -213,6 +214,10 @@ class _Decomposition:
     @staticmethod
     def out_of_time(remaining: float | None) -> bool:
         return remaining is not None and remaining <= 0.5
+
+    def limit(self) -> Status:
+        """The limit that left some pattern open: the node limit when one stopped a MIP and time remains."""
+        return Status.NODE_LIMIT if self.node_limited and not self.out_of_time(self.time_left()) else Status.TIME_LIMIT
 
     def skipped(self) -> str:
         return "skipped (interrupted)" if self.interrupted else "skipped (time limit)"
@@ -328,6 +333,7 @@ class _Decomposition:
             entry["status"] = "interrupted"
             return
         self.interrupted = res.status == Status.INTERRUPTED
+        self.node_limited = self.node_limited or res.status == Status.NODE_LIMIT
         self.progress.interrupted = self.progress.interrupted or self.interrupted
         self.nodes += res.nodes
         self.solve_time += res.time
@@ -374,7 +380,7 @@ class _Decomposition:
             raise NoSolutionError("the run was interrupted before any network was found" if self.interrupted else
                                   "the solver found no feasible network before the time limit")
         bound = self.whole_bound()
-        status = Status.OPTIMAL if all_proved else (Status.INTERRUPTED if self.interrupted else Status.TIME_LIMIT)
+        status = Status.OPTIMAL if all_proved else (Status.INTERRUPTED if self.interrupted else self.limit())
         return {"network": self.best_net, "objective": self.best_val, "bound": bound,
                 "gap": relative_gap(self.best_val, bound), "status": status, "nodes": self.nodes,
                 "solve_time": self.solve_time, "size": self.size, "sub_problems": [self.entries[k] for k in self.order],
