@@ -25,7 +25,7 @@ SMALL = {"hidden": (2,), "time_limit": 0.05}
 #: network: how far HiGHS gets in 0.05 s varies from run to run (check_fit_idempotent, warm start off, failed 4 of 24
 #: times on a quiet 2-core machine on 2026-12-04; check_classifier_data_not_an_array, warm start on, 2 of 8 runs of
 #: this file). These run with a node limit and no time limit instead: a fixed amount of work, the same network
-#: every time on any machine.
+#: every time, however loaded the machine.
 TWO_FIT_CHECKS = {"check_fit_idempotent", "check_n_features_in_after_fitting", "check_classifier_data_not_an_array",
                   "check_regressor_data_not_an_array", "check_supervised_y_2d", "check_pipeline_consistency",
                   "check_regressors_int"}

@@ -632,7 +632,7 @@ def _solver_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1, help="solver threads")
     p.add_argument("--node-limit", type=int, default=None, metavar="NODES",
                    help="branch-and-bound nodes per MIP solve: a fixed amount of work (with one thread and no time "
-                        "limit the same data gives the same network on any machine)")
+                        "limit the same data gives the same network every time)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the warm start and the solver")
     p.add_argument("--quiet", action="store_true", help="no live progress")
 

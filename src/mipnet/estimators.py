@@ -295,7 +295,7 @@ class MIPNetClassifier(ClassifierMixin, _MIPNetBase):
     node_limit : int or None
         Branch-and-bound nodes per MIP solve (``None``: no limit); at the limit the best network found so far is
         kept (``report_.status == "node_limit"``). A fixed amount of work, unlike ``time_limit``: with
-        ``threads=1`` and ``time_limit=None`` the same data gives the same network on any machine.
+        ``threads=1`` and ``time_limit=None`` the same data gives the same network every time.
     verbose : bool or int
         ``0`` / ``False`` (default): silent. ``1`` / ``True``: show the progress from the launch of ``fit`` (phase,
         elapsed time, incumbent, bound, gap): a live line on a terminal, plain lines otherwise. ``2``: also the

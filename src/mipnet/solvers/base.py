@@ -63,7 +63,7 @@ class SolveOptions:
     node_limit : int or None
         Branch-and-bound nodes per MIP solve (``None``: no limit); a solve stopped by it ends ``node_limit``. Unlike
         the time limit it is a deterministic amount of work: with one thread and no time limit the same inputs give
-        the same result on any machine.
+        the same result every time (on one installation: BLAS and CPU can differ in the last bits elsewhere).
     seed : int
     verbose : bool
         Show the solver's own log.
