@@ -89,7 +89,7 @@ class ScipBackend(Backend):
         status = _STATUS.get(raw)
         if status == Status.NODE_LIMIT and not has_sol:
             status = Status.NO_SOLUTION
-        if status is None:  # time, node, memory and other limits
+        if status is None:  # time, memory and other limits
             status = Status.TIME_LIMIT if has_sol else Status.NO_SOLUTION
         gap = relative_gap(obj, bound) if has_sol else math.inf
         if status == Status.INFEASIBLE:
