@@ -162,6 +162,12 @@ def _near_points(net: Network, prop: Property, margin: float, k: int, rng: np.ra
     return [X[i] for i in picks]
 
 
+def in_unsafe_region(net: Network, prop: Property, x: np.ndarray) -> bool:
+    """Whether the input ``x`` lies in the property's unsafe region for ``net``, by its own forward pass (the
+    re-check of a point a batch found: batch and single-row outputs can differ in the last bits)."""
+    return bool(prop.contains(x, outputs(net, x[None])[0]))
+
+
 def _more_points(net: Network, prop: Property, x: np.ndarray | None, k: int, rng: np.random.Generator
                  ) -> list[np.ndarray]:
     """Up to ``k`` more inputs of the unsafe region for ``net`` (re-checked by the forward pass): the deepest of
@@ -181,7 +187,7 @@ def _more_points(net: Network, prop: Property, x: np.ndarray | None, k: int, rng
     best = inside[np.argsort(-depth[inside])]
     # spread the picks over the ranking: the deepest, then evenly down to the shallowest
     picks = best[np.unique(np.linspace(0, len(best) - 1, min(k, len(best))).astype(int))]
-    return [X[i] for i in picks if prop.contains(X[i], outputs(net, X[i][None])[0])]
+    return [X[i] for i in picks if in_unsafe_region(net, prop, X[i])]
 
 
 def near_counterexample(net: Network, prop: Property, P: np.ndarray, rng: np.random.Generator
@@ -201,7 +207,7 @@ def near_counterexample(net: Network, prop: Property, P: np.ndarray, rng: np.ran
     for i in np.argsort(-depth)[: 8]:
         if not np.isfinite(depth[i]):
             break
-        if prop.contains(X[i], outputs(net, X[i][None])[0]):
+        if in_unsafe_region(net, prop, X[i]):
             return X[i]
     return None
 
