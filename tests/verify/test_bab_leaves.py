@@ -132,3 +132,34 @@ def test_wide_attacks_whose_samples_double_keep_their_share(ratio):
         attacked += cost * 2 ** k
         t += ratio * cost * 2 ** k
     assert (attacked + cost * 8) / (t + cost * 8) > 1 / (1 + ratio)
+
+
+def test_a_search_that_splits_inputs_sends_no_box_with_unstable_relus_to_the_mip_by_default(dense_net):
+    """``BabOptions.mip_threshold_input``: input splitting shrinks boxes until their ReLUs are stable instead of
+    paying for a MIP per box; a threshold given sends the boxes with few unstable ReLUs to the MIP leaf."""
+    net = dense_net([3, 24, 24, 2], 6)
+    lo, hi = -np.ones(3), np.ones(3)
+    exact = verify.output_bounds(net, lo, hi, time_limit=60)
+    assert exact.status == "exact"
+    text = "".join(f"(declare-const X_{i} Real)\n" for i in range(3)) + \
+        "".join(f"(declare-const Y_{j} Real)\n" for j in range(2)) + \
+        "".join(f"(assert (>= X_{i} -1.0)) (assert (<= X_{i} 1.0))\n" for i in range(3)) + \
+        f"(assert (<= Y_0 {float(exact.lower[0]) - 1e-3!r}))\n"
+    prop = parse_vnnlib(text)
+    d = prop.disjuncts[0]
+    calls = []
+
+    def leaf(lo, hi, pre, splits):
+        calls.append(sum(int(((l < 0) & (u > 0)).sum()) for l, u in pre))
+        return "unknown", None
+
+    default = DisjunctSearch(net, d, *d.box(), BabOptions(), mip_leaf=leaf)
+    assert default.branching == Branching.INPUT
+    assert default.options.leaf_threshold(Branching.INPUT) == 0
+    assert default.options.leaf_threshold(Branching.RELU) == default.options.mip_threshold
+    status, _, stats = default.run(Clock(30))
+    assert status == "holds" and stats["mip_leaves"] == 0 and not calls
+    status, _, stats = DisjunctSearch(net, d, *d.box(), BabOptions(mip_threshold_input=100),
+                                      mip_leaf=leaf).run(Clock(30))
+    # the leaf answers unknown, so the search goes on splitting those boxes and still proves the property
+    assert status == "holds" and stats["mip_leaves"] == len(calls) > 0 and max(calls) > 0

@@ -10,8 +10,8 @@ of ReLU splits — live in arrays and are processed in batches:
 2. **Falsification**: the minimising corners of the rows, the box centres and a short gradient attack are run through
    :meth:`Network.forward`; a point inside the region ends the search (``violated``, re-checked).
 3. **Exact leaves**: a sub-problem with no unstable ReLU is affine, decided exactly by one small LP (a candidate
-   it returns is re-checked by the forward pass); with few unstable ReLUs (``mip_threshold``) the caller's exact
-   MIP decides it.
+   it returns is re-checked by the forward pass); with few unstable ReLUs (``mip_threshold``, or
+   ``mip_threshold_input`` when inputs are split) the caller's exact MIP decides it.
 4. **Branching**: the rest are split — on an input dimension (networks with few inputs: batched strong branching,
    every dimension's two halves bounded and the one whose worse half is best kept, unless it is ``aspect`` times
    narrower than the widest, which is then cut so that the search converges; widths are measured in the
@@ -85,7 +85,13 @@ class BabOptions:
     input_split_max : int
         Largest input dimension for which ``AUTO`` splits inputs.
     mip_threshold : int
-        Sub-problems with at most this many unstable ReLUs go to the exact leaf (when one is given).
+        Sub-problems with at most this many unstable ReLUs go to the exact leaf (when one is given), in a search that
+        splits ReLUs.
+    mip_threshold_input : int
+        The same for a search that splits inputs. Its boxes shrink until their ReLUs are stable, and a MIP leaf
+        costs as much as a hundred or more boxes (ACAS Xu: about 70 ms each; with 12, N3_3 property 2 spent most of
+        its 116 s in 1,077 leaves and stayed open, without them the search alone holds in 51 s), so by default only
+        boxes with no unstable ReLU whose max-pools are undecided (no LP leaf applies) go to the MIP.
     max_subproblems : int
         Sub-problems bounded before the search gives up (``unknown``).
     threads : int
@@ -134,6 +140,7 @@ class BabOptions:
     branching: Branching = Branching.AUTO
     input_split_max: int = 12
     mip_threshold: int = 12
+    mip_threshold_input: int = 0
     max_subproblems: int = 5_000_000
     threads: int = 1
     aspect: float = 4.0
@@ -156,6 +163,11 @@ class BabOptions:
     def attack_ratio(self, branching: Branching) -> float:
         """Seconds of search per second of wide attack for a search that splits ``branching``."""
         return self.region_attack_ratio_input if branching == Branching.INPUT else self.region_attack_ratio
+
+    def leaf_threshold(self, branching: Branching) -> int:
+        """The most unstable ReLUs of a sub-problem that goes to the exact MIP leaf, for a search that splits
+        ``branching``."""
+        return self.mip_threshold_input if branching == Branching.INPUT else self.mip_threshold
 
     def share_of_mip(self, branching: Branching) -> float:
         """The share of a slice that goes to the MIP of the whole box for a search that splits ``branching``."""
@@ -588,7 +600,8 @@ class DisjunctSearch:
                     return "violated", found, self.stats.as_dict()
                 if status == "holds":
                     continue
-            elif self.mip_leaf is not None and unstable[i] <= self.options.mip_threshold and not clock.out():
+            elif self.mip_leaf is not None and unstable[i] <= self.options.leaf_threshold(self.branching) and \
+                    not clock.out():
                 self.stats.mip_leaves += 1
                 pre = [(l[i], u[i]) for l, u in bb.pre]
                 status, found = self.mip_leaf(batch.lo[i], batch.hi[i], pre,
