@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ACAS = ROOT / ".." / "shared" / "external" / "acasxu"
 NETS = ["1_1", "1_7", "1_9", "2_1", "2_9", "3_3", "4_2", "4_5", "5_3"]
 EXTRA = [("1_1", 5), ("1_1", 6), ("1_9", 7), ("2_9", 8), ("3_3", 9), ("4_5", 10)]
-TOOLS = ("mipnet", "mipnet-mip", "omlt", "marabou", "neuralsat")
+TOOLS = ("mipnet", "mipnet-2threads", "mipnet-mip", "omlt", "marabou", "neuralsat")
 QUICK = [("1_1", 3), ("1_1", 4), ("2_9", 2), ("1_7", 3), ("2_9", 8), ("4_2", 4)]
 
 
@@ -71,6 +71,8 @@ def run_tool(tool: str, net_id: str, p: int, time_limit: float) -> dict:
         r = run_marabou(onnx_path(net_id), net, prop, time_limit)
     elif tool == "mipnet-mip":
         r = run_mipnet(net, prop, time_limit, "mip")
+    elif tool == "mipnet-2threads":
+        r = run_mipnet(net, prop, time_limit, "auto", threads=2)
     else:
         r = run_mipnet(net, prop, time_limit, "auto")
     if r["status"] == "violated":     # re-check every counterexample here, whatever the tool
@@ -95,7 +97,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tool", default="mipnet",
                     help="a tool, or several separated by commas (run interleaved, instance by instance): "
-                         "mipnet, mipnet-mip, omlt, marabou, neuralsat")
+                         "mipnet, mipnet-2threads (threads=2), mipnet-mip, omlt, marabou, neuralsat")
     ap.add_argument("--time-limit", type=float, default=120.0)
     ap.add_argument("--quick", action="store_true", help="6 instances only")
     ap.add_argument("--out", type=Path, default=None,

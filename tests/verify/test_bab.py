@@ -117,22 +117,12 @@ def test_acasxu_instances(acasxu):
         assert r.status == expect
 
 
-def _min_case(net, lo, hi, gap=0.01):
-    """A disjunct ``Y_0 <= (min of Y_0 over the box) - gap`` (holds, and needs a search)."""
-    exact = verify.output_bounds(net, lo, hi, time_limit=60)
-    assert exact.status == "exact"
-    text = _header(net.n_inputs, net.n_outputs) + "".join(
-        f"(assert (>= X_{i} {float(lo[i])!r})) (assert (<= X_{i} {float(hi[i])!r}))\n" for i in range(net.n_inputs)) + \
-        f"(assert (<= Y_0 {float(exact.lower[0]) - gap!r}))\n"
-    return parse_vnnlib(text).disjuncts[0]
-
-
-def test_input_splitting_never_cuts_an_input_the_network_does_not_read(dense_net):
+def test_input_splitting_never_cuts_an_input_the_network_does_not_read(dense_net, below_minimum):
     # (widths relative to the root box cut input 2 down to 1/128 here, and bounded 5,594 sub-problems, not 152)
     net = dense_net([3, 24, 24, 2], seed=6)
     net.layers[0].weight[:, 2] = 0.0       # input 2 is read by nothing
     lo, hi = -np.ones(3), np.ones(3)
-    d = _min_case(net, lo, hi, gap=1e-3)
+    d = below_minimum(net, lo, hi, gap=1e-3)
     search = DisjunctSearch(net, d, lo, hi, BabOptions(branching=Branching.INPUT, mip_threshold=0))
     assert search.input_scale[2] == 0 and np.all(search.input_scale[:2] > 0)
     widths = []
@@ -151,7 +141,7 @@ def test_input_splitting_never_cuts_an_input_the_network_does_not_read(dense_net
     assert cut[:, 1].min() < 2.0 / 32              # while input 1 was cut at least six times
 
 
-def test_rescaling_an_input_gives_the_same_search(dense_net):
+def test_rescaling_an_input_gives_the_same_search(dense_net, below_minimum):
     # x0 on [-1, 1] into the network, or x0' = 4 x0 on [-4, 4] into the network with x0's column divided by 4:
     # the same function of the same box (exactly, powers of two), so the same search
     net = dense_net([3, 24, 24, 2], seed=6)
@@ -159,7 +149,7 @@ def test_rescaling_an_input_gives_the_same_search(dense_net):
     scaled.layers[0].weight[:, 0] /= 4.0
     lo, hi = -np.ones(3), np.ones(3)
     slo, shi = lo * np.array([4.0, 1, 1]), hi * np.array([4.0, 1, 1])
-    d, sd = _min_case(net, lo, hi), _min_case(scaled, slo, shi)
+    d, sd = below_minimum(net, lo, hi), below_minimum(scaled, slo, shi)
     options = BabOptions(branching=Branching.INPUT, mip_threshold=0, region_attack_after=0)
     one = DisjunctSearch(net, d, lo, hi, options).run(Clock(60))
     two = DisjunctSearch(scaled, sd, slo, shi, options).run(Clock(60))
