@@ -53,7 +53,7 @@ from mipnet.clock import Clock
 from mipnet.errors import SettingsError
 from mipnet.io.vnnlib import Disjunct
 from mipnet.network import Network
-from mipnet.verify.falsify import gradient_descent_into_region, region_attack
+from mipnet.verify.falsify import gradient_descent_into_region, point_in_region, region_attack
 
 RELAX = 1e-6        # a row is proved empty on a box when its lower bound exceeds RELAX (1 + |b_r|)
 
@@ -347,17 +347,16 @@ class DisjunctSearch:
         return best, corners, bb, slack
 
     def _counterexample(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """The first of the candidate inputs ``X`` that lies in the region, if any, with its output. The batch's pass
-        screens; the decision and the reported output come from a pass of that one row (a batch and a row can
-        differ in the last bit), so a caller's own ``forward(x[None])`` gives exactly the output reported."""
+        """The first of the candidate inputs ``X`` that lies in the region, if any, with its output: a batch's
+        forward pass screens, :func:`~mipnet.verify.falsify.point_in_region` decides (one row)."""
         X = np.clip(X, self.lo, self.hi)
         Y = self.net.forward(X.reshape(len(X), *self.net.input_shape)).reshape(len(X), -1)
         inside = np.all(np.concatenate([X, Y], axis=1) @ self.A.T <= self.b, axis=1) if len(self.b) else \
             np.ones(len(X), bool)
         for k in np.flatnonzero(inside):
-            y = self.net.forward(X[k].reshape(1, *self.net.input_shape)).reshape(-1)  # the reported pass: one row
-            if self.d.holds_at(X[k], y):
-                return X[k], y
+            found = point_in_region(self.net, self.d, X[k], self.lo, self.hi)
+            if found is not None:
+                return found
         return None
 
     def _lp_leaf(self, lo: np.ndarray, hi: np.ndarray, W: np.ndarray, c: np.ndarray,

@@ -20,6 +20,17 @@ def forward(net: Network, X: np.ndarray) -> np.ndarray:
     return net.forward(np.asarray(X, dtype=float).reshape(-1, *net.input_shape)).reshape(len(X), -1)
 
 
+def point_in_region(net: Network, d: Disjunct, x: np.ndarray, lo: np.ndarray, hi: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The re-check of a candidate counterexample: clip ``x`` to the box ``[lo, hi]``, run that one row through
+    ``Network.forward`` and return ``(x, y)`` if it lies in the disjunct's region, else ``None``. One row, not a
+    batch: a batch's pass can differ from it in the last bit, and the output reported is then exactly what a user's
+    own ``net.forward(x[None])`` gives."""
+    x = np.clip(np.asarray(x, dtype=float), lo, hi)
+    y = forward(net, x[None])[0]
+    return (x, y) if d.holds_at(x, y) else None
+
+
 def sample_box(lo: np.ndarray, hi: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """The box's centre and two corners, then random corners and uniform points (``n`` rows in all)."""
     pts = [(lo + hi) / 2, lo, hi]

@@ -29,7 +29,14 @@ from mipnet.network import Network
 from mipnet.solvers import LIMIT_STATUSES, SolveOptions, SolveResult, Status, get_backend
 from mipnet.threads import limits_blas
 from mipnet.verify.bab import RELAX, BabOptions, DisjunctSearch
-from mipnet.verify.falsify import attack, descend_into_region, forward, gradient_descent_into_region, sample_box
+from mipnet.verify.falsify import (
+    attack,
+    descend_into_region,
+    forward,
+    gradient_descent_into_region,
+    point_in_region,
+    sample_box,
+)
 from mipnet.verify.results import HOLDS, UNKNOWN, VIOLATED, BoundsResult, RobustnessResult, VerificationResult
 
 #: seconds of the first round's slice per open disjunct in the branch and bound (doubled in each next round)
@@ -108,14 +115,6 @@ def _disjunct_mip(net: Network, lb: LayerBounds, in_rows: tuple, out_rows: tuple
     return enc
 
 
-def _check_disjunct(net: Network, d: Disjunct, x: np.ndarray, lo: np.ndarray, hi: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Clip a candidate to the box, run it forward; return (x, y) if it really lies in the unsafe region."""
-    x = np.clip(np.asarray(x, dtype=float), lo, hi)
-    y = forward(net, x[None])[0]
-    return (x, y) if d.holds_at(x, y) else None
-
-
 def _decide_by_mip(net: Network, d: Disjunct, lb: LayerBounds, lo: np.ndarray, hi: np.ndarray, in_rows: tuple,
                    out_rows: tuple, solver: str, clock: Clock, threads: int, cap: float | None, entry: dict
                    ) -> tuple[str, tuple | None]:
@@ -132,7 +131,7 @@ def _decide_by_mip(net: Network, d: Disjunct, lb: LayerBounds, lo: np.ndarray, h
         return HOLDS, None
     if sr.x is None:
         return UNKNOWN, None
-    checked = _check_disjunct(net, d, enc.input_values(sr.x)[0], lo, hi)
+    checked = point_in_region(net, d, enc.input_values(sr.x)[0], lo, hi)
     if checked is not None:
         return VIOLATED, checked
     # the solver's point lies within tolerance of the region's boundary: look strictly inside
@@ -140,7 +139,7 @@ def _decide_by_mip(net: Network, d: Disjunct, lb: LayerBounds, lo: np.ndarray, h
                          -ROW_SHRINK * (1 + np.abs(in_rows[1])))
     sr2 = solve(enc2.model, solver, sub, threads)
     if sr2.x is not None:
-        checked = _check_disjunct(net, d, enc2.input_values(sr2.x)[0], lo, hi)
+        checked = point_in_region(net, d, enc2.input_values(sr2.x)[0], lo, hi)
         if checked is not None:
             return VIOLATED, checked
     entry["boundary_case"] = True
@@ -285,12 +284,12 @@ def _falsify_disjuncts(net: Network, chain: Chain, boxes: Iterator, samples: int
         Y = forward(net, X)
         inside = np.all(np.concatenate([X, Y], axis=1) @ d.A_sparse.T <= d.b, axis=1)
         if inside.any():
-            checked = _check_disjunct(net, d, X[int(np.flatnonzero(inside)[0])], lo, hi)
+            checked = point_in_region(net, d, X[int(np.flatnonzero(inside)[0])], lo, hi)
             if checked is not None:
                 return (*checked, k, "random sampling")
         x = descend_into_region(chain, d, lo, hi, X, clock=clock)
         if x is not None:
-            checked = _check_disjunct(net, d, x, lo, hi)
+            checked = point_in_region(net, d, x, lo, hi)
             if checked is not None:
                 return (*checked, k, "local search")
         if clock.out():
@@ -299,7 +298,7 @@ def _falsify_disjuncts(net: Network, chain: Chain, boxes: Iterator, samples: int
         viol = np.max(np.concatenate([X, Y], axis=1) @ d.A.T - d.b, axis=1)
         starts = X[np.argsort(viol)[:64]]
         for x in gradient_descent_into_region(chain, d.A, d.b, lo, hi, starts, clock=clock):
-            checked = _check_disjunct(net, d, x, lo, hi)
+            checked = point_in_region(net, d, x, lo, hi)
             if checked is not None:
                 return (*checked, k, "gradient attack")
     return None
