@@ -53,7 +53,7 @@ from mipnet.clock import Clock
 from mipnet.errors import SettingsError
 from mipnet.io.vnnlib import Disjunct
 from mipnet.network import Network
-from mipnet.verify.falsify import gradient_descent_into_region, point_in_region, region_attack
+from mipnet.verify.falsify import forward, gradient_descent_into_region, point_in_region, region_attack
 
 RELAX = 1e-6        # a row is proved empty on a box when its lower bound exceeds RELAX (1 + |b_r|)
 
@@ -350,7 +350,7 @@ class DisjunctSearch:
         """The first of the candidate inputs ``X`` that lies in the region, if any, with its output: a batch's
         forward pass screens, :func:`~mipnet.verify.falsify.point_in_region` decides (one row)."""
         X = np.clip(X, self.lo, self.hi)
-        Y = self.net.forward(X.reshape(len(X), *self.net.input_shape)).reshape(len(X), -1)
+        Y = forward(self.net, X)
         inside = np.all(np.concatenate([X, Y], axis=1) @ self.A.T <= self.b, axis=1) if len(self.b) else \
             np.ones(len(X), bool)
         for k in np.flatnonzero(inside):
