@@ -18,7 +18,8 @@ forward-pass differences and each property's image, label and eps.
 
 ``run`` decides instances with one tool or several, interleaved instance by instance (the adapters of
 ``bench/peers.py``, one thread each): ``mipnet`` (``mipnet.verify.check_property``, method auto), ``mipnet-mip``
-(``method="mip"``), ``marabou`` (maraboupy 2.0), ``neuralsat`` (``../shared/peers/neuralsat``), or the same
+(``method="mip"``), ``mipnet-2threads`` (``threads=2``: the search on two worker processes), ``marabou``
+(maraboupy 2.0), ``neuralsat`` (``../shared/peers/neuralsat``), or the same
 question through the Python robustness API (``api-mip``, ``api-bab``: ``mipnet.verify.robustness`` on the image,
 label and eps, with ``method="mip"`` or ``"bab"``; what ``mipnet verify --robust-at`` runs). Every ``violated``
 answer is re-checked with mipnet's forward pass.
@@ -66,7 +67,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = ROOT / "bench" / "robust"
 EPS = (0.01, 0.03, 0.05, 0.08, 0.1)
 FORWARD_TOL = 1e-4
-TOOLS = ("mipnet", "mipnet-mip", "marabou", "neuralsat", "api-mip", "api-bab")
+TOOLS = ("mipnet", "mipnet-2threads", "mipnet-mip", "marabou", "neuralsat", "api-mip", "api-bab")
 
 
 @dataclass(frozen=True)
@@ -252,7 +253,8 @@ def run(tools: list[str], bench_dir: Path, outs: list[Path], time_limit: float |
         elif tool.startswith("api-"):
             r = run_robustness_api(net, meta, prop_name, limit, tool.removeprefix("api-"))
         else:
-            r = run_mipnet(net, prop, limit, "mip" if tool == "mipnet-mip" else "auto")
+            r = run_mipnet(net, prop, limit, "mip" if tool == "mipnet-mip" else "auto",
+                           threads=2 if tool == "mipnet-2threads" else 1)
         if r["status"] == "violated":     # every counterexample, whatever the tool
             r["rechecked"] = confirm(net, prop, r["x"]) is not None
         r.pop("x")

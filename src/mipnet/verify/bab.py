@@ -28,9 +28,11 @@ forward-pass re-check.
 
 from __future__ import annotations
 
+import pickle
+import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import numpy as np
@@ -39,7 +41,6 @@ from scipy.optimize import linprog
 from mipnet.bounds.crown import (
     BETA_LR,
     BackwardRows,
-    BoxBounds,
     Chain,
     Relu,
     box_bounds,
@@ -53,9 +54,12 @@ from mipnet.clock import Clock
 from mipnet.errors import SettingsError
 from mipnet.io.vnnlib import Disjunct
 from mipnet.network import Network
+from mipnet.processes import discard, warm_up, workers
 from mipnet.verify.falsify import forward, gradient_descent_into_region, point_in_region, region_attack
 
 RELAX = 1e-6        # a row is proved empty on a box when its lower bound exceeds RELAX (1 + |b_r|)
+FIRST_QUANTUM = 0.5  # seconds of a worker's first part of a parallel search; doubled each round up to MAX_QUANTUM
+MAX_QUANTUM = 4.0    # (the parts are rebalanced after each round, so a worker idles at most one quantum)
 
 
 class Branching(StrEnum):
@@ -95,7 +99,14 @@ class BabOptions:
     max_subproblems : int
         Sub-problems bounded before the search gives up (``unknown``).
     threads : int
-        Threads that bound the chunks of a batch at once.
+        Processes that search at once (:mod:`mipnet.processes`). With more than one, a search still open after
+        ``parallel_after`` seconds hands its open sub-problems, split evenly by bound, to that many worker
+        processes for a short stretch (half a second, doubled each round up to four), gathers what is left,
+        splits it again, and so on; the wide attacks are split between the workers too, and sub-problems that need
+        the exact MIP leaf come back to this process, which decides them while the workers search.
+    parallel_after : float
+        Seconds of search in this process before a search with ``threads`` above 1 goes parallel: most queries end
+        sooner, and pay nothing for the workers (started in the background when the search begins).
     aspect : float
         Input splitting cuts the widest input when the best-scoring one is more than ``aspect`` times narrower, so
         every input that matters shrinks and the search converges. Widths are scaled by the input's weight in the
@@ -143,6 +154,7 @@ class BabOptions:
     mip_threshold_input: int = 0
     max_subproblems: int = 5_000_000
     threads: int = 1
+    parallel_after: float = 1.0
     aspect: float = 4.0
     region_attack_after: float = 10.0
     region_attack_ratio: float = 2.0
@@ -155,6 +167,10 @@ class BabOptions:
         for name in ("region_attack_ratio", "region_attack_ratio_input"):
             if not getattr(self, name) > 0:
                 raise SettingsError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if int(self.threads) < 1:
+            raise SettingsError(f"threads must be at least 1, got {self.threads!r}")
+        if not self.parallel_after >= 0:
+            raise SettingsError(f"parallel_after must be >= 0 seconds, got {self.parallel_after!r}")
         for name in ("mip_share", "mip_share_input"):
             share = getattr(self, name)
             if not 0.0 <= share < 1.0:
@@ -194,6 +210,9 @@ class _Resume:
     spent: float = 0.0
     attacked: float = 0.0   #: seconds of the search spent in wide attacks
     lost: bool = False   #: the search stopped inside a batch (open sub-problems dropped): a new run starts afresh
+    #: sub-problems that a worker left to the exact MIP leaf, (lo, hi, pre_bounds, splits) each, not yet decided:
+    #: they are open sub-problems as much as the pool's
+    deferred: list = field(default_factory=list)
 
 
 @dataclass
@@ -222,6 +241,12 @@ class _Pool:
         self.splits = [None if s is None else s[keep] for s in self.splits]
         return out
 
+    def parts(self, n: int) -> list[_Pool]:
+        """Split into at most ``n`` pools of about equal size and equal hardness (dealt out in order of score)."""
+        order = np.argsort(self.score, kind="stable")
+        return [_Pool(self.lo[i], self.hi[i], [None if s is None else s[i] for s in self.splits], self.score[i])
+                for i in (order[k::n] for k in range(min(n, len(self))))]
+
     def add(self, other: _Pool) -> None:
         self.lo = np.concatenate([self.lo, other.lo])
         self.hi = np.concatenate([self.hi, other.hi])
@@ -240,6 +265,12 @@ class BabStats:
     max_open: int = 0
     branching: str = ""
     region_attacks: int = 0
+
+    def add(self, other: BabStats) -> None:
+        """Count another part of the same search (a worker's)."""
+        for name in ("subproblems", "batches", "lp_leaves", "mip_leaves", "region_attacks"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.max_open = max(self.max_open, other.max_open)
 
     def as_dict(self) -> dict:
         return {"subproblems": self.subproblems, "batches": self.batches, "lp_leaves": self.lp_leaves,
@@ -298,27 +329,15 @@ class DisjunctSearch:
         self.backward_rows = BackwardRows.LIVE if br == Branching.INPUT else BackwardRows.UNDECIDED
         self.stats = BabStats(branching=str(br))
         self._resume: _Resume | None = None
+        #: in a worker of a parallel search: the sub-problems it leaves to the exact MIP leaf of the search's owner
+        self.deferred: list | None = None
+        self._token = uuid.uuid4().hex     # names this search in the workers
+        self._blob: bytes | None = None    # what a worker needs to rebuild it (pickled once)
+        self._per_box: float | None = None
 
     # ------------------------------------------------------------------------------------------ evaluation
     def _bound(self, pool: _Pool, alpha: bool = True, cheap: bool = False) -> tuple:
-        """Bounds of a batch: (per-box best row margin, corners, BoxBounds, per-row bounds), computed in
-        ``threads`` chunks at once (numpy releases the GIL in its array loops and matrix products)."""
-        T = self.options.threads
-        if T <= 1 or len(pool) < 2 * T:
-            return self._bound_chunk(pool, alpha, cheap)
-        parts = np.array_split(np.arange(len(pool)), T)
-        chunks = [_Pool(pool.lo[i], pool.hi[i], [None if s is None else s[i] for s in pool.splits], pool.score[i])
-                  for i in parts]
-        with ThreadPoolExecutor(T) as ex:
-            outs = list(ex.map(lambda c: self._bound_chunk(c, alpha, cheap), chunks))
-        bb = BoxBounds(pool.lo, pool.hi, [(np.concatenate([o[2].pre[k][0] for o in outs]),
-                                           np.concatenate([o[2].pre[k][1] for o in outs]))
-                                          for k in range(len(outs[0][2].pre))])
-        return (np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs]), bb,
-                np.concatenate([o[3] for o in outs]))
-
-    def _bound_chunk(self, pool: _Pool, alpha: bool, cheap: bool) -> tuple:
-        """:meth:`_bound` on one chunk."""
+        """Bounds of a batch: (per-box best row margin, corners, BoxBounds, per-row bounds)."""
         if cheap:
             bb = forward_bounds(self.chain, pool.lo, pool.hi, pool.splits)
         else:
@@ -493,6 +512,8 @@ class DisjunctSearch:
             per_sample = sum(op.W.size for op in self.chain.affines)
             first = max(int(self.options.region_attack_work / max(per_sample, 1)), 1000)
             self._resume = _Resume(self._root(), self.options.region_attack_after, first, first)
+            if self.options.threads > 1:
+                warm_up(self.options.threads)
         state = self._resume
         pool = state.pool
         started = clock.elapsed - state.spent     # the search's own time runs on from where it stopped
@@ -503,7 +524,15 @@ class DisjunctSearch:
             state.spent = clock.elapsed - started
 
     def _search(self, pool: _Pool, clock: Clock, started: float, state: _Resume) -> tuple[str, tuple | None, dict]:
+        settled = self._settle_deferred(state, clock)
+        if settled is not None:
+            return settled
+        if state.deferred:      # the clock ran out before the handed-over leaves were decided
+            return "unknown", None, self.stats.as_dict()
         while len(pool):
+            if self.options.threads > 1 and clock.elapsed - started >= self.options.parallel_after and \
+                    len(pool) >= self.options.threads:
+                return self._search_parallel(pool, clock, started, state)
             if self.stats.subproblems:
                 self._per_box = (clock.elapsed - started) / self.stats.subproblems
             if clock.out() or self.stats.subproblems >= self.options.max_subproblems:
@@ -563,20 +592,134 @@ class DisjunctSearch:
                 for i in rest[stuck]:
                     # nothing left to split (no unstable ReLU; max-pools undecided, or a boundary case): only the
                     # exact MIP can settle it, and without one the disjunct stays open
-                    if self.mip_leaf is None or clock.out():
-                        state.lost = True      # this batch's open sub-problems are not back in the pool
-                        return "unknown", None, self.stats.as_dict()
-                    self.stats.mip_leaves += 1
-                    status, found = self.mip_leaf(batch.lo[i], batch.hi[i], [(l[i], u[i]) for l, u in bb.pre],
-                                                  [None if s is None else s[i] for s in batch.splits])
+                    status, found = self._exact_leaf(batch, i, bb, clock) if self._has_exact_leaf else \
+                        ("unknown", None)
                     if status == "violated":
                         return "violated", found, self.stats.as_dict()
                     if status != "holds":
-                        state.lost = True
+                        state.lost = True      # this batch's open sub-problems are not back in the pool
                         return "unknown", None, self.stats.as_dict()
             pool.add(kids)
             self.stats.max_open = max(self.stats.max_open, len(pool))
         return "holds", None, self.stats.as_dict()
+
+    # ------------------------------------------------------------------------------------ parallel search
+    def _search_parallel(self, pool: _Pool, clock: Clock, started: float, state: _Resume
+                         ) -> tuple[str, tuple | None, dict]:
+        """:meth:`_search` on ``options.threads`` worker processes (see :class:`BabOptions`): rounds in which each
+        worker searches its part of the open sub-problems for a quantum and sends back what it left open, its
+        counterexample (re-checked here) and the sub-problems it handed to the exact MIP leaf, which this process
+        decides while the workers search the next round. Holds only when the pool and the handed-over leaves are
+        both empty."""
+        T = self.options.threads
+        executor = workers(T)
+        if self._blob is None:
+            self._blob = pickle.dumps(_WorkerSpec(self.net, self.d, self.lo, self.hi,
+                                                  replace(self.options, threads=1, region_attack_after=0.0),
+                                                  self.chain, self.seed, self.mip_leaf is not None))
+        quantum = FIRST_QUANTUM
+        while len(pool) or state.deferred:
+            if clock.out() or self.stats.subproblems >= self.options.max_subproblems:
+                self.stats.max_open = max(self.stats.max_open, len(pool))
+                return "unknown", None, self.stats.as_dict()
+            if state.attack_at > 0 and len(self.b) and clock.elapsed - started >= state.attack_at:
+                found = self._parallel_attack(executor, state, clock)
+                if found is not None:
+                    return "violated", found, self.stats.as_dict()
+                continue
+            seconds = quantum if clock.left() is None else max(min(quantum, clock.left()), 0.01)
+            handed = pool.take(len(pool))           # the pool is empty until the workers send back what is open
+            futures = [executor.submit(_search_part, self._token, self._blob, part, seconds)
+                       for part in handed.parts(T)]
+            settled = self._settle_deferred(state, clock)       # while the workers search
+            answer = None
+            for future in futures:
+                try:
+                    status, found, rest, deferred, stats, lost = future.result()
+                except BrokenProcessPool:       # a worker died (killed): its part is lost, the search open
+                    discard()
+                    state.lost = True
+                    continue
+                self.stats.add(stats)
+                pool.add(rest)
+                state.deferred.extend(deferred)
+                if status == "violated" and answer is None:
+                    found = point_in_region(self.net, self.d, found[0], self.lo, self.hi)
+                    if found is not None:
+                        answer = ("violated", found, None)
+                    else:
+                        lost = True       # cannot happen (the worker ran the same re-check), but never hides a box
+                if lost:
+                    state.lost = True
+            self.stats.max_open = max(self.stats.max_open, len(pool) + len(state.deferred))
+            if answer is not None:
+                return "violated", answer[1], self.stats.as_dict()
+            if settled is not None:
+                return settled
+            if state.lost:
+                return "unknown", None, self.stats.as_dict()
+            quantum = min(2 * quantum, MAX_QUANTUM)
+        return "holds", None, self.stats.as_dict()
+
+    def _parallel_attack(self, executor: object, state: _Resume, clock: Clock) -> tuple | None:
+        """The wide attack that is due (as in :meth:`_search`), its samples split between the workers; a
+        counterexample re-checked here, or None (the schedule moved on)."""
+        T = self.options.threads
+        t0 = clock.elapsed
+        left = clock.left()
+        futures = [executor.submit(_attack_part, self._token, self._blob, -(-state.samples // T),
+                                   [self.seed, self.stats.region_attacks, w], left) for w in range(T)]
+        found = None
+        for future in futures:
+            x = future.result()
+            if x is not None and found is None:
+                found = point_in_region(self.net, self.d, x, self.lo, self.hi)
+        if found is not None:
+            return found
+        took = clock.elapsed - t0
+        state.attacked += took
+        if clock.out():
+            return None
+        self.stats.region_attacks += 1
+        grown = min(2 * state.samples, 32 * state.first)
+        state.attack_at = next_attack_at(state.attacked, took * grown / state.samples,
+                                         self.options.attack_ratio(self.branching))
+        state.samples = grown
+        return None
+
+    def _settle_deferred(self, state: _Resume, clock: Clock) -> tuple[str, tuple | None, dict] | None:
+        """Decide the sub-problems the workers handed to the exact MIP leaf, until ``clock`` is out (the rest stay
+        for the next call): a ``violated`` or ``unknown`` result of the search (a leaf the MIP leaves undecided is
+        lost to it: :attr:`_Resume.lost`), or None."""
+        while state.deferred and not clock.out():
+            self.stats.mip_leaves += 1
+            status, found = self.mip_leaf(*state.deferred.pop())
+            if status == "violated":
+                return "violated", found, self.stats.as_dict()
+            if status != "holds":
+                state.lost = True
+                return "unknown", None, self.stats.as_dict()
+        return None
+
+    @property
+    def _has_exact_leaf(self) -> bool:
+        """Whether sub-problems can go to the exact MIP leaf (here, or, in a worker, to the search's owner)."""
+        return self.mip_leaf is not None or self.deferred is not None
+
+    def _exact_leaf(self, batch: _Pool, i: int, bb: object, clock: Clock) -> tuple[str, tuple | None]:
+        """The exact MIP leaf's decision of sub-problem ``i`` of a batch, ``("unknown", None)`` once ``clock`` is out
+        (a batch may hold hundreds of leaves: each would still cost the solver's set-up). In a worker the leaf is
+        the owner's: the sub-problem is handed over (:attr:`deferred`) and leaves this worker's part, and the owner
+        counts it open until it has decided it."""
+        leaf = (batch.lo[i], batch.hi[i], [(l[i], u[i]) for l, u in bb.pre],
+                [None if s is None else s[i] for s in batch.splits])
+        if self.deferred is not None:
+            self.deferred.append(leaf)
+            return "holds", None
+        if clock.out():
+            return "unknown", None
+        self.stats.mip_leaves += 1
+        return self.mip_leaf(*leaf)
 
     def _batch_size(self, clock: Clock) -> int:
         """The batch size, smaller when the time left would not cover a full batch (so a time limit is kept)."""
@@ -602,12 +745,8 @@ class DisjunctSearch:
                     return "violated", found, self.stats.as_dict()
                 if status == "holds":
                     continue
-            elif self.mip_leaf is not None and unstable[i] <= self.options.leaf_threshold(self.branching) and \
-                    not clock.out():
-                self.stats.mip_leaves += 1
-                pre = [(l[i], u[i]) for l, u in bb.pre]
-                status, found = self.mip_leaf(batch.lo[i], batch.hi[i], pre,
-                                              [None if s is None else s[i] for s in batch.splits])
+            elif self._has_exact_leaf and unstable[i] <= self.options.leaf_threshold(self.branching):
+                status, found = self._exact_leaf(batch, i, bb, clock)
                 if status == "violated":
                     return "violated", found, self.stats.as_dict()
                 if status == "holds":
@@ -673,3 +812,55 @@ def _take_bounds(bb: object, rows: np.ndarray) -> object:
     """The bounds of the sub-problems ``rows`` of a batch."""
     out = type(bb)(bb.lo[rows], bb.hi[rows], [(l[rows], u[rows]) for l, u in bb.pre])
     return out
+
+
+# ------------------------------------------------------------------------------- the workers' side (processes)
+@dataclass
+class _WorkerSpec:
+    """What a worker process needs to rebuild a search (pickled once per search, sent with every task)."""
+
+    net: Network
+    d: Disjunct
+    lo: np.ndarray
+    hi: np.ndarray
+    options: BabOptions
+    chain: Chain
+    seed: int
+    defer_leaves: bool     #: the owner has an exact MIP leaf: hand it the sub-problems that need one
+
+
+_worker_search: dict[str, DisjunctSearch] = {}     # in a worker: the search it is working for, by token
+
+
+def _search_of(token: str, blob: bytes) -> DisjunctSearch:
+    """The worker's copy of the search ``token`` (rebuilt from ``blob`` when it changes; one kept at a time)."""
+    search = _worker_search.get(token)
+    if search is None:
+        _worker_search.clear()
+        spec: _WorkerSpec = pickle.loads(blob)
+        search = DisjunctSearch(spec.net, spec.d, spec.lo, spec.hi, spec.options, chain=spec.chain, seed=spec.seed)
+        search.deferred = [] if spec.defer_leaves else None
+        _worker_search[token] = search
+    return search
+
+
+def _search_part(token: str, blob: bytes, pool: _Pool, seconds: float) -> tuple:
+    """A worker's round: search ``pool`` for ``seconds`` (no wide attacks: the owner schedules them). Returns
+    ``(status, (x, y) or None, what is left open, the sub-problems handed to the MIP leaf, stats, lost)``."""
+    search = _search_of(token, blob)
+    search.stats = BabStats(branching=str(search.branching))
+    if search.deferred is not None:
+        search.deferred = []
+    state = _Resume(pool, 0.0, 0, 0)
+    status, found, _ = search._search(pool, Clock(seconds), 0.0, state)
+    return status, found, pool, search.deferred or [], search.stats, state.lost
+
+
+def _attack_part(token: str, blob: bytes, samples: int, seed: list, seconds: float | None) -> np.ndarray | None:
+    """A worker's share of a wide attack: the input of a counterexample it found, or None."""
+    search = _search_of(token, blob)
+    clock = Clock(None if seconds is None else max(seconds, 0.01))
+    X = region_attack(search.chain, search.A, search.b, search.lo, search.hi, samples,
+                      np.random.default_rng(seed), clock=clock)
+    found = search._counterexample(X)
+    return None if found is None else found[0]

@@ -42,6 +42,7 @@ from mipnet.verify.results import HOLDS, UNKNOWN, VIOLATED, BoundsResult, Robust
 #: seconds of the first round's slice per open disjunct in the branch and bound (doubled in each next round)
 FIRST_SLICE = 1.0
 LEAF_TIME_LIMIT = 10.0   # seconds for the exact MIP of one branch-and-bound sub-problem
+SEARCH_MIP_THREADS = 1   # solver threads of the search's MIPs (:func:`_search_disjuncts`)
 
 
 class Method(StrEnum):
@@ -219,7 +220,7 @@ def check_property(net: Network, prop: str | Path | Property, time_limit: float 
         found = _disjunct_by_mip(net, k, d, lo, hi, *job, tightening, solver, clock, threads, entry)
         res.mip_size = _bigger(res.mip_size, entry.get("mip_size", {}))
     if found is None and split_jobs:
-        found = _search_disjuncts(net, chain, split_jobs, solver, clock, threads, bab, tightening)
+        found = _search_disjuncts(net, chain, split_jobs, solver, clock, bab, tightening)
         for job in split_jobs:
             res.mip_size = _bigger(res.mip_size, job[-1].get("mip_size", {}))
     res.time = clock.elapsed
@@ -345,8 +346,8 @@ def _disjunct_by_mip(net: Network, k: int, d: Disjunct, lo: np.ndarray, hi: np.n
     return None
 
 
-def _search_disjuncts(net: Network, chain: Chain, jobs: list, solver: str, clock: Clock, threads: int,
-                      options: BabOptions, tightening: BoundTightening = BoundTightening.LP
+def _search_disjuncts(net: Network, chain: Chain, jobs: list, solver: str, clock: Clock, options: BabOptions,
+                      tightening: BoundTightening = BoundTightening.LP
                       ) -> tuple[np.ndarray, np.ndarray, int, str] | None:
     """Branch and bound on every job ``(k, d, lo, hi, in_rows, out_rows, entry)``, in rounds over the disjuncts still
     open (a counterexample in a later disjunct is not hidden behind a hard earlier one). Each round gives each open
@@ -355,7 +356,12 @@ def _search_disjuncts(net: Network, chain: Chain, jobs: list, solver: str, clock
     ``options.share_of_mip`` of its branching), then, if the disjunct is still open, one exact MIP over its whole
     box for the rest (from scratch: with the
     doubling, about half of the MIPs' time is repeated work). Without a time limit, the search alone, once per
-    disjunct. A counterexample or ``None`` (each ``entry`` settled)."""
+    disjunct. A counterexample or ``None`` (each ``entry`` settled).
+
+    The search's MIPs (its leaves and the MIP of the whole box) run on :data:`SEARCH_MIP_THREADS` solver thread:
+    the leaves are decided while the search's worker processes use the other cores (``options.threads``), and
+    HiGHS's MIP gains nothing from a second thread here (the whole box of dense100 image 163 eps 0.05 in bench/robust:
+    9.2 s on one thread, 10.1 s on two)."""
     searches: dict[int, DisjunctSearch] = {}
     slice_clock: dict[int, Clock] = {}     # each disjunct's current slice: its MIP leaves keep it too
     length = FIRST_SLICE
@@ -372,7 +378,8 @@ def _search_disjuncts(net: Network, chain: Chain, jobs: list, solver: str, clock
                 def leaf(blo: np.ndarray, bhi: np.ndarray, pre: list, splits: list, k=k, d=d, in_rows=in_rows,
                          out_rows=out_rows, entry=entry) -> tuple[str, tuple | None]:
                     lb = layer_bounds_of_box(net, blo, bhi, pre)
-                    return _decide_by_mip(net, d, lb, blo, bhi, in_rows, out_rows, solver, slice_clock[k], threads,
+                    return _decide_by_mip(net, d, lb, blo, bhi, in_rows, out_rows, solver, slice_clock[k],
+                                          SEARCH_MIP_THREADS,
                                           LEAF_TIME_LIMIT, entry)
 
                 searches[k] = DisjunctSearch(net, d, lo, hi, options, mip_leaf=leaf, chain=chain)
@@ -387,7 +394,7 @@ def _search_disjuncts(net: Network, chain: Chain, jobs: list, solver: str, clock
             if status != HOLDS and mip_share > 0 and not clock.out():
                 whole = clock.sub(share * mip_share)
                 mip_found = _disjunct_by_mip(net, k, d, lo, hi, in_rows, out_rows, tightening, solver, whole,
-                                             threads, entry)
+                                             SEARCH_MIP_THREADS, entry)
                 if mip_found is not None:
                     return mip_found
                 if entry.get("status") != HOLDS:
@@ -492,7 +499,7 @@ def robustness(net: Network, x: np.ndarray, eps: float, label: int | None = None
         return violated(X[hit], "the centre" if hit == 0 else "sampling and signed gradient steps")
     best_m = float((forward(net, X) @ C.T).min())
     if method == Method.BAB:
-        return _robustness_by_search(net, chain, lo, hi, C, others, best_m, solver, clock, threads,
+        return _robustness_by_search(net, chain, lo, hi, C, others, best_m, solver, clock,
                                      bab or BabOptions(threads=threads), res, counterexample, violated)
     # 2. bounds; a class whose margin is bounded above 0 needs no MIP
     lb = tightened_bounds(net, lo, hi, tightening, clock, None, threads)
@@ -553,7 +560,7 @@ def _robustness_method(method: Method | str, chain: Chain | None) -> Method:
 
 
 def _robustness_by_search(net: Network, chain: Chain, lo: np.ndarray, hi: np.ndarray, C: np.ndarray, others: list,
-                          best_m: float, solver: str, clock: Clock, threads: int, options: BabOptions,
+                          best_m: float, solver: str, clock: Clock, options: BabOptions,
                           res: RobustnessResult, counterexample: Callable, violated: Callable) -> RobustnessResult:
     """:func:`robustness` by the branch and bound: one disjunct per competing class, its margin ``C[r] @ y <= 0``
     on the ball's box, searched as :func:`check_property` searches (root bounds, MIP leaves, time shared); a point
@@ -571,7 +578,7 @@ def _robustness_by_search(net: Network, chain: Chain, lo: np.ndarray, hi: np.nda
         job = _screen_disjunct(d, lo, hi, clock, entry)
         if job is not None:
             jobs.append((r, d, lo, hi, *job, entry))
-    found = _search_disjuncts(net, chain, jobs, solver, clock, threads, options) if jobs else None
+    found = _search_disjuncts(net, chain, jobs, solver, clock, options) if jobs else None
     res.time = clock.elapsed
     if found is not None:
         x, y, k, how = found

@@ -1,0 +1,105 @@
+"""The branch and bound on worker processes (``BabOptions.threads`` > 1): the same answers as one process, the
+exact MIP leaves decided by the search's owner, an undecided leaf never turned into a proof, resumable."""
+
+import numpy as np
+import pytest
+
+from mipnet import verify
+from mipnet.clock import Clock
+from mipnet.io import parse_vnnlib
+from mipnet.verify.bab import BabOptions, Branching, DisjunctSearch, _Pool
+from mipnet.verify.falsify import point_in_region
+
+
+@pytest.fixture
+def parallel_runs(monkeypatch):
+    """Counts the searches that went parallel (in this process: the workers never call it)."""
+    calls = []
+    original = DisjunctSearch._search_parallel
+
+    def spy(self, *args, **kwargs):
+        calls.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DisjunctSearch, "_search_parallel", spy)
+    return calls
+
+
+def _search(net, d, branching, threads, **kw):
+    opts = BabOptions(branching=branching, threads=threads, parallel_after=0.0, batch=8, **kw)
+    lo, hi = d.box()
+    return DisjunctSearch(net, d, lo, hi, opts)
+
+
+@pytest.mark.parametrize("branching", [Branching.INPUT, Branching.RELU])
+def test_parallel_search_proves_what_one_process_proves(dense_net, below_minimum, parallel_runs, branching):
+    net = dense_net([3, 12, 12, 2], seed=3)
+    d = below_minimum(net, -np.ones(3), np.ones(3), gap=0.01)
+    one = _search(net, d, branching, 1, mip_threshold=0).run(Clock(120))
+    two = _search(net, d, branching, 2, mip_threshold=0).run(Clock(120))
+    assert parallel_runs, "the search never went parallel"
+    assert one[0] == two[0] == "holds"
+    assert two[2]["subproblems"] > 1
+
+
+@pytest.mark.parametrize(("branching", "seed"), [(Branching.INPUT, 5), (Branching.RELU, 3)])
+def test_parallel_counterexample_is_real(dense_net, parallel_runs, branching, seed):
+    net = dense_net([4, 20, 20, 2], seed=seed)
+    exact = verify.output_bounds(net, -np.ones(4), np.ones(4), time_limit=60)
+    c = float(exact.lower[0]) + 1e-4            # a sliver of the box: found by the search, not by the first screen
+    head = "".join(f"(declare-const X_{i} Real)\n" for i in range(4)) + "(declare-const Y_0 Real)" \
+        "(declare-const Y_1 Real)\n"
+    box = "".join(f"(assert (>= X_{i} -1)) (assert (<= X_{i} 1))\n" for i in range(4))
+    d = parse_vnnlib(head + box + f"(assert (<= Y_0 {c!r}))\n").disjuncts[0]
+    status, found, stats = _search(net, d, branching, 2, mip_threshold=0).run(Clock(120))
+    assert status == "violated"
+    assert stats["batches"] > 1           # after the first batch the search is parallel: a worker found it
+    x, y = found
+    assert point_in_region(net, d, x, -np.ones(4), np.ones(4)) is not None
+    np.testing.assert_array_equal(y, net.forward(x[None])[0])
+
+
+def test_workers_hand_mip_leaves_to_the_owner(dense_net, below_minimum, parallel_runs):
+    net = dense_net([3, 12, 12, 2], seed=3)
+    d = below_minimum(net, -np.ones(3), np.ones(3), gap=0.01)
+    decided = []
+
+    def leaf(lo, hi, pre, splits, answer="holds"):
+        decided.append((lo, hi))
+        return answer, None
+
+    lo, hi = d.box()
+    opts = BabOptions(branching=Branching.RELU, threads=2, parallel_after=0.0, batch=8, mip_threshold=100)
+    status, _, stats = DisjunctSearch(net, d, lo, hi, opts, mip_leaf=leaf).run(Clock(120))
+    assert status == "holds" and decided and stats["mip_leaves"] == len(decided)
+    # the same search whose leaf cannot decide: never "holds"
+    undecided = DisjunctSearch(net, d, lo, hi, opts, mip_leaf=lambda *a: ("unknown", None))
+    assert undecided.run(Clock(120))[0] == "unknown"
+
+
+def test_parallel_search_resumes(dense_net, parallel_runs):
+    net = dense_net([4, 20, 20, 2], seed=5)
+    exact = verify.output_bounds(net, -np.ones(4), np.ones(4), time_limit=60)
+    head = "".join(f"(declare-const X_{i} Real)\n" for i in range(4)) + "(declare-const Y_0 Real)" \
+        "(declare-const Y_1 Real)\n"
+    box = "".join(f"(assert (>= X_{i} -1)) (assert (<= X_{i} 1))\n" for i in range(4))
+    # within the exact MIP's tolerance of the minimum, and empty (the exact MIP and one process prove it)
+    d = parse_vnnlib(head + box + f"(assert (<= Y_0 {float(exact.lower[0]) + 1e-5!r}))\n").disjuncts[0]
+    search = _search(net, d, Branching.INPUT, 2, mip_threshold=0)
+    answers = [search.run(Clock(0.02))[0]]
+    while answers[-1] == "unknown" and len(answers) < 500:
+        answers.append(search.run(Clock(0.05))[0])
+    assert answers[-1] == "holds"
+    assert _search(net, d, Branching.INPUT, 1, mip_threshold=0).run(Clock(120))[0] == "holds"
+
+
+def test_pool_parts_deal_every_subproblem_once():
+    rng = np.random.default_rng(0)
+    lo = rng.uniform(-1, 0, (11, 3))
+    pool = _Pool(lo, lo + 1, [None, np.zeros((11, 4), np.int8)], rng.uniform(-1, 0, 11))
+    parts = pool.parts(3)
+    assert [len(p) for p in parts] == [4, 4, 3]
+    np.testing.assert_array_equal(np.sort(np.concatenate([p.score for p in parts])), np.sort(pool.score))
+    assert all(p.splits[0] is None and p.splits[1].shape == (len(p), 4) for p in parts)
+    assert min(parts[0].score) == min(pool.score)       # the hardest goes to the first part
+    assert len(_Pool(lo[:1], lo[:1] + 1, [None], np.zeros(1)).parts(3)) == 1
