@@ -79,7 +79,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         "exact MIP leaves; 'split' means bab) or mip (one exact MIP per disjunct, or per competing "
                         "class: exact margins); 'auto', the default, is bab for properties and for robustness of "
                         "networks with more than 64 ReLUs, else mip")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1,
+                   help="cores: the branch and bound's worker processes (a search open after 0.5 s goes parallel), "
+                        "the solver's threads with --method mip, numpy's BLAS threads")
     p.add_argument("--space", choices=["raw", "scaled"], default="raw",
                    help="space of points, boxes, properties and counterexamples for a model with feature scaling: "
                         "raw features, as in the CSV files of 'mipnet predict' (default), or the network's scaled "

@@ -154,7 +154,7 @@ class BabOptions:
     mip_threshold_input: int = 0
     max_subproblems: int = 5_000_000
     threads: int = 1
-    parallel_after: float = 1.0
+    parallel_after: float = 0.5
     aspect: float = 4.0
     region_attack_after: float = 10.0
     region_attack_ratio: float = 2.0
