@@ -9,8 +9,14 @@ from mipnet import verify
 from mipnet.bounds.crown import lower
 from mipnet.clock import Clock
 from mipnet.io import parse_vnnlib
-from mipnet.verify import queries
-from mipnet.verify.falsify import descend_into_region, gradient_descent_into_region, region_attack, sample_box
+from mipnet.verify import falsify, queries
+from mipnet.verify.falsify import (
+    descend_into_region,
+    first_in_region,
+    gradient_descent_into_region,
+    region_attack,
+    sample_box,
+)
 
 HEADER = "".join(f"(declare-const X_{i} Real)\n" for i in range(3)) + \
     "".join(f"(declare-const Y_{j} Real)\n" for j in range(3))
@@ -152,3 +158,37 @@ def test_region_attack_finds_a_counterexample_that_sampling_misses(acasxu):
     P = region_attack(chain, A, b, lo, hi, 1_000_000, rng)
     hits = [x for x, y in zip(P, net.forward(P)) if d.holds_at(x, y)]
     assert hits and np.all((np.array(hits) >= lo) & (np.array(hits) <= hi))
+
+
+def _y0_at_most(c):
+    text = HEADER + BOX + f"(assert (<= Y_0 {c!r}))\n"
+    return parse_vnnlib(text).disjuncts[0]
+
+
+def test_first_in_region_is_the_first_clipped_row_inside_and_its_own_forward_pass(dense_net):
+    net = dense_net([3, 8, 3], seed=2)
+    lo, hi = -np.ones(3), np.ones(3)
+    X = np.random.default_rng(0).uniform(-2, 2, (60, 3))      # many rows outside the box: clipped first
+    Y = net.forward(np.clip(X, lo, hi))
+    c = float(np.median(Y[:, 0]))
+    x, y = first_in_region(net, _y0_at_most(c), X, lo, hi)
+    first = int(np.flatnonzero(Y[:, 0] <= c)[0])
+    np.testing.assert_array_equal(x, np.clip(X[first], lo, hi))
+    np.testing.assert_array_equal(y, net.forward(x[None])[0])
+    assert first_in_region(net, _y0_at_most(float(Y[:, 0].min()) - 1.0), X, lo, hi) is None
+
+
+def test_first_in_region_tries_every_screened_row(dense_net, monkeypatch):
+    net = dense_net([3, 8, 3], seed=2)
+    lo, hi = -np.ones(3), np.ones(3)
+    X = np.random.default_rng(1).uniform(-1, 1, (40, 3))
+    Y = net.forward(X)
+    c = float(np.median(Y[:, 0]))
+    inside = np.flatnonzero(Y[:, 0] <= c)
+    real = falsify.point_in_region
+    # the row-by-row re-check rejects the first row the batch screen let through (a last-bit difference)
+    monkeypatch.setattr(falsify, "point_in_region",
+                        lambda net_, d, x, lo_, hi_: None if np.array_equal(x, X[inside[0]]) else real(net_, d, x, lo_,
+                                                                                                        hi_))
+    x, _ = first_in_region(net, _y0_at_most(c), X, lo, hi)
+    np.testing.assert_array_equal(x, X[inside[1]])

@@ -55,7 +55,7 @@ from mipnet.errors import SettingsError
 from mipnet.io.vnnlib import Disjunct
 from mipnet.network import Network
 from mipnet.processes import discard, warm_up, workers
-from mipnet.verify.falsify import forward, gradient_descent_into_region, point_in_region, region_attack
+from mipnet.verify.falsify import first_in_region, gradient_descent_into_region, point_in_region, region_attack
 
 RELAX = 1e-6        # a row is proved empty on a box when its lower bound exceeds RELAX (1 + |b_r|)
 FIRST_QUANTUM = 0.5  # seconds of a worker's first part of a parallel search; doubled each round up to MAX_QUANTUM
@@ -366,17 +366,9 @@ class DisjunctSearch:
         return best, corners, bb, slack
 
     def _counterexample(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """The first of the candidate inputs ``X`` that lies in the region, if any, with its output: a batch's
-        forward pass screens, :func:`~mipnet.verify.falsify.point_in_region` decides (one row)."""
-        X = np.clip(X, self.lo, self.hi)
-        Y = forward(self.net, X)
-        inside = np.all(np.concatenate([X, Y], axis=1) @ self.A.T <= self.b, axis=1) if len(self.b) else \
-            np.ones(len(X), bool)
-        for k in np.flatnonzero(inside):
-            found = point_in_region(self.net, self.d, X[k], self.lo, self.hi)
-            if found is not None:
-                return found
-        return None
+        """The first of the candidate inputs ``X`` that lies in the region, with its output
+        (:func:`~mipnet.verify.falsify.first_in_region`)."""
+        return first_in_region(self.net, self.d, X, self.lo, self.hi)
 
     def _lp_leaf(self, lo: np.ndarray, hi: np.ndarray, W: np.ndarray, c: np.ndarray,
                  side: tuple[np.ndarray, np.ndarray]) -> tuple[str, tuple | None]:

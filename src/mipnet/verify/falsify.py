@@ -31,6 +31,23 @@ def point_in_region(net: Network, d: Disjunct, x: np.ndarray, lo: np.ndarray, hi
     return (x, y) if d.holds_at(x, y) else None
 
 
+def first_in_region(net: Network, d: Disjunct, X: np.ndarray, lo: np.ndarray, hi: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The first of the candidate inputs ``X`` (rows, clipped to the box ``[lo, hi]``) that lies in the disjunct's
+    region, with its output, or ``None``: one forward pass of the batch screens the rows, and every row it lets
+    through, in order, is decided by :func:`point_in_region` (its own one-row pass) until one is confirmed."""
+    X = np.clip(np.asarray(X, dtype=float).reshape(len(X), -1), lo, hi)
+    if not len(X):
+        return None
+    Y = forward(net, X)
+    inside = np.all(np.concatenate([X, Y], axis=1) @ d.A_sparse.T <= d.b, axis=1)
+    for k in np.flatnonzero(inside):
+        found = point_in_region(net, d, X[k], lo, hi)
+        if found is not None:
+            return found
+    return None
+
+
 def sample_box(lo: np.ndarray, hi: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """The box's centre and two corners, then random corners and uniform points (``n`` rows in all)."""
     pts = [(lo + hi) / 2, lo, hi]

@@ -32,6 +32,7 @@ from mipnet.verify.bab import RELAX, BabOptions, DisjunctSearch
 from mipnet.verify.falsify import (
     attack,
     descend_into_region,
+    first_in_region,
     forward,
     gradient_descent_into_region,
     point_in_region,
@@ -282,12 +283,9 @@ def _falsify_disjuncts(net: Network, chain: Chain, boxes: Iterator, samples: int
         if np.any(lo > hi) or k in skip:
             continue
         X = sample_box(lo, hi, samples, rng)
-        Y = forward(net, X)
-        inside = np.all(np.concatenate([X, Y], axis=1) @ d.A_sparse.T <= d.b, axis=1)
-        if inside.any():
-            checked = point_in_region(net, d, X[int(np.flatnonzero(inside)[0])], lo, hi)
-            if checked is not None:
-                return (*checked, k, "random sampling")
+        checked = first_in_region(net, d, X, lo, hi)
+        if checked is not None:
+            return (*checked, k, "random sampling")
         x = descend_into_region(chain, d, lo, hi, X, clock=clock)
         if x is not None:
             checked = point_in_region(net, d, x, lo, hi)
@@ -296,12 +294,12 @@ def _falsify_disjuncts(net: Network, chain: Chain, boxes: Iterator, samples: int
         if clock.out():
             return None
         # gradient descent on the rows' violation from the best samples
-        viol = np.max(np.concatenate([X, Y], axis=1) @ d.A.T - d.b, axis=1)
+        viol = np.max(np.concatenate([X, forward(net, X)], axis=1) @ d.A.T - d.b, axis=1)
         starts = X[np.argsort(viol)[:64]]
-        for x in gradient_descent_into_region(chain, d.A, d.b, lo, hi, starts, clock=clock):
-            checked = point_in_region(net, d, x, lo, hi)
-            if checked is not None:
-                return (*checked, k, "gradient attack")
+        checked = first_in_region(net, d, gradient_descent_into_region(chain, d.A, d.b, lo, hi, starts, clock=clock),
+                                  lo, hi)
+        if checked is not None:
+            return (*checked, k, "gradient attack")
     return None
 
 
