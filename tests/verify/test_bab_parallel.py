@@ -103,3 +103,24 @@ def test_pool_parts_deal_every_subproblem_once():
     assert all(p.splits[0] is None and p.splits[1].shape == (len(p), 4) for p in parts)
     assert min(parts[0].score) == min(pool.score)       # the hardest goes to the first part
     assert len(_Pool(lo[:1], lo[:1] + 1, [None], np.zeros(1)).parts(3)) == 1
+
+
+def test_an_interrupted_search_starts_afresh(dense_net, below_minimum, monkeypatch):
+    net = dense_net([3, 12, 12, 2], seed=3)
+    d = below_minimum(net, -np.ones(3), np.ones(3), gap=0.01)
+    search = _search(net, d, Branching.INPUT, 1, mip_threshold=0)
+    real = search._split_inputs
+    calls = []
+
+    def interrupted(pool):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt      # the batch taken from the pool is in flight
+        return real(pool)
+
+    monkeypatch.setattr(search, "_split_inputs", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        search.run(Clock(60))
+    assert search._resume.lost
+    monkeypatch.setattr(search, "_split_inputs", real)
+    assert search.run(Clock(60))[0] == "holds"

@@ -512,6 +512,11 @@ class DisjunctSearch:
         self._per_box = None
         try:
             return self._search(pool, clock, started, state)
+        except BaseException:
+            # interrupted (Ctrl-C) or failed inside a batch or a round: sub-problems taken from the pool may be
+            # missing, so a later run must not resume from it
+            state.lost = True
+            raise
         finally:
             state.spent = clock.elapsed - started
 
