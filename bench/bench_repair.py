@@ -120,7 +120,8 @@ def table(rows: list[dict]) -> str:
         dd = "-" if r.get("drawdown") is None else f"{100 * r['drawdown']:.2f}%"
         o = r.get("options", {})
         opts = f"{o.get('decision_rows', 'keep')}, w {o.get('decision_weight', 10):g}, growth " \
-               f"{o.get('margin_growth', 1):g}, ref {r.get('n_reference', 500)}, pool {r.get('n_pool', 0)}"
+               f"{o.get('margin_growth', 1):g}, ref {r.get('n_reference', 500)}, pool {r.get('n_pool', 0)}" + \
+            (f", threads {o['threads']}" if o.get("threads", 1) != 1 else "")
         lines.append(f"| N{r['net']} | {r['prop']} | {r['margin']:g} | {opts} | {r['status']} | {ver} | "
                      f"{r['rounds']} | {r['points']} | "
                      f"{_fmt(r['change_l1'], '.4g')} | {_fmt(r['change_linf'], '.4g')} | "
@@ -143,6 +144,7 @@ def main() -> None:
     ap.add_argument("--reference", type=int, default=500, help="reference inputs (seed 1)")
     ap.add_argument("--pool", type=int, default=0, help="drawdown pool inputs (seed 3; 0: no pool rounds)")
     ap.add_argument("--pool-rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1, help="repair(threads=...): verifier worker processes")
     ap.add_argument("--cross-time", type=float, default=120.0, help="seconds for each float32 re-verification")
     ap.add_argument("--table", type=Path, default=None, help="print the table of an existing JSONL file")
     args = ap.parse_args()
@@ -156,7 +158,7 @@ def main() -> None:
     with open(args.out, "w", encoding="utf-8") as fh:
         for net_id, p in pairs:
             options = {"decision_rows": args.decision_rows, "decision_weight": args.decision_weight,
-                       "margin_growth": args.margin_growth, "pool_rounds": args.pool_rounds}
+                       "margin_growth": args.margin_growth, "pool_rounds": args.pool_rounds, "threads": args.threads}
             row = run_pair(net_id, p, args.time_limit, args.verify_time, args.cross_time, args.margin, options,
                            args.reference, args.pool)
             rows.append(row)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from mipnet import Dense, Network
+from mipnet import Dense, Network, cli_repair
 from mipnet.cli import main
 from mipnet.io import load_json, load_nnet, load_onnx, save_json, save_nnet, to_onnx
 from mipnet.verify import check_property
@@ -107,3 +107,20 @@ def test_decision_rows_and_margin_options_reach_the_repair(files, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["repair", str(src), str(prop), "--decision-rows", "all"])
     assert exc.value.code == 2 and "--decision-rows" in capsys.readouterr().err
+
+
+def test_threads_reach_the_repair(files, capsys, monkeypatch):
+    tmp, prop = files
+    src = tmp / "net.json"
+    save_json(violating_net(), src)
+    seen = []
+    real = cli_repair.repair
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["threads"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cli_repair, "repair", spy)
+    assert main(["repair", str(src), str(prop), "--threads", "2", "--json", "--time-limit", "60",
+                 "--samples", "50"]) == 0
+    assert seen == [2] and json.loads(capsys.readouterr().out)["status"] == "proved"

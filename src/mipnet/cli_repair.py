@@ -67,6 +67,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                                                                    "left)")
     p.add_argument("--max-rounds", type=int, default=30, help="repair rounds, each one MIP and one verification")
     p.add_argument("--keep-unproved", action="store_true", help="write the last candidate even when it is not proved")
+    p.add_argument("--threads", type=int, default=1, help="cores for each verification (the branch and bound's "
+                   "worker processes) and the repair MIP's solver threads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
@@ -135,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         res = repair(net, prop, layers=args.layers, norm=args.norm, reference=reference, n_reference=args.samples,
                      decision=args.decision, decision_rows=args.decision_rows, margin=args.margin,
                      margin_growth=args.margin_growth, time_limit=args.time_limit, verify_time=args.verify_time,
-                     max_rounds=args.max_rounds, seed=args.seed)
+                     max_rounds=args.max_rounds, threads=args.threads, seed=args.seed)
         written = None
         if res.network is not None and (res.proved or args.keep_unproved):
             if dst.suffix.lower() == ".json":
