@@ -69,16 +69,17 @@ def run_pair(net_id: str, p: int, time_limit: float, verify_time: float | None, 
     prop = load_vnnlib(ACAS / "vnnlib" / f"prop_{p}.vnnlib", 5, 5)
     lo, hi = input_box(net_id)
     options = dict(options or {})
+    layers = options.pop("layers", 1)
     R = np.random.default_rng(1).uniform(lo, hi, (n_reference, 5))
     T = np.random.default_rng(2).uniform(lo, hi, (10_000, 5))
     if n_pool:
         options["pool"] = np.random.default_rng(3).uniform(lo, hi, (n_pool, 5))
     t0 = time.perf_counter()
-    res = repair(net, prop, layers=1, norm="l1", reference=R, decision="argmin", time_limit=time_limit,
+    res = repair(net, prop, layers=layers, norm="l1", reference=R, decision="argmin", time_limit=time_limit,
                  verify_time=verify_time, margin=margin, **options)
     wall = time.perf_counter() - t0
     row = {"net": net_id, "prop": p, "margin": margin, "n_reference": n_reference, "n_pool": n_pool,
-           "options": {k: v for k, v in options.items() if k != "pool"},
+           "options": {**{k: v for k, v in options.items() if k != "pool"}, "layers": layers},
            "final_reference": res.n_reference, "status": str(res.status), "time": wall,
            "verifier": None if res.verification is None else str(res.verification.status),
            "verifier_time": None if res.verification is None else res.verification.time,
@@ -121,7 +122,8 @@ def table(rows: list[dict]) -> str:
         o = r.get("options", {})
         opts = f"{o.get('decision_rows', 'keep')}, w {o.get('decision_weight', 10):g}, growth " \
                f"{o.get('margin_growth', 1):g}, ref {r.get('n_reference', 500)}, pool {r.get('n_pool', 0)}" + \
-            (f", threads {o['threads']}" if o.get("threads", 1) != 1 else "")
+            (f", threads {o['threads']}" if o.get("threads", 1) != 1 else "") + \
+            (f", layers {o['layers']}" if o.get("layers", 1) != 1 else "")
         lines.append(f"| N{r['net']} | {r['prop']} | {r['margin']:g} | {opts} | {r['status']} | {ver} | "
                      f"{r['rounds']} | {r['points']} | "
                      f"{_fmt(r['change_l1'], '.4g')} | {_fmt(r['change_linf'], '.4g')} | "
@@ -144,6 +146,7 @@ def main() -> None:
     ap.add_argument("--reference", type=int, default=500, help="reference inputs (seed 1)")
     ap.add_argument("--pool", type=int, default=0, help="drawdown pool inputs (seed 3; 0: no pool rounds)")
     ap.add_argument("--pool-rounds", type=int, default=3)
+    ap.add_argument("--layers", type=int, default=1, help="repair(layers=...): affine layers that change")
     ap.add_argument("--threads", type=int, default=1, help="repair(threads=...): verifier worker processes")
     ap.add_argument("--cross-time", type=float, default=120.0, help="seconds for each float32 re-verification")
     ap.add_argument("--table", type=Path, default=None, help="print the table of an existing JSONL file")
@@ -158,7 +161,8 @@ def main() -> None:
     with open(args.out, "w", encoding="utf-8") as fh:
         for net_id, p in pairs:
             options = {"decision_rows": args.decision_rows, "decision_weight": args.decision_weight,
-                       "margin_growth": args.margin_growth, "pool_rounds": args.pool_rounds, "threads": args.threads}
+                       "margin_growth": args.margin_growth, "pool_rounds": args.pool_rounds, "threads": args.threads,
+                       "layers": args.layers}
             row = run_pair(net_id, p, args.time_limit, args.verify_time, args.cross_time, args.margin, options,
                            args.reference, args.pool)
             rows.append(row)
