@@ -95,14 +95,15 @@ def test_a_search_that_splits_inputs_gets_no_mip_share_by_default(dense_net):
     shared = verify.check_property(net, prop, time_limit=20, bab=replace(give_up, mip_share_input=0.5))
     assert shared.status == "holds"
     assert "MIP" in shared.details[0]["how"]
-    assert give_up.share_of_mip(Branching.RELU) == give_up.mip_share
+    assert give_up.for_branching(Branching.RELU).mip_share == give_up.mip_share
     with pytest.raises(SettingsError, match="mip_share_input"):
         BabOptions(mip_share_input=-0.1)
 
 
 def test_the_attack_ratio_follows_the_branching():
     options = BabOptions(region_attack_ratio=3.0, region_attack_ratio_input=5.0)
-    assert options.attack_ratio(Branching.RELU) == 3.0 and options.attack_ratio(Branching.INPUT) == 5.0
+    assert options.for_branching(Branching.RELU).attack_ratio == 3.0
+    assert options.for_branching(Branching.INPUT).attack_ratio == 5.0
     with pytest.raises(SettingsError, match="region_attack_ratio_input"):
         BabOptions(region_attack_ratio_input=0.0)
     with pytest.raises(SettingsError, match="region_attack_ratio"):
@@ -148,8 +149,8 @@ def test_a_search_that_splits_inputs_sends_no_box_with_unstable_relus_to_the_mip
 
     default = DisjunctSearch(net, d, *d.box(), BabOptions(), mip_leaf=leaf)
     assert default.branching == Branching.INPUT
-    assert default.options.leaf_threshold(Branching.INPUT) == 0
-    assert default.options.leaf_threshold(Branching.RELU) == default.options.mip_threshold
+    assert default.settings.mip_threshold == 0
+    assert default.options.for_branching(Branching.RELU).mip_threshold == default.options.mip_threshold
     status, _, stats = default.run(Clock(30))
     assert status == "holds" and stats["mip_leaves"] == 0 and not calls
     status, _, stats = DisjunctSearch(net, d, *d.box(), BabOptions(mip_threshold_input=100),

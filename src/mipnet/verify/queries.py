@@ -350,11 +350,10 @@ def _search_disjuncts(net: Network, chain: Chain, jobs: list, solver: str, clock
     """Branch and bound on every job ``(k, d, lo, hi, in_rows, out_rows, entry)``, in rounds over the disjuncts still
     open (a counterexample in a later disjunct is not hidden behind a hard earlier one). Each round gives each open
     disjunct a slice, :data:`FIRST_SLICE` seconds in the first round and doubled in each next one (never more than
-    an even share of the time left): the search, resumed where it stopped, for ``1 - share`` of it (``share``:
-    ``options.share_of_mip`` of its branching), then, if the disjunct is still open, one exact MIP over its whole
-    box for the rest (from scratch: with the
-    doubling, about half of the MIPs' time is repeated work). Without a time limit, the search alone, once per
-    disjunct. A counterexample or ``None`` (each ``entry`` settled).
+    an even share of the time left): the search, resumed where it stopped, for ``1 - share`` of it (``share``: the
+    search's ``settings.mip_share``, by its branching), then, if the disjunct is still open, one exact MIP over its
+    whole box for the rest (from scratch: with the doubling, about half of the MIPs' time is repeated work). Without
+    a time limit, the search alone, once per disjunct. A counterexample or ``None`` (each ``entry`` settled).
 
     The search's MIPs (its leaves and the MIP of the whole box) run on :data:`SEARCH_MIP_THREADS` solver thread:
     the leaves are decided while the search's worker processes use the other cores (``options.threads``), and
@@ -381,7 +380,7 @@ def _search_disjuncts(net: Network, chain: Chain, jobs: list, solver: str, clock
                                           LEAF_TIME_LIMIT, entry)
 
                 searches[k] = DisjunctSearch(net, d, lo, hi, options, mip_leaf=leaf, chain=chain)
-            mip_share = options.share_of_mip(searches[k].branching) if share is not None else 0.0
+            mip_share = searches[k].settings.mip_share if share is not None else 0.0
             slice_clock[k] = clock if share is None else Clock(share * (1.0 - mip_share))
             status, found, stats = searches[k].run(slice_clock[k])
             entry.update(stats)
