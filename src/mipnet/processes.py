@@ -14,6 +14,7 @@ starts a parallel search must guard its entry point with ``if __name__ == "__mai
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.util
 import signal
 from concurrent.futures import Future, ProcessPoolExecutor
 
@@ -23,6 +24,7 @@ from mipnet.errors import SettingsError
 
 _pool: ProcessPoolExecutor | None = None
 _size = 0
+_finalizer_registered = False
 
 
 def _start_worker() -> None:
@@ -34,6 +36,12 @@ def _start_worker() -> None:
 def _ready() -> bool:
     """A task that only proves the worker has started (and imported this module)."""
     return True
+
+
+def available() -> bool:
+    """Whether this process may start workers: not in a daemonic process (a worker of ``multiprocessing`` or of a
+    process pool, which may have no children), where a parallel search runs in one process instead."""
+    return not multiprocessing.current_process().daemon
 
 
 def workers(n: int) -> ProcessPoolExecutor:
@@ -48,7 +56,24 @@ def workers(n: int) -> ProcessPoolExecutor:
             _pool.shutdown(wait=not broken, cancel_futures=True)
         _pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker)
         _size = n
+        _shut_down_at_exit()
     return _pool
+
+
+def _shut_down_at_exit() -> None:
+    """Shut the pool down when this process exits, before ``multiprocessing`` joins its children: a process that is
+    itself a worker of a pool (a ``ProcessPoolExecutor``'s) would otherwise wait forever for our idle workers."""
+    global _finalizer_registered
+    if not _finalizer_registered:
+        multiprocessing.util.Finalize(None, _shut_down, exitpriority=100)
+        _finalizer_registered = True
+
+
+def _shut_down() -> None:
+    global _pool, _size
+    if _pool is not None:
+        _pool.shutdown(wait=True, cancel_futures=True)
+    _pool, _size = None, 0
 
 
 def warm_up(n: int) -> list[Future]:

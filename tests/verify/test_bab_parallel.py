@@ -1,6 +1,11 @@
 """The branch and bound on worker processes (``BabOptions.threads`` > 1): the same answers as one process, the
 exact MIP leaves decided by the search's owner, an undecided leaf never turned into a proof, resumable."""
 
+import multiprocessing
+import pickle
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -124,3 +129,48 @@ def test_an_interrupted_search_starts_afresh(dense_net, below_minimum, monkeypat
     assert search._resume.lost
     monkeypatch.setattr(search, "_split_inputs", real)
     assert search.run(Clock(60))[0] == "holds"
+
+
+def _decide_in_a_daemon(net, d):
+    return _search(net, d, Branching.INPUT, 2, mip_threshold=0).run(Clock(60))[0]
+
+
+def test_a_daemonic_process_searches_alone(dense_net, below_minimum):
+    # a daemonic worker (multiprocessing.Pool) may start no processes of its own: threads=2 there searches alone
+    net = dense_net([3, 12, 12, 2], seed=3)
+    d = below_minimum(net, -np.ones(3), np.ones(3), gap=0.01)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        assert pool.apply_async(_decide_in_a_daemon, (net, d)).get(timeout=120) == "holds"
+
+
+NESTED = """
+import multiprocessing, pickle, sys
+from concurrent.futures import ProcessPoolExecutor
+from mipnet import verify
+from mipnet.verify.bab import BabOptions
+if __name__ == "__main__":
+    with open(sys.argv[1], "rb") as fh:
+        net, prop = pickle.load(fh)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        r = pool.submit(verify.check_property, net, prop, time_limit=60, threads=2, samples=1,
+                        bab=BabOptions(threads=2, parallel_after=0.0, batch=8, mip_threshold=0)).result()
+    print(r.status)
+"""
+
+
+def test_a_parallel_search_inside_a_pool_worker_ends_and_lets_it_exit(dense_net, below_minimum, tmp_path):
+    # the worker's own workers are shut down when it exits (a ProcessPoolExecutor worker is not daemonic and joins
+    # its children at exit: without the shut-down it waited for ours forever)
+    net = dense_net([3, 12, 12, 2], seed=3)
+    d = below_minimum(net, -np.ones(3), np.ones(3), gap=0.01)
+    head = "".join(f"(declare-const X_{i} Real)\n" for i in range(3)) + "(declare-const Y_0 Real)" \
+        "(declare-const Y_1 Real)\n"
+    box = "".join(f"(assert (>= X_{i} -1)) (assert (<= X_{i} 1))\n" for i in range(3))
+    bound = float(d.b[-1])
+    prop = parse_vnnlib(head + box + f"(assert (<= Y_0 {bound!r}))\n")
+    (tmp_path / "case.pkl").write_bytes(pickle.dumps((net, prop)))
+    (tmp_path / "nested.py").write_text(NESTED)
+    out = subprocess.run([sys.executable, str(tmp_path / "nested.py"), str(tmp_path / "case.pkl")],
+                         capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == "holds"

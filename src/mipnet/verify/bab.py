@@ -54,7 +54,7 @@ from mipnet.clock import Clock
 from mipnet.errors import SettingsError
 from mipnet.io.vnnlib import Disjunct
 from mipnet.network import Network
-from mipnet.processes import discard, warm_up, workers
+from mipnet.processes import available, discard, warm_up, workers
 from mipnet.verify.falsify import first_in_region, gradient_descent_into_region, point_in_region, region_attack
 
 RELAX = 1e-6        # a row is proved empty on a box when its lower bound exceeds RELAX (1 + |b_r|)
@@ -338,6 +338,8 @@ class DisjunctSearch:
         self._token = uuid.uuid4().hex     # names this search in the workers
         self._blob: bytes | None = None    # what a worker needs to rebuild it (pickled once)
         self._per_box: float | None = None
+        #: the search runs on worker processes: ``threads`` above 1, where this process may start them
+        self._parallel = self.options.threads > 1 and available()
 
     # ------------------------------------------------------------------------------------------ evaluation
     def _bound(self, pool: _Pool, alpha: bool = True, cheap: bool = False) -> tuple:
@@ -508,7 +510,7 @@ class DisjunctSearch:
             per_sample = sum(op.W.size for op in self.chain.affines)
             first = max(int(self.options.region_attack_work / max(per_sample, 1)), 1000)
             self._resume = _Resume(self._root(), self.options.region_attack_after, first, first)
-            if self.options.threads > 1:
+            if self._parallel:
                 warm_up(self.options.threads)
         state = self._resume
         pool = state.pool
@@ -531,7 +533,7 @@ class DisjunctSearch:
         if state.deferred:      # the clock ran out before the handed-over leaves were decided
             return "unknown", None, self.stats.as_dict()
         while len(pool):
-            if self.options.threads > 1 and clock.elapsed - started >= self.options.parallel_after and \
+            if self._parallel and clock.elapsed - started >= self.options.parallel_after and \
                     len(pool) >= self.options.threads:
                 return self._search_parallel(pool, clock, started, state)
             if self.stats.subproblems:
