@@ -548,16 +548,9 @@ class DisjunctSearch:
                                                            state.samples, rng, clock=clock))
                 if found is not None:
                     return "violated", found, self.stats.as_dict()
-                took = clock.elapsed - t0
-                state.attacked += took
-                if clock.out():     # cut short by the clock: the same attack again when the search resumes
+                self._attacked(state, clock.elapsed - t0, clock)
+                if clock.out():
                     continue
-                self.stats.region_attacks += 1
-                grown = min(2 * state.samples, 32 * state.first)
-                # the next attack's cost: this one's, scaled by the samples
-                state.attack_at = next_attack_at(state.attacked, took * grown / state.samples,
-                                                 self.settings.attack_ratio)
-                state.samples = grown
             batch = pool.take(self._batch_size(clock))
             self.stats.batches += 1
             self.stats.subproblems += len(batch)
@@ -679,16 +672,21 @@ class DisjunctSearch:
                 found = point_in_region(self.net, self.d, x, self.lo, self.hi)
         if found is not None:
             return found
-        took = clock.elapsed - t0
+        self._attacked(state, clock.elapsed - t0, clock)
+        return None
+
+    def _attacked(self, state: _Resume, took: float, clock: Clock) -> None:
+        """Count a wide attack that found nothing and took ``took`` seconds, and schedule the next one, with twice
+        the samples (at most 32 times the first's). An attack cut short by the clock is not counted: the same one
+        runs again when the search resumes."""
         state.attacked += took
         if clock.out():
-            return None
+            return
         self.stats.region_attacks += 1
         grown = min(2 * state.samples, 32 * state.first)
-        state.attack_at = next_attack_at(state.attacked, took * grown / state.samples,
-                                         self.settings.attack_ratio)
+        # the next attack's cost: this one's, scaled by the samples
+        state.attack_at = next_attack_at(state.attacked, took * grown / state.samples, self.settings.attack_ratio)
         state.samples = grown
-        return None
 
     def _settle_deferred(self, state: _Resume, clock: Clock) -> tuple[str, tuple | None, dict] | None:
         """Decide the sub-problems the workers handed to the exact MIP leaf, until ``clock`` is out (the rest stay
