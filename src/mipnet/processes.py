@@ -52,8 +52,7 @@ def workers(n: int) -> ProcessPoolExecutor:
         raise SettingsError(f"the number of worker processes must be at least 1, got {n}")
     broken = _pool is not None and getattr(_pool, "_broken", False)
     if _pool is None or _size != n or broken:
-        if _pool is not None:
-            _pool.shutdown(wait=not broken, cancel_futures=True)
+        discard(wait=not broken)
         _pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker)
         _size = n
         _shut_down_at_exit()
@@ -65,15 +64,8 @@ def _shut_down_at_exit() -> None:
     itself a worker of a pool (a ``ProcessPoolExecutor``'s) would otherwise wait forever for our idle workers."""
     global _finalizer_registered
     if not _finalizer_registered:
-        multiprocessing.util.Finalize(None, _shut_down, exitpriority=100)
+        multiprocessing.util.Finalize(None, discard, kwargs={"wait": True}, exitpriority=100)
         _finalizer_registered = True
-
-
-def _shut_down() -> None:
-    global _pool, _size
-    if _pool is not None:
-        _pool.shutdown(wait=True, cancel_futures=True)
-    _pool, _size = None, 0
 
 
 def warm_up(n: int) -> list[Future]:
@@ -83,10 +75,10 @@ def warm_up(n: int) -> list[Future]:
     return [pool.submit(_ready) for _ in range(n)]
 
 
-def discard() -> None:
-    """Shut the pool down without waiting (after an interrupted or failed parallel search); the next request starts
-    a new one."""
+def discard(wait: bool = False) -> None:
+    """Shut the pool down (by default without waiting: after a failed parallel search); the next request starts a
+    new one."""
     global _pool, _size
     if _pool is not None:
-        _pool.shutdown(wait=False, cancel_futures=True)
+        _pool.shutdown(wait=wait, cancel_futures=True)
     _pool, _size = None, 0

@@ -642,14 +642,14 @@ class DisjunctSearch:
                 if status == "violated" and answer is None:
                     found = point_in_region(self.net, self.d, found[0], self.lo, self.hi)
                     if found is not None:
-                        answer = ("violated", found, None)
+                        answer = found
                     else:
                         lost = True       # cannot happen (the worker ran the same re-check), but never hides a box
                 if lost:
                     state.lost = True
             self.stats.max_open = max(self.stats.max_open, len(pool) + len(state.deferred))
             if answer is not None:
-                return "violated", answer[1], self.stats.as_dict()
+                return "violated", answer, self.stats.as_dict()
             if settled is not None:
                 return settled
             if state.lost:
